@@ -1,0 +1,79 @@
+"""Behavioural fingerprints: rules that compute the same update share one.
+
+Following the program hashing of Lion's search, a rule is run on a fixed set of
+random optimizer states (in float64 NumPy) and the rounded outputs are hashed,
+so ``g*1`` and ``g``, or ``sign(g)*sign(m)`` and ``sign(m)*sign(g)``, collide and
+the search trains each behaviour once. Noise and drop read fixed draws, the
+same for every rule, so equal rules with randomness collide too.
+"""
+
+import hashlib
+
+import numpy as np
+
+from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.rule import decay_periods
+from keras_nos.dsl import primitives
+
+_SIZE = 64
+_DECAY_STEPS = 100.0
+_STEPS = (0.0, 17.0, 63.0, 150.0)
+_SIGNIFICANT_DIGITS = 6
+
+
+def _states():
+    rng = np.random.default_rng(20170917)
+    states = []
+    for step in _STEPS:
+        scale = 10.0 ** rng.uniform(-4, 1, size=_SIZE)
+        g = rng.normal(size=_SIZE) * scale
+        m = 0.7 * g + 0.3 * rng.normal(size=_SIZE) * scale
+        v = g**2 * rng.uniform(0.5, 2.0, size=_SIZE)
+        y = g**3 * rng.uniform(0.5, 2.0, size=_SIZE)
+        states.append({
+            "g": g, "m": m, "v": v, "y": y,
+            "w": rng.normal(size=_SIZE),
+            "noise": rng.normal(scale=0.1, size=_SIZE),
+            "uniform": rng.uniform(size=_SIZE),
+            "t": step,
+        })
+    return states
+
+
+_STATES = _states()
+
+
+def operand_values(state, name, decay_steps, epsilon=1e-8):
+    """The value of operand ``name`` in a NumPy ``state``; shared with tests and hurdles."""
+    if name in state:
+        return state[name]
+    if name == "adam":
+        return state["m"] / (np.sqrt(state["v"]) + epsilon)
+    if name == "rmsprop":
+        return state["g"] / (np.sqrt(state["v"]) + epsilon)
+    kind, periods = decay_periods(name)
+    t = np.float64(state["t"])
+    if kind == "ld":
+        return primitives.linear_decay(np, t, decay_steps)
+    if kind == "cd":
+        return primitives.cosine_decay(np, t, decay_steps, periods)
+    return primitives.restart_decay(np, t, decay_steps, periods)
+
+
+def behaviour(rule):
+    """The rule's outputs on the fixed states, float64, shape (len(states), size)."""
+    rule = parse_rule(rule)
+    outputs = []
+    with np.errstate(all="ignore"):
+        for state in _STATES:
+            value = rule.evaluate(np, lambda name, s=state: operand_values(s, name, _DECAY_STEPS))
+            outputs.append(np.broadcast_to(np.asarray(value, dtype=np.float64), (_SIZE,)))
+    return np.stack(outputs)
+
+
+def fingerprint(rule):
+    """A 16-hex-digit hash of the rule's behaviour; NaN and inf hash as themselves."""
+    values = behaviour(rule)
+    rounded = np.array([float(f"{x:.{_SIGNIFICANT_DIGITS - 1}e}") if np.isfinite(x) else x for x in values.ravel()])
+    rounded[rounded == 0.0] = 0.0  # -0.0 and 0.0 are one behaviour
+    return hashlib.sha1(rounded.tobytes()).hexdigest()[:16]

@@ -1,0 +1,223 @@
+"""The expression tree of an update rule, and its canonical text.
+
+A ``Rule`` is the currency of the whole library: strategies propose it, the
+evaluator trains with it, MLflow logs ``str(rule)``, ``RuleOptimizer`` compiles
+it. Nodes are frozen dataclasses, so rules compare and hash structurally.
+"""
+
+import dataclasses
+import re
+
+from keras_nos.dsl import primitives
+
+# Running averages and the updates built from them; each needs optimizer slots.
+SLOTS_OF_OPERAND = {
+    "g": (),
+    "w": (),
+    "noise": (),
+    "m": ("m",),
+    "v": ("v",),
+    "y": ("y",),
+    "adam": ("m", "v"),
+    "rmsprop": ("v",),
+}
+DECAY_NAMES = ("ld", "cd", "rd")
+DEFAULT_DECAY_PERIODS = {"ld": None, "cd": 0.5, "rd": 1.0}
+OPERAND_NAMES = tuple(SLOTS_OF_OPERAND) + DECAY_NAMES
+_DECAY_PATTERN = re.compile(r"^(cd|rd)_(\d+(?:\.\d+)?)$")
+
+
+def decay_periods(name):
+    """(kind, n) of a decay operand name: ``ld``, ``cd``, ``rd``, ``cd_2``, ``rd_10``; None otherwise."""
+    if name in DECAY_NAMES:
+        return name, DEFAULT_DECAY_PERIODS[name]
+    match = _DECAY_PATTERN.match(name)
+    if match:
+        return match.group(1), float(match.group(2))
+    return None
+
+
+def is_operand_name(name):
+    return name in SLOTS_OF_OPERAND or decay_periods(name) is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Operand:
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Const:
+    value: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Unary:
+    fn: str
+    arg: object
+    param: float = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Binary:
+    fn: str
+    left: object
+    right: object
+
+
+INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
+_PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
+_ATOM = 5
+
+
+def negate(node):
+    """-node, folding a constant so that ``-1`` is one literal however it was made."""
+    if isinstance(node, Const):
+        return Const(-node.value)
+    return Unary("neg", node)
+
+
+def _precedence(node):
+    if isinstance(node, Const) and node.value < 0:
+        return _PRECEDENCE["neg"]
+    if isinstance(node, Unary) and node.fn == "neg":
+        return _PRECEDENCE["neg"]
+    if isinstance(node, Binary):
+        return _PRECEDENCE[node.fn]
+    return _ATOM
+
+
+def format_number(value):
+    """Shortest text that reads back to the same float: 2, 0.5, 1e-8."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    plain = repr(value)
+    for digits in range(17):
+        mantissa, exponent = f"{value:.{digits}e}".split("e")
+        scientific = f"{mantissa}e{int(exponent)}"
+        if float(scientific) == value:
+            return scientific if len(scientific) < len(plain) else plain
+    return plain
+
+
+def _wrap(node, minimum):
+    text = format_node(node)
+    return f"({text})" if _precedence(node) < minimum else text
+
+
+def format_node(node):
+    """Canonical text with the fewest parentheses that parse back to the same tree."""
+    if isinstance(node, Operand):
+        return node.name
+    if isinstance(node, Const):
+        return format_number(node.value)
+    if isinstance(node, Unary):
+        if node.fn == "neg":
+            return "-" + _wrap(node.arg, _PRECEDENCE["neg"])
+        if node.param is not None:
+            return f"{node.fn}({format_node(node.arg)}, {format_number(node.param)})"
+        return f"{node.fn}({format_node(node.arg)})"
+    if node.fn == "left":
+        return format_node(node.left)
+    level = _PRECEDENCE[node.fn]
+    if node.fn == "pow":  # right-associative: a^b^c is a^(b^c); the base is an atom
+        return f"{_wrap(node.left, _ATOM)}^{_wrap(node.right, _PRECEDENCE['neg'])}"
+    symbol = f" {INFIX[node.fn]} " if level == 1 else INFIX[node.fn]
+    return f"{_wrap(node.left, level)}{symbol}{_wrap(node.right, level + 1)}"
+
+
+def walk(node):
+    """Every node of the tree, parents before children."""
+    yield node
+    if isinstance(node, Unary):
+        yield from walk(node.arg)
+    elif isinstance(node, Binary):
+        yield from walk(node.left)
+        yield from walk(node.right)
+
+
+def evaluate_node(node, xp, operand):
+    """Value of ``node`` with array namespace ``xp``; ``operand(name)`` gives leaves,
+    ``operand('uniform')`` the step's U(0,1) draw used by drop."""
+    if isinstance(node, Operand):
+        return operand(node.name)
+    if isinstance(node, Const):
+        return node.value
+    if isinstance(node, Unary):
+        x = evaluate_node(node.arg, xp, operand)
+        if node.fn == "drop":
+            return primitives.drop(xp, x, node.param, operand("uniform"))
+        if node.fn == "clip":
+            return primitives.clip(xp, x, node.param)
+        return primitives.UNARY[node.fn](xp, x)
+    left = evaluate_node(node.left, xp, operand)
+    if node.fn == "left":
+        return left
+    right = evaluate_node(node.right, xp, operand)
+    return primitives.BINARY[node.fn](xp, left, right)
+
+
+class Rule:
+    """An update rule: the step is ``w <- w - lr * rule``.
+
+    Build one with ``keras_nos.parse_rule(text)`` or ``Rule.from_tokens(tokens)``.
+    """
+
+    def __init__(self, root):
+        self.root = root
+
+    def __str__(self):
+        return format_node(self.root)
+
+    def __repr__(self):
+        return f"Rule({str(self)!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Rule) and self.root == other.root
+
+    def __hash__(self):
+        return hash(self.root)
+
+    def operand_names(self):
+        """The operand names the rule reads, sorted."""
+        return sorted({n.name for n in walk(self.root) if isinstance(n, Operand)})
+
+    def slots(self):
+        """Optimizer slots the rule needs, from {'m', 'v', 'y'}: only what it reads."""
+        needed = set()
+        for name in self.operand_names():
+            needed.update(SLOTS_OF_OPERAND.get(name, ()))
+        return tuple(s for s in ("m", "v", "y") if s in needed)
+
+    def uses_decay(self):
+        return any(decay_periods(name) for name in self.operand_names())
+
+    def uses_randomness(self):
+        return any(
+            (isinstance(n, Operand) and n.name == "noise") or (isinstance(n, Unary) and n.fn == "drop")
+            for n in walk(self.root)
+        )
+
+    def size(self):
+        """Number of nodes: the length used to compare rules when simplifying."""
+        return sum(1 for _ in walk(self.root))
+
+    def evaluate(self, xp, operand):
+        return evaluate_node(self.root, xp, operand)
+
+    def fingerprint(self):
+        from keras_nos.dsl.fingerprint import fingerprint
+
+        return fingerprint(self)
+
+    def to_tokens(self):
+        from keras_nos.dsl.tokens import rule_to_tokens
+
+        return rule_to_tokens(self)
+
+    @classmethod
+    def from_tokens(cls, tokens):
+        from keras_nos.dsl.tokens import tokens_to_rule
+
+        return tokens_to_rule(tokens)

@@ -1,0 +1,161 @@
+"""RuleOptimizer: any update rule of the language as a Keras 3 optimizer."""
+
+import keras
+from keras import ops
+from keras.src.optimizers.optimizer import base_optimizer_keyword_args
+
+from keras_nos.dsl import primitives
+from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.rule import decay_periods
+from keras_nos.optimizers.random_draws import step_seed
+
+NOISE_STDDEV = 0.1  # N(0, 0.01): variance 0.01
+
+
+@keras.saving.register_keras_serializable(package="keras_nos")
+class RuleOptimizer(keras.optimizers.Optimizer):
+    """Optimizer whose step is ``w <- w - learning_rate * rule``.
+
+    The rule is compiled into ``update_step`` with ``keras.ops`` only, so it runs
+    on every Keras backend and under ``jit_compile=True``. Only the running
+    averages the rule reads get slots: a rule of ``g`` and ``m`` holds one slot
+    per variable.
+
+    Operands: ``g``; ``m``, ``v``, ``y`` (averages of g, g^2, g^3 with
+    ``beta_1``, ``beta_2``, ``beta_3``, bias-corrected as in Adam, updated before
+    use); ``w`` (the weights); ``noise`` (N(0, 0.01) per entry and step);
+    ``adam`` = m/(sqrt(v)+epsilon); ``rmsprop`` = g/(sqrt(v)+epsilon); decays
+    ``ld``, ``cd``, ``rd`` (and ``cd_N``, ``rd_N``) over ``decay_steps``.
+
+    Args:
+        rule: rule text such as ``"exp(sign(g)*sign(m))*g"`` or a ``Rule``.
+        learning_rate: float, schedule or callable.
+        beta_1, beta_2, beta_3: decay rates of m, v and y.
+        epsilon: added to sqrt(v) in ``adam`` and ``rmsprop``.
+        decay_steps: T of the decay operands; required when the rule uses one.
+        seed: seed of ``noise`` and ``drop``; draws are keyed by (seed, step,
+            variable), so training resumes with the same stream after loading.
+        {{base_optimizer_keyword_args}}
+
+    Example:
+        >>> model.compile(optimizer=RuleOptimizer("exp(sign(g)*sign(m))*g", learning_rate=0.1))
+
+    References:
+        - Bello et al., Neural Optimizer Search with Reinforcement Learning, ICML 2017.
+    """
+
+    def __init__(
+        self,
+        rule,
+        learning_rate=0.01,
+        beta_1=0.9,
+        beta_2=0.999,
+        beta_3=0.999,
+        epsilon=1e-8,
+        decay_steps=None,
+        seed=0,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        rule = parse_rule(rule)
+        if rule.uses_decay() and not decay_steps:
+            decays = [n for n in rule.operand_names() if decay_periods(n)]
+            raise ValueError(
+                f"Rule {str(rule)!r} uses the decay operand(s) {', '.join(decays)}, which need decay_steps "
+                "(a positive number of steps, usually the total training steps); got decay_steps=None"
+            )
+        super().__init__(
+            learning_rate=learning_rate,
+            name=name or "rule_optimizer",
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            **kwargs,
+        )
+        self.rule = rule
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.beta_3 = beta_3
+        self.epsilon = epsilon
+        self.decay_steps = decay_steps
+        self.seed = seed
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._averages = {slot: self.add_optimizer_variables(var_list, slot) for slot in self.rule.slots()}
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        g = ops.cast(gradient, dtype)
+        index = self._get_variable_index(variable)
+        t = ops.cast(self.iterations, dtype)
+        values = {"g": g, "w": variable}
+        powers = {"m": (g, self.beta_1), "v": (ops.square(g), self.beta_2), "y": (g * ops.square(g), self.beta_3)}
+        for slot, averages in self._averages.items():
+            target, beta = powers[slot]
+            average = averages[index]
+            new = average + (target - average) * (1.0 - beta)
+            self.assign(average, new)
+            values[slot] = new / (1.0 - ops.power(ops.cast(beta, dtype), t + 1.0))
+
+        def operand(name):
+            if name not in values:
+                values[name] = self._derived_operand(name, values, variable, index, t)
+            return values[name]
+
+        update = self.rule.evaluate(ops, operand)
+        self.assign_sub(variable, lr * ops.broadcast_to(ops.cast(update, dtype), ops.shape(variable)))
+
+    def _derived_operand(self, name, values, variable, index, t):
+        if name == "adam":
+            return values["m"] / (ops.sqrt(values["v"]) + self.epsilon)
+        if name == "rmsprop":
+            return values["g"] / (ops.sqrt(values["v"]) + self.epsilon)
+        if name in ("noise", "uniform"):
+            seed = step_seed(self.seed, self.iterations, stream=2 * index + (name == "noise"))
+            if name == "noise":
+                return keras.random.normal(ops.shape(variable), stddev=NOISE_STDDEV, dtype=variable.dtype, seed=seed)
+            return keras.random.uniform(ops.shape(variable), dtype=variable.dtype, seed=seed)
+        kind, periods = decay_periods(name)
+        total = float(self.decay_steps)
+        if kind == "ld":
+            return primitives.linear_decay(ops, t, total)
+        if kind == "cd":
+            return primitives.cosine_decay(ops, t, total, periods)
+        return primitives.restart_decay(ops, t, total, periods)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "rule": str(self.rule),
+                "beta_1": self.beta_1,
+                "beta_2": self.beta_2,
+                "beta_3": self.beta_3,
+                "epsilon": self.epsilon,
+                "decay_steps": self.decay_steps,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+RuleOptimizer.__doc__ = RuleOptimizer.__doc__.replace("{{base_optimizer_keyword_args}}", base_optimizer_keyword_args)
