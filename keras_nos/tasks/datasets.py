@@ -207,7 +207,8 @@ def _decode_images(images):
         with Image.open(io.BytesIO(images[p])) as im:
             pixels = np.asarray(im.convert("RGB"))
         if pixels.shape != (32, 32, 3):
-            raise ValueError(f"{p} is {pixels.shape[1]}x{pixels.shape[0]}, CIFAR-10 images are 32x32.")
+            size = f"{pixels.shape[1]}x{pixels.shape[0]}"
+            raise ValueError(f"{p} is {size}; CIFAR-10 images are 32x32.")
         out[split][0].append(pixels)
         out[split][1].append(label)
     (xtr, ytr), (xte, yte) = out["train"], out["test"]
@@ -282,7 +283,9 @@ def _hold_out(x, y, size, seed):
 
 def _three_way(x, y, validation_size, test_size, seed):
     """Train/val/test from one pool; float sizes are fractions of the whole pool."""
-    n_test, n_val = (s if isinstance(s, int) else round(s * len(y)) for s in (test_size, validation_size))
+    n_test, n_val = (
+        s if isinstance(s, int) else round(s * len(y)) for s in (test_size, validation_size)
+    )
     x, y, x_test, y_test = _hold_out(x, y, n_test, seed)
     x, y, x_val, y_val = _hold_out(x, y, n_val, seed)
     return Splits(x, y, x_val, y_val, x_test, y_test)
