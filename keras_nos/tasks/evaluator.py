@@ -1,0 +1,234 @@
+"""Turn a rule into a reward: train the task's child network with it.
+
+The default trains the whole learning-rate grid at once: K copies of the child
+network sit side by side in one Keras model, each copy's variables updated with
+its own learning rate. One graph trace and one pass over the data serve the
+whole grid, which on small proxies is several times cheaper than K trainings.
+A copy that diverges or stays at chance is marked and ignored; when every copy
+is done for, training stops.
+"""
+
+import math
+import time
+
+import keras
+import numpy as np
+
+from keras_nos.dsl import fingerprint as rule_fingerprint
+from keras_nos.dsl.parser import parse_rule
+from keras_nos.optimizers.rule_optimizer import RuleOptimizer
+from keras_nos.tasks import result as statuses
+from keras_nos.tasks.hurdles import DEFAULT_HURDLES, check_hurdles
+from keras_nos.tasks.registry import get_task
+from keras_nos.tasks.result import EvaluationResult
+
+DEFAULT_LEARNING_RATES = tuple(10.0**k for k in range(-5, 2))  # 1e-5 ... 10
+
+
+def learning_rate_grid(low=1e-5, high=10.0, count=7):
+    """``count`` learning rates evenly spaced on a log scale from ``low`` to ``high``."""
+    if not 0 < low <= high or count < 1:
+        raise ValueError(f"A learning-rate grid needs 0 < low <= high and count >= 1, got {low}, {high}, {count}")
+    return tuple(float(x) for x in np.geomspace(low, high, count))
+
+
+class _GridRuleOptimizer(RuleOptimizer):
+    """RuleOptimizer whose learning rate is set per model copy (variables under ``copy{k}/``)."""
+
+    def __init__(self, rule, learning_rates, **kwargs):
+        super().__init__(rule, learning_rate=1.0, **kwargs)
+        self._grid = list(learning_rates)
+
+    def build(self, var_list):
+        super().build(var_list)
+        self._scales = [self._grid[int(v.path.split("/")[0][len("copy"):])] for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        scale = self._scales[self._get_variable_index(variable)]
+        super().update_step(gradient, variable, learning_rate * scale)
+
+
+class _CopyMonitor(keras.callbacks.Callback):
+    """Marks copies that diverge or stay at chance, records validation curves, stops when all are done for."""
+
+    def __init__(self, copies, chance, no_progress_steps, early_stop):
+        super().__init__()
+        self.status = [statuses.OK] * copies
+        self.curves = [[] for _ in range(copies)]
+        self.chance = chance
+        self.no_progress_steps = no_progress_steps
+        self.early_stop = early_stop
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if not self.early_stop:
+            return
+        for k, status in enumerate(self.status):
+            if status != statuses.OK:
+                continue
+            loss = float(logs[f"lr{k}_loss"])
+            if not math.isfinite(loss) or loss > 1e4:
+                self.status[k] = statuses.DIVERGED
+            elif self.steps == self.no_progress_steps and float(logs[f"lr{k}_accuracy"]) <= 1.2 * self.chance:
+                self.status[k] = statuses.NO_PROGRESS
+        if all(s != statuses.OK for s in self.status):
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        for k, curve in enumerate(self.curves):
+            value = float(logs.get(f"val_lr{k}_accuracy", float("nan")))
+            curve.append(value)
+            if not math.isfinite(value) and self.status[k] == statuses.OK:
+                self.status[k] = statuses.DIVERGED
+
+
+def _standardize(x):
+    """Float32 inputs with zero mean and unit variance per channel (uint8 images scaled first)."""
+    x = x.astype("float32")
+    if x.max() > 1.5:
+        x /= 255.0
+    return x
+
+
+class Evaluator:
+    """Evaluates rules on one task; loads the data once for all of them.
+
+    Args:
+        task: a registered task name or a ``Task``.
+        learning_rates: the grid tried for each rule (default 1e-5 ... 10, seven values).
+        seed: seeds the data split, the initial weights and the rule's noise.
+        data_path: where the task's data set is (for CIFAR-10 tasks).
+        epochs: override the task's number of epochs.
+        hurdles: names of cheap hurdles (``keras_nos.tasks.hurdles.HURDLES``); empty to skip.
+        early_stop: stop a learning rate at once when it diverges or makes no progress.
+        no_progress_steps: steps after which training accuracy at chance level means no progress.
+        lr_search: ``"grid"`` (every rate at once) or ``"optuna"`` (a TPE study with a median pruner).
+        optuna_trials: trials of the Optuna study.
+    """
+
+    def __init__(self, task, learning_rates=DEFAULT_LEARNING_RATES, seed=0, data_path=None, epochs=None,
+                 hurdles=DEFAULT_HURDLES, early_stop=True, no_progress_steps=None, lr_search="grid",
+                 optuna_trials=8):
+        self.task = get_task(task)
+        if lr_search not in ("grid", "optuna"):
+            raise ValueError(f"Unknown lr_search {lr_search!r}; allowed: grid, optuna")
+        self.learning_rates = tuple(float(lr) for lr in learning_rates)
+        if not self.learning_rates or min(self.learning_rates) <= 0:
+            raise ValueError(f"Learning rates must be positive numbers, got {learning_rates!r}")
+        self.seed = seed
+        self.epochs = epochs or self.task.epochs
+        self.hurdles = tuple(hurdles or ())
+        self.early_stop = early_stop
+        self.lr_search = lr_search
+        self.optuna_trials = optuna_trials
+        splits = self.task.load_data(data_path, seed)
+        self.x_train, self.y_train = _standardize(splits.x_train), splits.y_train
+        self.x_val, self.y_val = _standardize(splits.x_val), splits.y_val
+        self.num_classes = splits.num_classes
+        self.steps_per_epoch = self.task.steps_per_epoch or math.ceil(len(self.x_train) / self.task.batch_size)
+        self.no_progress_steps = no_progress_steps or self.steps_per_epoch
+
+    def evaluate(self, rule):
+        """An ``EvaluationResult``; a bad candidate is a status, never an exception."""
+        started = time.perf_counter()
+        text, fingerprint = str(rule), ""
+        try:
+            rule = parse_rule(rule)
+            text, fingerprint = str(rule), rule_fingerprint(rule)
+            failure = check_hurdles(rule, self.learning_rates, self.hurdles, seed=self.seed) if self.hurdles else None
+            if failure:
+                result = EvaluationResult(text, fingerprint, self.task.name, statuses.FAILED_HURDLE, message=failure)
+            elif self.lr_search == "grid":
+                result = self._train(rule, self.learning_rates)
+            else:
+                result = self._optuna(rule)
+        except Exception as error:  # a crashing candidate is a result, not a crashed search
+            result = EvaluationResult(text, fingerprint, self.task.name, statuses.ERROR,
+                                      message=f"{type(error).__name__}: {error}"[:2000])
+        finally:
+            keras.backend.clear_session()
+        result.fingerprint = result.fingerprint or fingerprint
+        result.wall_time = time.perf_counter() - started
+        return result
+
+    def _train(self, rule, learning_rates, callbacks=()):
+        keras.utils.set_random_seed(self.seed)
+        inputs = keras.Input(self.x_train.shape[1:])
+        outputs = {
+            f"lr{k}": self.task.build_model(self.x_train.shape[1:], self.num_classes, name=f"copy{k}")(inputs)
+            for k in range(len(learning_rates))
+        }
+        model = keras.Model(inputs, outputs)
+        optimizer = _GridRuleOptimizer(rule, learning_rates, decay_steps=self.epochs * self.steps_per_epoch,
+                                       seed=self.seed)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer, loss={k: loss for k in outputs}, metrics={k: ["accuracy"] for k in outputs},
+                      jit_compile=False)
+        monitor = _CopyMonitor(len(learning_rates), 1.0 / self.num_classes, self.no_progress_steps, self.early_stop)
+        model.fit(
+            self.x_train, {k: self.y_train for k in outputs},
+            validation_data=(self.x_val, {k: self.y_val for k in outputs}),
+            epochs=self.epochs, batch_size=self.task.batch_size, steps_per_epoch=self.task.steps_per_epoch,
+            verbose=0, callbacks=[monitor, *callbacks],
+        )
+        return self._result(rule, learning_rates, monitor)
+
+    def _result(self, rule, learning_rates, monitor):
+        curves = {f"{lr:g}": curve for lr, curve in zip(learning_rates, monitor.curves)}
+        lr_status = {f"{lr:g}": status for lr, status in zip(learning_rates, monitor.status)}
+        finals = [(curve[-1] if curve else 0.0, lr) for lr, curve, status in
+                  zip(learning_rates, monitor.curves, monitor.status) if status == statuses.OK]
+        result = EvaluationResult(str(rule), "", self.task.name, statuses.OK, curves=curves, lr_status=lr_status,
+                                  steps_trained=monitor.steps)
+        if finals:
+            result.reward, result.best_learning_rate = max(finals)
+        else:
+            result.status = statuses.DIVERGED if statuses.DIVERGED in monitor.status else statuses.NO_PROGRESS
+        return result
+
+    def _optuna(self, rule):
+        """A TPE study over log learning rate whose median pruner stops bad rates after an epoch."""
+        import optuna
+
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed),
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+        merged = EvaluationResult(str(rule), "", self.task.name, statuses.NO_PROGRESS)
+        low, high = min(self.learning_rates), max(self.learning_rates)
+        for _ in range(self.optuna_trials):
+            trial = study.ask()
+            lr = trial.suggest_float("learning_rate", low, high, log=True)
+            pruning = _PruneCallback(trial)
+            single = self._train(rule, [lr], callbacks=[pruning])
+            keras.backend.clear_session()
+            merged.curves.update(single.curves)
+            merged.lr_status.update({k: ("pruned" if pruning.pruned else v) for k, v in single.lr_status.items()})
+            merged.steps_trained += single.steps_trained
+            if single.status == statuses.OK and not pruning.pruned:
+                study.tell(trial, single.reward)
+                if single.reward > merged.reward or merged.status != statuses.OK:
+                    merged.reward, merged.best_learning_rate, merged.status = single.reward, lr, statuses.OK
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                if merged.status != statuses.OK and single.status == statuses.DIVERGED:
+                    merged.status = statuses.DIVERGED
+        return merged
+
+
+class _PruneCallback(keras.callbacks.Callback):
+    def __init__(self, trial):
+        super().__init__()
+        self.trial = trial
+        self.pruned = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float(logs.get("val_lr0_accuracy", 0.0))
+        self.trial.report(value if math.isfinite(value) else 0.0, epoch)
+        if self.trial.should_prune():
+            self.pruned = True
+            self.model.stop_training = True
+
+
+def evaluate(rule, task, **options):
+    """Evaluate one rule on one task; see ``Evaluator`` for the options."""
+    return Evaluator(task, **options).evaluate(rule)

@@ -1,0 +1,103 @@
+"""The proxy tasks by name, and how users add their own.
+
+A task says how to get its data and how to build its child network; the
+evaluator does the rest. Register a task of your own with::
+
+    from keras_nos.tasks import Task, register_task
+    register_task(Task(
+        name="my-task",
+        load_data=lambda data_path, seed: my_splits(),        # -> datasets.Splits
+        build_model=lambda input_shape, num_classes, name: my_model(name=name),
+        epochs=3, batch_size=64,
+        description="what it is"))
+
+and ``keras-nos search --task my-task`` (from Python) trains on it.
+"""
+
+import dataclasses
+import functools
+from typing import Callable, Optional
+
+from keras_nos.tasks import datasets, models
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A proxy task: data, child network and training length."""
+
+    name: str
+    load_data: Callable  # (data_path or None, seed) -> datasets.Splits
+    build_model: Callable  # (input_shape, num_classes, name) -> keras.Model with logits out
+    epochs: int
+    batch_size: int
+    description: str
+    steps_per_epoch: Optional[int] = None  # None: one pass over the training split
+
+
+TASKS = {}
+
+
+def register_task(task, overwrite=False):
+    """Add ``task`` to the registry so every command can use it by name."""
+    if task.name in TASKS and not overwrite:
+        raise ValueError(f"A task named {task.name!r} is already registered; pass overwrite=True to replace it")
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name):
+    """The task registered as ``name``; ``ValueError`` lists the names."""
+    if isinstance(name, Task):
+        return name
+    if name not in TASKS:
+        raise ValueError(f"Unknown task {name!r}; registered tasks: {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def _digits(data_path, seed):
+    return datasets.load_digits(seed=seed)
+
+
+def _cifar10(data_path, seed, train_limit=None, validation_size=5000):
+    return datasets.load_cifar10(data_path, seed=seed, train_limit=train_limit, validation_size=validation_size)
+
+
+def _synthetic(data_path, seed):
+    return datasets.make_synthetic_classification(n=512, seed=seed)
+
+
+register_task(Task(
+    name="digits-mlp",
+    load_data=_digits,
+    build_model=functools.partial(models.mlp, hidden=32),
+    epochs=4, batch_size=32,
+    description="scikit-learn digits (8x8, bundled), MLP with 32 hidden units, 4 epochs",
+))
+register_task(Task(
+    name="digits-convnet",
+    load_data=_digits,
+    build_model=functools.partial(models.conv_block_net, filters=16),
+    epochs=4, batch_size=32,
+    description="scikit-learn digits (8x8, bundled), two 3x3 conv layers of 16 filters with BN, 4 epochs",
+))
+register_task(Task(
+    name="cifar10-convnet",
+    load_data=_cifar10,
+    build_model=functools.partial(models.conv_block_net, filters=32),
+    epochs=5, batch_size=100,
+    description="the paper's proxy: CIFAR-10 45k/5k, two 3x3 conv layers of 32 filters with BN and ReLU, 5 epochs",
+))
+register_task(Task(
+    name="cifar10-small",
+    load_data=functools.partial(_cifar10, train_limit=4000, validation_size=2000),
+    build_model=functools.partial(models.conv_block_net, filters=16),
+    epochs=2, batch_size=100,
+    description="cheap CIFAR-10 proxy for CPU search: 4,000 training images, 16 filters, 2 epochs",
+))
+register_task(Task(
+    name="synthetic",
+    load_data=_synthetic,
+    build_model=functools.partial(models.mlp, hidden=16),
+    epochs=3, batch_size=32,
+    description="synthetic 4-class patterns made on the fly, for tests",
+))

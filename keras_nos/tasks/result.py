@@ -1,0 +1,41 @@
+"""What evaluating one candidate rule produces."""
+
+import dataclasses
+from typing import Optional
+
+OK = "ok"
+DIVERGED = "diverged"
+NO_PROGRESS = "no_progress"
+ERROR = "error"
+FAILED_HURDLE = "failed_hurdle"
+WORKER_LOST = "worker_lost"
+TIMEOUT = "timeout"
+STATUSES = (OK, DIVERGED, NO_PROGRESS, ERROR, FAILED_HURDLE, WORKER_LOST, TIMEOUT)
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+    """The reward of a rule on a task, and how it was reached.
+
+    ``curves`` maps each learning rate tried (as text) to its per-epoch
+    validation accuracy; ``lr_status`` gives each learning rate's status.
+    """
+
+    rule: str
+    fingerprint: str
+    task: str
+    status: str
+    reward: float = 0.0
+    best_learning_rate: Optional[float] = None
+    curves: dict = dataclasses.field(default_factory=dict)
+    lr_status: dict = dataclasses.field(default_factory=dict)
+    wall_time: float = 0.0
+    steps_trained: int = 0
+    message: str = ""
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**data)
