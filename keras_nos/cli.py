@@ -1,0 +1,142 @@
+"""The ``keras-nos`` command: search, leaderboard, evaluate.
+
+A user error (bad rule text, unknown task, strategy or space, unreachable
+store, missing data) prints one line on stderr and exits with status 2.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ValueError(message)
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _learning_rates(text):
+    return tuple(float(x) for x in text.split(","))
+
+
+def build_parser():
+    parser = _ArgumentParser(prog="keras-nos", description="Neural Optimizer Search for Keras 3.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+
+    s = commands.add_parser("search", help="search for update rules; every candidate is an MLflow run")
+    s.add_argument("--task", default="digits-convnet")
+    s.add_argument("--strategy", default="rl", help="rl, random, evolution or tpe")
+    s.add_argument("--budget", type=int, default=200, help="number of sampled rules")
+    s.add_argument("--workers", type=_positive_int, default=1)
+    s.add_argument("--space", default="paper", help="paper, paper-decay or small")
+    s.add_argument("--groups", type=int, default=None, help="groups of five tokens (1 to 4)")
+    s.add_argument("--batch-size", type=_positive_int, default=10, help="rules proposed per batch")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--epochs", type=_positive_int, default=None, help="override the task's epochs")
+    s.add_argument("--lr", type=_learning_rates, default=None, help="comma-separated learning-rate grid")
+    s.add_argument("--data", default=None, help="path of the task's data set (CIFAR-10 tasks)")
+    s.add_argument("--funnel-top-k", type=int, default=5)
+    s.add_argument("--funnel-seeds", type=_positive_int, default=3)
+    s.add_argument("--resume", default=None, metavar="RUN_ID", help="continue the search of this parent run")
+    s.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlruns)")
+    s.add_argument("--experiment", default="keras-nos")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    b = commands.add_parser("leaderboard", help="print a search's leaderboard from MLflow")
+    b.add_argument("run_id", nargs="?", default=None, help="parent run id (default: the latest search)")
+    b.add_argument("--tracking-uri", default=None)
+    b.add_argument("--experiment", default="keras-nos")
+    b.add_argument("--limit", type=_positive_int, default=20)
+
+    e = commands.add_parser("evaluate", help="train the task with one rule and print the reward per learning rate")
+    e.add_argument("rule")
+    e.add_argument("--task", default="digits-convnet")
+    e.add_argument("--lr", type=_learning_rates, default=None, help="comma-separated learning rates")
+    e.add_argument("--data", default=None)
+    e.add_argument("--epochs", type=_positive_int, default=None)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--no-hurdles", action="store_true")
+    return parser
+
+
+def _search(args):
+    from keras_nos.search import format_leaderboard, search
+    from keras_nos.search.loop import SEARCH_LEARNING_RATES
+
+    rows = search(task=args.task, strategy=args.strategy, budget=args.budget, space=args.space, seed=args.seed,
+                  workers=args.workers, batch_size=args.batch_size, num_groups=args.groups,
+                  tracking_uri=args.tracking_uri, resume=args.resume, experiment=args.experiment,
+                  learning_rates=args.lr or SEARCH_LEARNING_RATES, epochs=args.epochs, data_path=args.data,
+                  funnel_top_k=args.funnel_top_k, funnel_seeds=args.funnel_seeds, progress=not args.no_progress)
+    print(format_leaderboard(rows))
+
+
+def _latest_search(uri, experiment):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id], filter_string="tags.`keras_nos.kind` = 'search'",
+                              order_by=["attributes.start_time DESC"], max_results=1) if found else []
+    if not runs:
+        raise ValueError(f"No search runs in experiment {experiment!r} of {uri!r}; run 'keras-nos search' first")
+    return runs[0].info.run_id
+
+
+def _leaderboard(args):
+    from keras_nos import tracking
+    from keras_nos.search import format_leaderboard, read_leaderboard
+    from keras_nos.search.tracking import check_reachable
+
+    uri = args.tracking_uri or tracking.default_tracking_uri()
+    check_reachable(uri)
+    run_id = args.run_id or _latest_search(uri, args.experiment)
+    print(f"search run {run_id}")
+    print(format_leaderboard(read_leaderboard(uri, run_id), limit=args.limit))
+
+
+def _evaluate(args):
+    from keras_nos.dsl import parse_rule
+    from keras_nos.tasks import DEFAULT_LEARNING_RATES, Evaluator, get_task
+
+    rule = parse_rule(args.rule)
+    get_task(args.task)
+    evaluator = Evaluator(args.task, learning_rates=args.lr or DEFAULT_LEARNING_RATES, seed=args.seed,
+                          data_path=args.data, epochs=args.epochs, hurdles=() if args.no_hurdles else ("quadratic",))
+    result = evaluator.evaluate(rule)
+    print(f"rule {result.rule}  task {result.task}  status {result.status}  reward {result.reward:.4f}  "
+          f"best lr {result.best_learning_rate}  ({result.wall_time:.1f} s)")
+    if result.message:
+        print(result.message)
+    print(f"{'learning rate':>14}  {'status':12}  final val accuracy")
+    for lr, curve in result.curves.items():
+        final = f"{curve[-1]:.4f}" if curve else "-"
+        print(f"{lr:>14}  {result.lr_status[lr]:12}  {final}")
+
+
+COMMANDS = {"search": _search, "leaderboard": _leaderboard, "evaluate": _evaluate}
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"keras-nos: error: {error}".splitlines()[0], file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("keras-nos: interrupted; resume with --resume RUN_ID (the parent run id in MLflow)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""MLflow records of a search: one parent run, one nested run per candidate.
+
+The driver is the only writer. Every candidate is written the moment it is
+finished, and the search checkpoint (strategy state and all results) is an
+artifact of the parent run, so a search can resume from its run id alone.
+"""
+
+import json
+import os
+import pickle
+import tempfile
+
+from keras_nos import tracking as store
+
+TAG_PREFIX = "keras_nos."
+CHECKPOINT_ARTIFACT = "checkpoint/search_state.pkl"
+
+
+def _client(uri):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_reachable(uri):
+    """Raise ValueError when the tracking store at ``uri`` cannot be used."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        _client(uri).search_experiments(max_results=1)
+    except Exception as error:  # any failure here means the store is unusable
+        raise ValueError(f"Tracking URI {uri!r} is unreachable: {type(error).__name__}: {str(error)[:200]}") from None
+
+
+def find_run(uri, run_id):
+    """The parent run ``run_id``; ValueError when it does not exist."""
+    try:
+        return _client(uri).get_run(run_id)
+    except Exception:
+        raise ValueError(f"No search run with id {run_id!r} in tracking store {uri!r}") from None
+
+
+class SearchTracker:
+    """Writes a search's parent run, candidate runs, artifacts and checkpoint."""
+
+    def __init__(self, uri, experiment_name="keras-nos", run_id=None, params=None, run_name=None):
+        self.uri = uri
+        self.client = _client(uri)
+        if run_id is None:
+            experiment_id = store.get_or_create_experiment(experiment_name, uri)
+            run = self.client.create_run(experiment_id, run_name=run_name, tags={TAG_PREFIX + "kind": "search"})
+            self.run_id = run.info.run_id
+            self.experiment_id = experiment_id
+            self._log_params(self.run_id, params or {})
+        else:
+            run = find_run(uri, run_id)
+            self.run_id = run_id
+            self.experiment_id = run.info.experiment_id
+            self.client.update_run(run_id, status="RUNNING")
+
+    def _log_params(self, run_id, params):
+        from mlflow.entities import Param
+
+        items = [Param(key, str(value)[:6000]) for key, value in sorted(params.items())]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start:start + 100])
+
+    def log_candidate(self, record, stage="search"):
+        """One nested run for a finished candidate; returns its run id."""
+        from mlflow.entities import Metric, RunTag
+
+        result = record["result"]
+        tags = {
+            "mlflow.parentRunId": self.run_id,
+            "mlflow.runName": f"{stage}-{record['index']:04d}",
+            TAG_PREFIX + "stage": stage,
+            TAG_PREFIX + "index": str(record["index"]),
+            TAG_PREFIX + "status": result["status"],
+            TAG_PREFIX + "cache_hit": str(record["cache_hit"]).lower(),
+            TAG_PREFIX + "strategy": record.get("strategy", ""),
+            TAG_PREFIX + "message": result["message"][:5000],
+        }
+        run = self.client.create_run(self.experiment_id, tags=tags)
+        params = {
+            "rule": result["rule"],
+            "tokens": " ".join(record.get("tokens") or []),
+            "fingerprint": result["fingerprint"],
+            "learning_rate": result["best_learning_rate"],
+            "task": result["task"],
+            "seed": record.get("seed", 0),
+        }
+        self._log_params(run.info.run_id, params)
+        metrics = [Metric("reward", result["reward"], 0, 0), Metric("wall_time", result["wall_time"], 0, 0)]
+        best = f"{result['best_learning_rate']:g}" if result["best_learning_rate"] else None
+        for lr, curve in result["curves"].items():
+            for epoch, value in enumerate(curve):
+                if value == value:  # NaN epochs of a diverged rate are left out
+                    metrics.append(Metric(f"val_accuracy_lr_{lr}", value, 0, epoch))
+                    if lr == best:
+                        metrics.append(Metric("val_accuracy", value, 0, epoch))
+        for start in range(0, len(metrics), 500):
+            self.client.log_batch(run.info.run_id, metrics=metrics[start:start + 500])
+        self.client.set_terminated(run.info.run_id, status="FINISHED" if result["status"] == "ok" else "FAILED")
+        return run.info.run_id
+
+    def log_artifact_file(self, path, artifact_path=None):
+        self.client.log_artifact(self.run_id, path, artifact_path)
+
+    def save_checkpoint(self, state):
+        """Pickle the search state and store it on the parent run (replacing the last one)."""
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, os.path.basename(CHECKPOINT_ARTIFACT))
+            with open(path, "wb") as handle:
+                pickle.dump(state, handle)
+            self.client.log_artifact(self.run_id, path, os.path.dirname(CHECKPOINT_ARTIFACT))
+
+    def load_checkpoint(self):
+        """The last checkpoint of this run, or None when it has none yet."""
+        from mlflow.artifacts import download_artifacts
+
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = download_artifacts(run_id=self.run_id, artifact_path=CHECKPOINT_ARTIFACT, dst_path=folder,
+                                          tracking_uri=self.uri)
+            except Exception:
+                return None
+            with open(path, "rb") as handle:
+                return pickle.load(handle)
+
+    def finish(self, metrics):
+        from mlflow.entities import Metric
+
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
+        self.client.set_terminated(self.run_id, status="FINISHED")
+
+    def set_tag(self, key, value):
+        self.client.set_tag(self.run_id, TAG_PREFIX + key, json.dumps(value) if not isinstance(value, str) else value)
+
+
+def candidate_runs(uri, run_id):
+    """The nested candidate runs of search ``run_id`` (finished ones), as MLflow Run objects."""
+    client = _client(uri)
+    parent = find_run(uri, run_id)
+    return client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'", max_results=50000
+    )
