@@ -5,6 +5,7 @@ store, missing data) prints one line on stderr and exits with status 2.
 """
 
 import argparse
+import logging
 import os
 import sys
 
@@ -126,6 +127,8 @@ COMMANDS = {"search": _search, "leaderboard": _leaderboard, "evaluate": _evaluat
 
 
 def main(argv=None):
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
         COMMANDS[args.command](args)

@@ -1,0 +1,206 @@
+"""End-to-end searches on the synthetic task: strategies, cache, MLflow, resume, CLI errors."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow import MlflowClient
+
+from keras_nos.cli import main as cli_main
+from keras_nos.search import read_leaderboard, search
+from keras_nos.search.strategies import STRATEGIES
+
+TINY = dict(task="synthetic", space="small", epochs=1, learning_rates=(0.01, 0.1), funnel_top_k=1, funnel_seeds=1,
+            progress=False)
+
+
+def _children(uri, run_id):
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(run_id)
+    return client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+
+
+def _search_run_id(uri):
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("keras-nos")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`keras_nos.kind` = 'search'")
+    return runs[0].info.run_id
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_each_strategy_runs_a_tiny_search_end_to_end(tmp_path, strategy):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    rows = search(strategy=strategy, budget=4, batch_size=2, tracking_uri=uri, **TINY)
+    assert rows and rows[0]["rank"] == 1
+    assert all(rows[i]["funnel_reward"] is not None or rows[i]["reward"] <= rows[0]["reward"] for i in range(len(rows)))
+    run_id = _search_run_id(uri)
+    children = _children(uri, run_id)
+    search_runs = [r for r in children if r.data.tags["keras_nos.stage"] == "search"]
+    assert len(search_runs) == 4
+    for child in search_runs:
+        assert {"rule", "tokens", "fingerprint", "learning_rate"} <= set(child.data.params)
+        assert "reward" in child.data.metrics and child.data.tags["keras_nos.strategy"] == strategy
+    parent = MlflowClient(tracking_uri=uri).get_run(run_id)
+    assert parent.data.params["strategy"] == strategy and parent.info.status == "FINISHED"
+    artifacts = {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(run_id)}
+    assert {"leaderboard.csv", "reward_vs_samples.png", "checkpoint"} <= artifacts
+    assert [r["rule"] for r in read_leaderboard(uri, run_id)] == [r["rule"] for r in rows]
+
+
+class _RepeatingStrategy:
+    """Proposes the same two behaviours again and again."""
+
+    name = "repeat"
+
+    def __init__(self, space, seed=0):
+        self.space = space
+
+    def propose(self, n):
+        return [["g", "1", "identity", "identity", "mul", "h0", "1", "identity", "identity", "mul"],
+                ["sign(m)", "1", "identity", "identity", "mul", "h0", "1", "identity", "identity", "mul"]][:n]
+
+    def observe(self, results):
+        self.seen = results
+
+    def state(self):
+        return {}
+
+    def load_state(self, state):
+        pass
+
+
+def test_cache_answers_a_repeated_fingerprint(tmp_path, monkeypatch):
+    import keras_nos.search.loop as loop
+
+    monkeypatch.setitem(loop.STRATEGIES, "repeat", _RepeatingStrategy)
+    monkeypatch.setattr(loop, "make_strategy", lambda name, space, seed=0, **o: _RepeatingStrategy(space, seed))
+    calls = []
+    original = loop.make_executor
+
+    def counting_executor(*args, **kwargs):
+        executor = original(*args, **kwargs)
+        inner = executor.map_unordered
+
+        def map_unordered(rules):
+            calls.extend(rules)
+            return inner(rules)
+
+        executor.map_unordered = map_unordered
+        return executor
+
+    monkeypatch.setattr(loop, "make_executor", counting_executor)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    search(strategy="repeat", budget=6, batch_size=2, tracking_uri=uri, **TINY)
+    assert len(calls) == 2  # two behaviours trained once each; four proposals answered from the cache
+    children = [r for r in _children(uri, _search_run_id(uri)) if r.data.tags["keras_nos.stage"] == "search"]
+    assert sum(r.data.tags["keras_nos.cache_hit"] == "true" for r in children) == 4
+
+
+def test_resume_after_stop_loses_and_repeats_nothing(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = dict(TINY, strategy="evolution", budget=6, batch_size=2, tracking_uri=uri)
+    search(max_batches=1, **options)
+    run_id = _search_run_id(uri)
+    before = {r.info.run_id for r in _children(uri, run_id)}
+    assert len(before) == 2
+    search(resume=run_id, **options)
+    children = [r for r in _children(uri, run_id) if r.data.tags["keras_nos.stage"] == "search"]
+    indices = sorted(int(r.data.tags["keras_nos.index"]) for r in children)
+    assert indices == list(range(6))  # every candidate once, none repeated
+    assert before <= {r.info.run_id for r in children}
+
+
+def test_resume_after_kill_9_continues_the_search(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    command = [sys.executable, "-m", "keras_nos.cli", "search", "--task", "synthetic", "--space", "small",
+               "--strategy", "random", "--budget", "8", "--batch-size", "2", "--epochs", "1", "--lr", "0.01,0.1",
+               "--funnel-top-k", "1", "--funnel-seeds", "1", "--tracking-uri", uri, "--no-progress"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    run_id = None
+    while time.time() < deadline:
+        time.sleep(1)
+        try:
+            run_id = _search_run_id(uri)
+            if len(_children(uri, run_id)) >= 3:
+                break
+        except Exception:
+            continue
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert run_id is not None
+    finished_before = {int(r.data.tags["keras_nos.index"]): r.data.params["rule"] for r in _children(uri, run_id)}
+    assert 0 < len(finished_before) < 8
+    assert subprocess.run(command + ["--resume", run_id], cwd=tmp_path, capture_output=True).returncode == 0
+    children = [r for r in _children(uri, run_id) if r.data.tags["keras_nos.stage"] == "search"]
+    by_index = {}
+    for child in children:
+        by_index.setdefault(int(child.data.tags["keras_nos.index"]), []).append(child.data.params["rule"])
+    assert sorted(by_index) == list(range(8))
+    assert all(len(rules) == 1 for rules in by_index.values())  # nothing evaluated twice
+    assert all(by_index[i] == [rule] for i, rule in finished_before.items())  # nothing finished lost
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["search", "--task", "nope"], "Unknown task 'nope'"),
+        (["search", "--strategy", "nope"], "Unknown strategy 'nope'"),
+        (["search", "--space", "nope"], "nope"),
+        (["search", "--budget", "0"], "budget"),
+        (["search", "--tracking-uri", "http://127.0.0.1:9"], "unreachable"),
+        (["search", "--resume", "0123456789abcdef"], "No search run"),
+        (["evaluate", "exp(g", "--task", "synthetic"], "Unbalanced parentheses"),
+        (["evaluate", "g", "--task", "nope"], "Unknown task"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, fragment):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err
+    if "--tracking-uri" not in argv:
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+        experiment = client.get_experiment_by_name("keras-nos")
+        assert experiment is None or not client.search_runs([experiment.experiment_id])  # nothing written
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_search_against_a_real_mlflow_server(tmp_path):
+    import urllib.request
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination", str(tmp_path / "art")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail("mlflow server did not start")
+                time.sleep(1)
+        rows = search(strategy="random", budget=3, batch_size=3, tracking_uri=uri, **TINY)
+        run_id = _search_run_id(uri)
+        assert len([r for r in _children(uri, run_id) if r.data.tags["keras_nos.stage"] == "search"]) == 3
+        assert [r["rule"] for r in read_leaderboard(uri, run_id)] == [r["rule"] for r in rows]
+        assert "leaderboard.csv" in {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(run_id)}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
