@@ -1,0 +1,32 @@
+"""Search strategies: ``make_strategy(name, space, seed, **options)``.
+
+Every strategy has the interface of ``Strategy``: ``propose(n)``,
+``observe(results)``, ``state()`` and ``load_state(state)``.
+"""
+
+from keras_nos.search.strategies.base import Strategy
+from keras_nos.search.strategies.evolution import EvolutionStrategy
+from keras_nos.search.strategies.random_search import RandomStrategy
+from keras_nos.search.strategies.rl import RLStrategy
+from keras_nos.search.strategies.tpe import TPEStrategy
+
+STRATEGIES = {
+    RandomStrategy.name: RandomStrategy,
+    EvolutionStrategy.name: EvolutionStrategy,
+    TPEStrategy.name: TPEStrategy,
+    RLStrategy.name: RLStrategy,
+}
+
+
+def make_strategy(name, space, seed=0, **options):
+    """The strategy ``name`` over ``space`` (a SearchSpace or a preset name such as 'paper')."""
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown search strategy {name!r}; allowed: {', '.join(STRATEGIES)}")
+    if isinstance(space, str):
+        from keras_nos.search.space import SearchSpace
+
+        space = SearchSpace.preset(space)
+    return STRATEGIES[name](space, seed=seed, **options)
+
+
+__all__ = ["STRATEGIES", "EvolutionStrategy", "RLStrategy", "RandomStrategy", "Strategy", "TPEStrategy", "make_strategy"]

@@ -1,0 +1,67 @@
+"""The interface every search strategy implements: a small, Optuna-Sampler-like ask/tell.
+
+The rest of the project only calls ``propose``, ``observe``, ``state`` and
+``load_state``; strategies work on token sequences of a ``SearchSpace`` and
+know nothing of training.
+"""
+
+import numpy as np
+
+
+class Strategy:
+    """Proposes token sequences of ``space`` and learns from their rewards.
+
+    ``options`` override the class's ``defaults``; an unknown option is a
+    ``ValueError`` listing the allowed ones. For a fixed ``seed`` a strategy is
+    deterministic: the same observations give the same proposals.
+    """
+
+    name = "base"
+    defaults = {}
+
+    def __init__(self, space, seed=0, **options):
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            allowed = ", ".join(sorted(self.defaults)) or "none"
+            raise ValueError(f"Unknown option(s) {', '.join(unknown)} for strategy {self.name!r}; allowed: {allowed}")
+        self.space = space
+        self.seed = int(seed)
+        self.options = {**self.defaults, **options}
+        self.rng = np.random.default_rng(self.seed)
+
+    def propose(self, n):
+        """``n`` token sequences, each valid in ``self.space``."""
+        raise NotImplementedError
+
+    def observe(self, results):
+        """Learn from ``(tokens, reward)`` pairs, reward a float in [0, 1]; any order, partial batches."""
+        raise NotImplementedError
+
+    def state(self):
+        """Everything needed to resume, picklable: Python types and NumPy arrays."""
+        return {"name": self.name, "seed": self.seed, "options": dict(self.options), "rng": self.rng.bit_generator.state}
+
+    def load_state(self, state):
+        """Resume from ``state()`` of a strategy of the same kind and space."""
+        if state.get("name") != self.name:
+            raise ValueError(f"A state of strategy {state.get('name')!r} cannot be loaded into strategy {self.name!r}")
+        self.seed = state["seed"]
+        self.options = dict(state["options"])
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = state["rng"]
+
+    # -- helpers shared by strategies ---------------------------------------------
+
+    @staticmethod
+    def _results(results):
+        """[(tokens as a list, reward as a float)], checking rewards are numbers."""
+        pairs = []
+        for tokens, reward in results:
+            reward = float(reward)
+            if not np.isfinite(reward):
+                raise ValueError(f"A reward must be a finite number in [0, 1]; got {reward} for {list(tokens)}")
+            pairs.append((list(tokens), reward))
+        return pairs
+
+    def __repr__(self):
+        return f"{type(self).__name__}(space={self.space!r}, seed={self.seed})"

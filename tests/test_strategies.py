@@ -1,0 +1,196 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from keras_nos.dsl.tokens import tokens_to_rule
+from keras_nos.search.space import SearchSpace
+from keras_nos.search.strategies import STRATEGIES, Strategy, make_strategy
+
+SMALL = SearchSpace.preset("small")
+PAPER = SearchSpace.preset("paper")
+FAST_OPTIONS = {"random": {}, "evolution": {"population_size": 6, "tournament_size": 3}, "tpe": {"n_startup_trials": 4}, "rl": {"batch_size": 5}}
+
+
+def matching_reward(target):
+    return lambda tokens: sum(a == b for a, b in zip(tokens, target)) / len(target)
+
+
+def run(strategy, reward, rounds, batch):
+    rewards = []
+    for _ in range(rounds):
+        proposals = strategy.propose(batch)
+        results = [(tokens, reward(tokens)) for tokens in proposals]
+        strategy.observe(results)
+        rewards += [r for _, r in results]
+    return rewards
+
+
+def test_registry_and_errors():
+    assert set(STRATEGIES) == {"random", "evolution", "tpe", "rl"}
+    with pytest.raises(ValueError, match="'nope'.*random.*evolution.*tpe.*rl"):
+        make_strategy("nope", SMALL, 0)
+    with pytest.raises(ValueError, match="bogus.*population_size"):
+        make_strategy("evolution", SMALL, 0, bogus=1)
+    strategy = make_strategy("random", "small", 3)
+    assert isinstance(strategy, Strategy) and strategy.space == SMALL and strategy.name == "random"
+    with pytest.raises(ValueError, match="'random'.*'evolution'"):
+        make_strategy("evolution", SMALL, 0).load_state(strategy.state())
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_proposals_are_valid_with_out_of_order_partial_results(name):
+    spaces = [SearchSpace.preset("paper-decay", num_groups=3)]
+    if name != "rl":  # one controller is enough: each costs a couple of seconds of tracing
+        spaces.append(SMALL)
+    for space in spaces:
+        strategy = make_strategy(name, space, 0, **FAST_OPTIONS[name])
+        reward = matching_reward(space.sample(np.random.default_rng(5)))
+        backlog = []
+        for round_ in range(5):
+            proposals = strategy.propose(7)
+            assert len(proposals) == 7
+            for tokens in proposals:
+                assert space.validate(tokens) == tokens
+                tokens_to_rule(tokens)
+            backlog += [(tokens, reward(tokens)) for tokens in proposals]
+            # Report a shuffled part now, keep the rest for later.
+            order = np.random.default_rng(round_).permutation(len(backlog))
+            backlog = [backlog[i] for i in order]
+            strategy.observe(backlog[:5])
+            backlog = backlog[5:]
+        strategy.observe(backlog)
+        assert strategy.propose(0) == []
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_deterministic_and_state_round_trip(name):
+    reward = matching_reward(SMALL.sample(np.random.default_rng(9)))
+    a = make_strategy(name, SMALL, 4, **FAST_OPTIONS[name])
+    b = make_strategy(name, SMALL, 4, **FAST_OPTIONS[name])
+    assert run(a, reward, 3, 4) == run(b, reward, 3, 4)
+    pending = a.propose(3)  # proposed before the save, observed after the restore
+    assert b.propose(3) == pending
+    state = pickle.loads(pickle.dumps(a.state()))
+    restored = make_strategy(name, SMALL, 4, **FAST_OPTIONS[name])
+    restored.load_state(state)
+    for strategy in (a, restored):
+        strategy.observe([(tokens, reward(tokens)) for tokens in pending])
+    for _ in range(3):  # across at least one more update of the learning strategies
+        proposals = a.propose(4)
+        assert restored.propose(4) == proposals
+        results = [(tokens, reward(tokens)) for tokens in proposals]
+        a.observe(results)
+        restored.observe(results)
+    assert restored.propose(5) == a.propose(5)
+
+
+def test_different_seeds_differ():
+    for name in STRATEGIES:
+        assert make_strategy(name, SMALL, 0).propose(5) != make_strategy(name, SMALL, 1).propose(5), name
+
+
+def test_evolution_starts_from_seed_rules():
+    seeds = ["exp(sign(g)*sign(m))*g", "sign(m)", "g", "3*g", "(1 + sign(g)*sign(m))*g", "ld*g"]
+    strategy = make_strategy("evolution", PAPER, 0, seed_rules=seeds, population_size=5)
+    first = strategy.propose(3)
+    assert [str(tokens_to_rule(t)) for t in first] == ["exp(sign(g)*sign(m))*g", "sign(m)", "g"]
+    assert first[1] == ["sign(m)", "sign(m)", "identity", "identity", "left", "h0", "h0", "identity", "identity", "left"]
+    # '3*g' (no token for 3), a three-group rule and a decay rule are skipped; the rest is random.
+    rest = strategy.propose(2)
+    assert all(str(tokens_to_rule(t)) not in seeds for t in rest)
+    # After the population is full, children are mutations of members.
+    strategy.observe([(t, 1.0 if i == 0 else 0.0) for i, t in enumerate(first + rest)])
+    for child in strategy.propose(20):
+        PAPER.validate(child)
+    for parent, _ in strategy.population:
+        for _ in range(10):
+            child = strategy.mutate(parent)
+            assert child != parent
+            PAPER.validate(child)
+
+
+def test_evolution_ages_out_the_oldest():
+    strategy = make_strategy("evolution", SMALL, 0, population_size=3)
+    proposals = strategy.propose(5)
+    strategy.observe([(t, 0.5) for t in proposals])
+    assert [t for t, _ in strategy.population] == proposals[2:]
+
+
+def _average_reward(name, space, seeds, rounds, batch, **options):
+    means = []
+    for seed in seeds:
+        target = space.sample(np.random.default_rng(1000 + seed))
+        strategy = make_strategy(name, space, seed, **options)
+        means.append(float(np.mean(run(strategy, matching_reward(target), rounds, batch))))
+    return means
+
+
+def test_tpe_beats_random_on_the_small_space():
+    tpe = _average_reward("tpe", SMALL, range(3), 12, 5)
+    rand = _average_reward("random", SMALL, range(3), 12, 5)
+    print("tpe", tpe, "random", rand)
+    assert np.mean(tpe) > np.mean(rand) + 0.1
+
+
+def test_tpe_concentrates_on_the_rewarded_token():
+    """Reward: 1 when the first operand is 'adam'. Late proposals pick it far more often than 1 in 6."""
+    strategy = make_strategy("tpe", SMALL, 0)
+    proposals = []
+    for _ in range(12):
+        batch = strategy.propose(5)
+        strategy.observe([(t, float(t[0] == "adam")) for t in batch])
+        proposals += batch
+    late = np.mean([t[0] == "adam" for t in proposals[-30:]])
+    assert late > 0.5
+
+
+def _probability_of_first(strategy, token):
+    controller = strategy.controller
+    logits, _ = controller.step(np.array([controller.start_token]), controller.initial_states(1))
+    mask = strategy.space.mask(0, [])
+    logits = np.where(mask, logits[0].astype(np.float64), -np.inf)
+    probs = np.exp(logits - logits.max())
+    return (probs / probs.sum())[strategy.space.token_index[token]]
+
+
+def test_ppo_update_raises_the_probability_of_rewarded_sequences():
+    strategy = make_strategy("rl", SMALL, 0)
+    target = ["g", "g", "identity", "identity", "mul", "h0", "g", "identity", "identity", "mul"]
+    before_first = _probability_of_first(strategy, "g")
+    before_target = strategy.log_prob([target])[0]
+    assert abs(before_first - 1 / 6) < 0.05  # near uniform at the start
+    for _ in range(12):
+        proposals = strategy.propose(10)
+        strategy.observe([(t, float(t[0] == "g")) for t in proposals])
+    assert strategy.num_updates == 12
+    after_first = _probability_of_first(strategy, "g")
+    after_target = strategy.log_prob([target])[0]
+    print("P(first='g')", before_first, "->", after_first, "log p(target)", before_target, "->", after_target)
+    assert after_first > before_first + 0.02
+    assert after_target > before_target
+
+
+def test_controller_masks_and_samples_in_batches():
+    strategy = make_strategy("rl", PAPER, 0)
+    proposals = strategy.propose(64)
+    for tokens in proposals:
+        PAPER.validate(tokens)
+    assert len({tuple(t) for t in proposals}) > 60
+    stored = [strategy.proposed[tuple(t)][0] for t in proposals[:5]]
+    np.testing.assert_allclose(strategy.log_prob(proposals[:5]), stored, atol=1e-3)
+    state = strategy.state()
+    assert all(isinstance(w, np.ndarray) for w in state["weights"])
+    controller = strategy.controller
+    assert controller.units == 150 and len(controller.lstms) == 1
+    assert all(np.abs(w).max() <= 0.08 for w in state["weights"])
+
+
+def test_learning_strategies_beat_random_on_a_hidden_target():
+    """~200 proposals on the small space, reward = fraction of slots matching a hidden target, 3 seeds."""
+    rand = _average_reward("random", SMALL, range(3), 20, 10)
+    evolution = _average_reward("evolution", SMALL, range(3), 20, 10)
+    rl = _average_reward("rl", SMALL, range(3), 20, 10)
+    print("random", rand, "evolution", evolution, "rl", rl)
+    assert np.mean(evolution) > np.mean(rand) + 0.1
+    assert np.mean(rl) > np.mean(rand) + 0.03
