@@ -37,7 +37,7 @@ def _tokenize(text):
 class _Parser:
     def __init__(self, text):
         if not text or not text.strip():
-            raise ValueError(f"Empty rule {text!r}; write an update such as 'exp(sign(g)*sign(m))*g'")
+            raise ValueError(f"Empty rule {text!r}: got end of text at position 0; write an update such as 'exp(sign(g)*sign(m))*g'")
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
@@ -133,6 +133,8 @@ class _Parser:
             if name == "clip" and param <= 0:
                 raise self._error("clip bound must be positive", token)
             node = Unary(name, arg, param)
+            if self._peek()[1] == ",":
+                raise self._error(f"{name}(x, c) takes 2 arguments", self._peek())
         else:
             if self._peek()[1] == ",":
                 raise self._error(f"{name}(x) takes 1 argument", self._peek())

@@ -104,10 +104,15 @@ class _GroupWriter:
             return self.operand(node.arg), unary
         if isinstance(node, Const):
             raise ValueError(f"The constant {format_node(node)} has no token; token operands are: {', '.join(OPERAND_TOKENS)}")
+        if not isinstance(node, Binary):  # an operand or a function with no token, e.g. w or clip(g, 2)
+            raise ValueError(
+                f"{format_node(node)!r} has no token; token operands are: {', '.join(OPERAND_TOKENS + DECAY_OPERAND_TOKENS)}"
+                f"; unary tokens are: {', '.join(UNARY_TOKENS)}"
+            )
         return f"h{self.group(node)}", "identity"
 
     def group(self, node):
-        if isinstance(node, Binary) and node.fn != "left":
+        if isinstance(node, Binary) and node.fn != "left" and format_node(node) not in _TOKEN_OF_OPERAND_TEXT:
             op1, un1 = self.split(node.left)
             op2, un2 = self.split(node.right)
             self.groups.append([op1, op2, un1, un2, node.fn])

@@ -1,5 +1,7 @@
 """RuleOptimizer: any update rule of the language as a Keras 3 optimizer."""
 
+import re
+
 import keras
 from keras import ops
 from keras.src.optimizers.optimizer import base_optimizer_keyword_args
@@ -68,10 +70,15 @@ class RuleOptimizer(keras.optimizers.Optimizer):
     ):
         rule = parse_rule(rule)
         if rule.uses_decay() and not decay_steps:
-            decays = [n for n in rule.operand_names() if decay_periods(n)]
+            text = str(rule)
+            decays = [
+                f"{match.group(0)!r} at position {match.start()}"
+                for match in re.finditer(r"[A-Za-z_][A-Za-z_0-9.]*", text)
+                if decay_periods(match.group(0))
+            ]
             raise ValueError(
-                f"Rule {str(rule)!r} uses the decay operand(s) {', '.join(decays)}, which need decay_steps "
-                "(a positive number of steps, usually the total training steps); got decay_steps=None"
+                f"Rule {text!r} uses the decay operand(s) {', '.join(decays)}, which need decay_steps "
+                f"(a positive number of steps, usually the total training steps); got decay_steps={decay_steps!r}"
             )
         super().__init__(
             learning_rate=learning_rate,

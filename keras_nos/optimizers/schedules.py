@@ -31,13 +31,13 @@ class LinearCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.beta = beta
         self.name = name
 
-    def _linear(self, t):
+    def _linear(self, t, step):
         return (self.decay_steps - t) / self.decay_steps
 
     def __call__(self, step):
         t = ops.minimum(ops.cast(step, "float32"), float(self.decay_steps))
         cosine = 0.5 * (1.0 + ops.cos(math.pi * 2.0 * self.num_periods * t / self.decay_steps))
-        return self.initial_learning_rate * ((self.alpha + self._linear(t)) * cosine + self.beta)
+        return self.initial_learning_rate * ((self.alpha + self._linear(t, step)) * cosine + self.beta)
 
     def get_config(self):
         return {
@@ -65,10 +65,12 @@ class NoisyLinearCosineDecay(LinearCosineDecay):
         self.variance_decay = variance_decay
         self.seed = seed
 
-    def _linear(self, t):
+    def _linear(self, t, step):
+        # the stddev uses t (held at decay_steps) as in TF1; the draw is keyed by the step itself,
+        # so it stays fresh every step after decay_steps, as TF1's random_normal was
         stddev = ops.sqrt(self.initial_variance / ops.power(1.0 + t, self.variance_decay))
-        noise = keras.random.normal((), seed=step_seed(self.seed, t, stream=7)) * stddev
-        return super()._linear(t) + noise
+        noise = keras.random.normal((), seed=step_seed(self.seed, step, stream=7)) * stddev
+        return super()._linear(t, step) + noise
 
     def get_config(self):
         return {

@@ -36,12 +36,17 @@ class _SignOptimizer(keras.optimizers.Optimizer):
         super().build(var_list)
         self._momentums = self.add_optimizer_variables(var_list, "momentum")
 
-    def _agreement(self, gradient, variable):
-        """Update m and return (g, d(t)*sign(g)*sign(m)) in the variable's dtype."""
+    def _update_momentum(self, gradient, variable):
+        """Update m and return (g, new m) in the variable's dtype."""
         g = ops.cast(gradient, variable.dtype)
         m = self._momentums[self._get_variable_index(variable)]
         new_m = m + (g - m) * (1.0 - self.beta)
         self.assign(m, new_m)
+        return g, new_m
+
+    def _agreement(self, gradient, variable):
+        """Update m and return (g, d(t)*sign(g)*sign(m)) in the variable's dtype."""
+        g, new_m = self._update_momentum(gradient, variable)
         agreement = ops.sign(g) * ops.sign(new_m)
         if self.sign_decay is not None:
             agreement = agreement * ops.cast(self.sign_decay(self.iterations), variable.dtype)
@@ -87,9 +92,18 @@ class PowerSign(_SignOptimizer):
         self.base = base
 
     def update_step(self, gradient, variable, learning_rate):
-        g, agreement = self._agreement(gradient, variable)
-        multiplier = ops.exp(math.log(self.base) * agreement)
-        self.assign_sub(variable, ops.cast(learning_rate, variable.dtype) * multiplier * g)
+        # base^(d*s) with s = sign(g)*sign(m) in {-1, 0, 1} is a select between the scalars
+        # base^d, base^-d and 1: no exp per entry. g*sign(m) has the sign of s exactly (no
+        # underflow, unlike g*m), and the learning rate is folded into the scalars.
+        g, new_m = self._update_momentum(gradient, variable)
+        lr = ops.cast(learning_rate, variable.dtype)
+        if self.sign_decay is None:
+            up = ops.cast(self.base, variable.dtype)
+        else:
+            up = ops.exp(math.log(self.base) * ops.cast(self.sign_decay(self.iterations), variable.dtype))
+        agreement = g * ops.sign(new_m)
+        scale = ops.where(agreement > 0, lr * up, ops.where(agreement < 0, lr / up, lr))
+        self.assign_sub(variable, scale * g)
 
     def get_config(self):
         return {**super().get_config(), "base": self.base}
