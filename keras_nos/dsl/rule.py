@@ -216,6 +216,24 @@ class Rule:
 
         return rule_to_tokens(self)
 
+    def simplify(self):
+        """The shortest equivalent rule found: same fingerprint, never more nodes (see ``keras_nos.dsl.simplify``)."""
+        from keras_nos.dsl.simplify import simplify
+
+        return simplify(self)
+
+    def to_latex(self):
+        """LaTeX math text, e.g. ``e^{\\operatorname{sign}(g)\\cdot\\operatorname{sign}(\\hat{m})}\\cdot g``."""
+        from keras_nos.dsl.pretty import to_latex
+
+        return to_latex(self)
+
+    def to_unicode(self):
+        """One-line Unicode text, e.g. ``e^(sign(g)·sign(m))·g``."""
+        from keras_nos.dsl.pretty import to_unicode
+
+        return to_unicode(self)
+
     @classmethod
     def from_tokens(cls, tokens):
         from keras_nos.dsl.tokens import tokens_to_rule

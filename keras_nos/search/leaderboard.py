@@ -2,11 +2,24 @@
 
 import csv
 
-COLUMNS = ("rank", "rule", "reward", "funnel_reward", "funnel_std", "best_learning_rate", "fingerprint", "tokens")
+COLUMNS = ("rank", "rule", "reward", "funnel_reward", "funnel_std", "best_learning_rate", "fingerprint", "tokens",
+           "raw_rule")
+
+
+def simplified_text(text):
+    """The simplified form of rule text (same fingerprint, never longer); the text itself when it does not parse."""
+    from keras_nos.dsl.simplify import simplify
+
+    try:
+        return str(simplify(text))
+    except ValueError:
+        return text
 
 
 def build_leaderboard(records, funnel):
     """Rows sorted by funnel reward (when the funnel ran) then proxy reward; one row per fingerprint.
+
+    ``rule`` is the simplified formula (``Rule.simplify``), ``raw_rule`` the text the search evaluated.
 
     ``funnel`` maps fingerprint -> {"mean", "std", "rule"}; reference optimizers
     (like Adam) appear with tokens ``reference``.
@@ -19,7 +32,8 @@ def build_leaderboard(records, funnel):
         fingerprint = result["fingerprint"]
         if fingerprint not in best or result["reward"] > best[fingerprint]["reward"]:
             best[fingerprint] = {
-                "rule": result["rule"],
+                "rule": simplified_text(result["rule"]),
+                "raw_rule": result["rule"],
                 "reward": result["reward"],
                 "best_learning_rate": result["best_learning_rate"],
                 "fingerprint": fingerprint,

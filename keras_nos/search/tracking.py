@@ -81,8 +81,11 @@ class SearchTracker:
             TAG_PREFIX + "message": result["message"][:5000],
         }
         run = self.client.create_run(self.experiment_id, tags=tags)
+        from keras_nos.search.leaderboard import simplified_text
+
         params = {
             "rule": result["rule"],
+            "simplified_rule": simplified_text(result["rule"]),
             "tokens": " ".join(record.get("tokens") or []),
             "fingerprint": result["fingerprint"],
             "learning_rate": result["best_learning_rate"],
