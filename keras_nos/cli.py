@@ -1,4 +1,4 @@
-"""The ``keras-nos`` command: search, leaderboard, evaluate.
+"""The ``keras-nos`` command: search, leaderboard, evaluate, export.
 
 A user error (bad rule text, unknown task, strategy or space, unreachable
 store, missing data) prints one line on stderr and exits with status 2.
@@ -56,6 +56,13 @@ def build_parser():
     b.add_argument("--tracking-uri", default=None)
     b.add_argument("--experiment", default="keras-nos")
     b.add_argument("--limit", type=_positive_int, default=20)
+
+    x = commands.add_parser("export", help="write a found rule as a Python module that needs only Keras")
+    x.add_argument("run_id", help="parent run id of the search")
+    x.add_argument("--rank", type=_positive_int, default=1, help="leaderboard rank of the rule (default: 1)")
+    x.add_argument("--name", default=None, help="class name, a Python identifier (default: NosRank<RANK>)")
+    x.add_argument("--out", default=None, help="file to write (default: the class name in snake_case + .py)")
+    x.add_argument("--tracking-uri", default=None)
 
     e = commands.add_parser("evaluate", help="train the task with one rule and print the reward per learning rate")
     e.add_argument("rule")
@@ -123,7 +130,17 @@ def _evaluate(args):
         print(f"{lr:>14}  {result.lr_status[lr]:12}  {final}")
 
 
-COMMANDS = {"search": _search, "leaderboard": _leaderboard, "evaluate": _evaluate}
+def _export(args):
+    from keras_nos.export import export_search
+
+    path, row, name = export_search(args.run_id, rank=args.rank, name=args.name, out=args.out,
+                                    tracking_uri=args.tracking_uri)
+    lr = f"{row['best_learning_rate']:g}" if row["best_learning_rate"] else "-"
+    print(f"wrote {path}: class {name}, rule {row['rule']}, rank {row['rank']}, reward {row['reward']:.4f}, "
+          f"learning rate {lr}")
+
+
+COMMANDS = {"search": _search, "leaderboard": _leaderboard, "evaluate": _evaluate, "export": _export}
 
 
 def main(argv=None):
