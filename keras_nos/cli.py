@@ -24,6 +24,20 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def _learning_rates(text):
     return tuple(float(x) for x in text.split(","))
 
@@ -50,6 +64,16 @@ def build_parser():
     s.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlruns)")
     s.add_argument("--experiment", default="keras-nos")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    s.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="where candidates run: local processes or a Ray cluster (pip install keras-nos[ray])")
+    s.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="Ray cluster to use with --executor ray: auto, HOST:PORT, or local (default: start one here)")
+    s.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+                   help="cancel a candidate after this many seconds (status timeout)")
+    s.add_argument("--max-retries", type=_non_negative_int, default=2,
+                   help="retries of a candidate whose worker died, before it is recorded as worker_lost")
+    s.add_argument("--async", dest="async_mode", action="store_true",
+                   help="keep --workers candidates in flight, proposing one as each finishes (not reproducible)")
 
     b = commands.add_parser("leaderboard", help="print a search's leaderboard from MLflow")
     b.add_argument("run_id", nargs="?", default=None, help="parent run id (default: the latest search)")
@@ -83,7 +107,9 @@ def _search(args):
                   workers=args.workers, batch_size=args.batch_size, num_groups=args.groups,
                   tracking_uri=args.tracking_uri, resume=args.resume, experiment=args.experiment,
                   learning_rates=args.lr or SEARCH_LEARNING_RATES, epochs=args.epochs, data_path=args.data,
-                  funnel_top_k=args.funnel_top_k, funnel_seeds=args.funnel_seeds, progress=not args.no_progress)
+                  funnel_top_k=args.funnel_top_k, funnel_seeds=args.funnel_seeds, progress=not args.no_progress,
+                  executor=args.executor, ray_address=args.ray_address, candidate_timeout=args.timeout,
+                  max_retries=args.max_retries, mode="async" if args.async_mode else "sync")
     print(format_leaderboard(rows))
 
 

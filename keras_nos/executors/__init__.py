@@ -1,11 +1,28 @@
-"""Where candidate evaluations run."""
+"""Where candidate evaluations run: ``local`` (this machine) or ``ray`` (a Ray cluster).
 
-from keras_nos.executors.local import LocalExecutor
+Every executor has ``submit(rule) -> ticket``, ``next_result() -> (ticket,
+EvaluationResult)``, ``map_unordered(rules)`` (yields ``(position, result)``
+as each finishes), ``workers`` and ``close()``.
+"""
 
-EXECUTORS = {"local": LocalExecutor}
+from keras_nos.executors.local import Executor, LocalExecutor
 
 
-def make_executor(name, evaluator_options, workers=1):
+def _ray_executor(evaluator_options, workers=1, **options):
+    from keras_nos.executors.ray_executor import RayExecutor  # Ray is an optional extra: imported when asked for
+
+    return RayExecutor(evaluator_options, workers=workers, **options)
+
+
+EXECUTORS = {"local": LocalExecutor, "ray": _ray_executor}
+
+
+def make_executor(name, evaluator_options, workers=1, **options):
+    """The executor ``name``; ``options`` are its keyword arguments (``timeout``, ``max_retries``;
+    for ``ray`` also ``address``, ``num_cpus_per_task``, ``num_gpus_per_task``, ``ship_data``)."""
     if name not in EXECUTORS:
         raise ValueError(f"Unknown executor {name!r}; allowed: {', '.join(EXECUTORS)}")
-    return EXECUTORS[name](evaluator_options, workers=workers)
+    return EXECUTORS[name](evaluator_options, workers=workers, **options)
+
+
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "make_executor"]

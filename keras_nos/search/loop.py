@@ -6,8 +6,17 @@ each finished candidate is written to MLflow at once; the strategy observes the
 batch; the checkpoint (strategy state and every record) is stored on the parent
 run before the next batch starts. At the end a funnel re-trains the top rules
 with more epochs and several seeds, beside Adam as the reference.
+
+That synchronous mode is the default and is exactly reproducible for a seed,
+whatever the executor and the number of workers. ``mode="async"`` keeps
+``workers`` candidates in flight instead: a new one is proposed as soon as one
+finishes, the strategy observes each result as it arrives, each is logged at
+once, and the checkpoint (which then also holds the candidates in flight) is
+stored every ``batch_size`` results. No worker waits for the slowest candidate
+of a batch, but the proposals depend on the order results arrive in.
 """
 
+import bisect
 import os
 import tempfile
 import time
@@ -16,41 +25,65 @@ import numpy as np
 
 from keras_nos import tracking as store
 from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
-from keras_nos.executors import make_executor
+from keras_nos.executors import EXECUTORS, make_executor
 from keras_nos.search import leaderboard as board
 from keras_nos.search.plots import plot_rewards
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES, make_strategy
 from keras_nos.search.tracking import TAG_PREFIX, SearchTracker, candidate_runs, check_reachable, find_run
 from keras_nos.tasks.evaluator import Evaluator, learning_rate_grid
+from keras_nos.tasks import result as statuses
 from keras_nos.tasks.registry import get_task
 from keras_nos.tasks.result import EvaluationResult
 
 SEARCH_LEARNING_RATES = learning_rate_grid(1e-4, 1.0, 5)
 REFERENCES = ("adam",)
+MODES = ("sync", "async")
 
 
-def _validate(task, strategy, space, budget, num_groups):
+def _validate(task, strategy, space, budget, num_groups, executor="local", mode="sync", candidate_timeout=None,
+              max_retries=2, ray_address=None):
     get_task(task)
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
     if not isinstance(budget, int) or budget < 1:
         raise ValueError(f"budget must be a whole number of candidates >= 1, got {budget!r}")
+    if executor not in EXECUTORS:
+        raise ValueError(f"Unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if mode not in MODES:
+        raise ValueError(f"Unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+    if candidate_timeout is not None and not candidate_timeout > 0:
+        raise ValueError(f"candidate_timeout must be a positive number of seconds, got {candidate_timeout!r}")
+    if not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+    if ray_address is not None and executor != "ray":
+        raise ValueError(f"ray_address {ray_address!r} needs executor='ray' (--executor ray)")
     return SearchSpace.preset(space, num_groups=num_groups)
 
 
 def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed=0, workers=1, batch_size=10,
            num_groups=None, tracking_uri=None, resume=None, experiment="keras-nos", learning_rates=SEARCH_LEARNING_RATES,
            epochs=None, data_path=None, hurdles=("quadratic",), funnel_top_k=5, funnel_seeds=3, funnel_epochs=None,
-           executor="local", progress=True, strategy_options=None, max_batches=None):
+           executor="local", progress=True, strategy_options=None, max_batches=None, ray_address=None,
+           candidate_timeout=None, max_retries=2, mode="sync", executor_options=None):
     """Run (or resume) a search and return its leaderboard rows, best first.
 
     Every argument is checked before anything is written. ``resume`` is the
     parent run id of an earlier search with the same settings; finished
     evaluations are restored, never run again. ``max_batches`` stops early
-    after that many batches (for tests of resume).
+    after that many batches (in async mode: checkpoints; for tests of resume).
+
+    ``executor`` is ``"local"`` (processes on this machine) or ``"ray"`` (a Ray
+    cluster at ``ray_address``: None starts a local instance, ``"auto"`` or
+    ``"HOST:PORT"`` connects). A candidate whose worker dies is retried up to
+    ``max_retries`` times, then recorded as ``worker_lost``; one running over
+    ``candidate_timeout`` seconds is cancelled as ``timeout``. ``mode`` is
+    ``"sync"`` (batches; reproducible) or ``"async"`` (``workers`` candidates
+    always in flight). ``executor_options`` are further keyword arguments of
+    the executor (for Ray: ``num_cpus_per_task``, ``num_gpus_per_task``, ``ship_data``).
     """
-    search_space = _validate(task, strategy, space, budget, num_groups)
+    search_space = _validate(task, strategy, space, budget, num_groups, executor, mode, candidate_timeout,
+                             max_retries, ray_address)
     uri = tracking_uri or store.default_tracking_uri()
     check_reachable(uri)
     if resume:
@@ -59,11 +92,24 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
                    hurdles=tuple(hurdles))
     params = {"strategy": strategy, "budget": budget, "space": search_space.name, "num_groups": search_space.num_groups,
               "workers": workers, "batch_size": batch_size, "executor": executor, "funnel_top_k": funnel_top_k,
-              "funnel_seeds": funnel_seeds, **{k: v for k, v in options.items()},
+              "funnel_seeds": funnel_seeds, "mode": mode, "candidate_timeout": candidate_timeout,
+              "max_retries": max_retries, **{k: v for k, v in options.items()},
+              **({"ray_address": ray_address or "local"} if executor == "ray" else {}),
+              **{f"executor.{k}": v for k, v in (executor_options or {}).items()},
               **{f"strategy.{k}": v for k, v in (strategy_options or {}).items()}}
-    tracker = SearchTracker(uri, experiment, run_id=resume, params=params, run_name=f"{strategy}-{task}")
-    run = _SearchRun(tracker, search_space, make_strategy(strategy, search_space, seed=seed, **(strategy_options or {})),
-                     make_executor(executor, options, workers), options, budget, batch_size, progress)
+    extra = dict(executor_options or {}, timeout=candidate_timeout, max_retries=max_retries)
+    if executor == "ray":
+        extra["address"] = ray_address
+    # The executor comes first: a missing Ray or an unreachable cluster is reported before anything is written.
+    runner = make_executor(executor, options, workers, **extra)
+    try:
+        tracker = SearchTracker(uri, experiment, run_id=resume, params=params, run_name=f"{strategy}-{task}")
+        run = _SearchRun(tracker, search_space,
+                         make_strategy(strategy, search_space, seed=seed, **(strategy_options or {})), runner, options,
+                         budget, batch_size, progress, mode)
+    except BaseException:
+        runner.close()
+        raise
     try:
         if resume:
             run.restore()
@@ -78,10 +124,13 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
 class _SearchRun:
     """State of one search between batches: records, cache, strategy, tracker."""
 
-    def __init__(self, tracker, space, strategy, executor, options, budget, batch_size, progress):
+    def __init__(self, tracker, space, strategy, executor, options, budget, batch_size, progress, mode="sync"):
         self.tracker, self.space, self.strategy, self.executor = tracker, space, strategy, executor
         self.options, self.budget, self.batch_size, self.progress = options, budget, batch_size, progress
+        self.mode = mode
         self.records = []
+        self.pending = []  # [(index, tokens)] proposed, not finished at the last checkpoint (async mode)
+        self.next_index = 0  # index of the next proposal (async mode)
         self.cache = {}  # fingerprint -> result dict
         self.funnel_results = {}  # fingerprint -> list of rewards
         self.replay = {}  # index -> record logged after the last checkpoint
@@ -98,18 +147,24 @@ class _SearchRun:
             self.records = state["records"]
             self.funnel_results = state["funnel"]
             self.references = state["references"]
+            self.pending = [(index, list(tokens)) for index, tokens in state.get("pending", [])]
+        self.next_index = state.get("next_index", len(self.records)) if state is not None else 0
         for record in self.records:
-            if not record["cache_hit"]:
+            if not record["cache_hit"] and _cacheable(record["result"]):
                 self.cache.setdefault(record["result"]["fingerprint"], record["result"])
+        finished = {record["index"] for record in self.records}
         for mlflow_run in candidate_runs(self.tracker.uri, self.tracker.run_id):
             tags = mlflow_run.data.tags
             index = int(tags.get(TAG_PREFIX + "index", -1))
-            if tags.get(TAG_PREFIX + "stage") == "search" and index >= len(self.records):
+            if tags.get(TAG_PREFIX + "stage") == "search" and index >= 0 and index not in finished:
                 self.replay[index] = _record_from_run(mlflow_run)
 
-    def _checkpoint(self):
-        self.tracker.save_checkpoint({"strategy": self.strategy.state(), "records": self.records,
-                                      "funnel": self.funnel_results, "references": self.references})
+    def _checkpoint(self, in_flight=()):
+        state = {"strategy": self.strategy.state(), "records": self.records, "funnel": self.funnel_results,
+                 "references": self.references}
+        if self.mode == "async":
+            state.update(pending=[(index, list(tokens)) for index, tokens in in_flight], next_index=self.next_index)
+        self.tracker.save_checkpoint(state)
         rewards = [r["result"]["reward"] for r in self.records]
         with tempfile.TemporaryDirectory() as folder:
             plot = os.path.join(folder, "reward_vs_samples.png")
@@ -121,9 +176,18 @@ class _SearchRun:
 
     def run(self, max_batches=None):
         """Evaluate until the budget is spent; True when it was."""
+        if self.mode == "async":
+            return self._run_async(max_batches)
         bar = _progress_bar(self.budget, len(self.records), self.progress)
         batches = 0
         try:
+            if self.pending:  # candidates in flight when an async search stopped: finish them first
+                pending, self.pending = sorted(self.pending), []
+                finished = self._evaluate_batch([tokens for _, tokens in pending], bar,
+                                                indices=[index for index, _ in pending])
+                self.strategy.observe([(r["tokens"], r["result"]["reward"]) for r in finished])
+                self.records.sort(key=lambda r: r["index"])
+                self._checkpoint()
             while len(self.records) < self.budget:
                 if max_batches is not None and batches >= max_batches:
                     return False
@@ -136,11 +200,11 @@ class _SearchRun:
             bar.close()
         return True
 
-    def _evaluate_batch(self, proposals, bar):
+    def _evaluate_batch(self, proposals, bar, indices=None):
         start = len(self.records)
         pending, finished = [], []
         for offset, tokens in enumerate(proposals):
-            index = start + offset
+            index = start + offset if indices is None else indices[offset]
             if index in self.replay:
                 finished.append(self.replay.pop(index))
                 continue
@@ -152,13 +216,71 @@ class _SearchRun:
                 pending.append((index, tokens, str(rule)))
         for position, result in self.executor.map_unordered([text for _, _, text in pending]):
             index, tokens, _ = pending[position]
-            self.cache[result.fingerprint] = result.to_dict()
+            if _cacheable(result.to_dict()):
+                self.cache[result.fingerprint] = result.to_dict()
             finished.append(self._log(index, tokens, result.to_dict(), cache_hit=False))
             self._advance(bar, 1)
         self._advance(bar, len(proposals) - len(pending))
         finished.sort(key=lambda r: r["index"])
         self.records.extend(finished)
         return finished
+
+    def _run_async(self, max_checkpoints=None):
+        """Keep ``workers`` candidates in flight; observe, log and count each result as it arrives."""
+        bar = _progress_bar(self.budget, len(self.records), self.progress)
+        capacity = getattr(self.executor, "workers", 1)
+        waiting, self.pending = sorted(self.pending), []  # in flight when the last run stopped: first again
+        in_flight = {}  # ticket -> (index, tokens)
+        since_checkpoint = checkpoints = 0
+        try:
+            while True:
+                while len(in_flight) < capacity and (waiting or self.next_index < self.budget):
+                    if waiting:
+                        index, tokens = waiting.pop(0)
+                    else:
+                        index, tokens = self.next_index, list(self.strategy.propose(1)[0])
+                        self.next_index += 1
+                    record = self._start(index, tokens, in_flight)
+                    if record is not None:
+                        self._accept(record, bar)
+                        since_checkpoint += 1
+                if in_flight:
+                    ticket, result = self.executor.next_result()
+                    index, tokens = in_flight.pop(ticket)
+                    result = result.to_dict()
+                    if _cacheable(result):
+                        self.cache[result["fingerprint"]] = result
+                    self._accept(self._log(index, tokens, result, cache_hit=False), bar)
+                    since_checkpoint += 1
+                done = not in_flight and not waiting and self.next_index >= self.budget
+                if since_checkpoint >= self.batch_size or (done and since_checkpoint):
+                    self._checkpoint(list(in_flight.values()) + waiting)
+                    since_checkpoint = 0
+                    checkpoints += 1
+                    if not done and max_checkpoints is not None and checkpoints >= max_checkpoints:
+                        self.executor.forget(list(in_flight))
+                        self.pending = sorted(list(in_flight.values()) + waiting)
+                        return False
+                if done:
+                    return True
+        finally:
+            bar.close()
+
+    def _start(self, index, tokens, in_flight):
+        """A finished record (replayed from MLflow or answered by the cache), or None when it went to the executor."""
+        if index in self.replay:
+            return self.replay.pop(index)
+        rule = self.space.to_rule(tokens)
+        cached = self.cache.get(rule_fingerprint(rule))
+        if cached is not None:
+            return self._log(index, tokens, dict(cached, wall_time=0.0), cache_hit=True)
+        in_flight[self.executor.submit(str(rule))] = (index, tokens)
+        return None
+
+    def _accept(self, record, bar):
+        bisect.insort(self.records, record, key=lambda r: r["index"])
+        self.strategy.observe([(record["tokens"], record["result"]["reward"])])
+        self._advance(bar, 1)
 
     def _log(self, index, tokens, result, cache_hit):
         record = {"index": index, "tokens": list(tokens), "result": result, "cache_hit": cache_hit,
@@ -203,6 +325,11 @@ class _SearchRun:
     def leaderboard(self):
         funnel = {fp: {"mean": float(np.mean(v)), "std": float(np.std(v))} for fp, v in self.funnel_results.items()}
         return board.build_leaderboard(self.records + self.references, funnel)
+
+
+def _cacheable(result):
+    """Whether a result answers later proposals of its behaviour: not when its worker was lost (it may succeed)."""
+    return result["status"] != statuses.WORKER_LOST and bool(result["fingerprint"])
 
 
 def _record_from_run(mlflow_run):
