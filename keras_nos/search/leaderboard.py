@@ -42,7 +42,7 @@ def build_leaderboard(records, funnel):
     for fingerprint, row in best.items():
         row["funnel_reward"] = funnel.get(fingerprint, {}).get("mean")
         row["funnel_std"] = funnel.get(fingerprint, {}).get("std")
-    rows = sorted(best.values(), key=lambda r: (r["funnel_reward"] is None, -(r["funnel_reward"] or 0.0),
+    rows = sorted(best.values(), key=lambda r: (r["funnel_reward"] is None, -round(r["funnel_reward"] or 0.0, 9),
                                                -r["reward"], r["fingerprint"]))  # ties: stable by fingerprint
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
