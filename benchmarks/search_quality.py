@@ -1,0 +1,372 @@
+"""Search quality: rl, evolution, tpe and random on the same task and budget, several seeds each.
+
+For every (strategy, seed) pair one search runs through ``keras_nos.search.loop.search``
+with the funnel off (``funnel_top_k=0`` and ``funnel_seeds=0``: with
+``funnel_top_k=0`` alone the loop still re-trains the Adam reference
+``funnel_seeds`` times). Every search writes to its own MLflow experiment in a
+temporary SQLite store (artifacts in the same temporary folder, deleted at the
+end), so ``./mlruns`` is never touched. The reward of each evaluated rule is
+read back from MLflow: the nested runs with tag ``keras_nos.stage = search``,
+ordered by tag ``keras_nos.index``, i.e. in proposal order. An "evaluation" is
+one proposal of the budget, whatever became of it: trained, failed the cheap
+hurdle (reward 0) or answered from the fingerprint cache (a repeat).
+
+The seed of a search seeds the strategy *and* the evaluator (data split, initial
+weights), so the same rule can score differently under different seeds. That is
+why the target of (b) is per seed: strategy S with seed s has to match the best
+reward that random search with the same seed s found with the full budget, less
+a tolerance (``--tolerance``, default 0.005: rewards on digits saturate near
+0.95-0.97 and differ by single validation images, 1/360 = 0.0028 on digits).
+A second column uses the mean of random's per-seed bests as a common target.
+
+Printed: (a) the best reward reached after 10, 25, 50, 100, ... evaluations,
+mean ± std over seeds; (b) evaluations each strategy needs to first reach the
+target; and the issue's check (rl or evolution reaches it with at most half the
+budget). Written: ``<out>/search_quality.md`` (the same tables) and
+``<out>/search_quality.png`` (mean best-so-far curves with ±1 std bands).
+
+    python benchmarks/search_quality.py                         # digits-mlp, budget 100, 3 seeds
+    python benchmarks/search_quality.py --budget 10 --seeds 1   # a quick check of the script
+    python benchmarks/search_quality.py --rl-lr 0.002           # adds a row for rl with that controller rate
+    python benchmarks/search_quality.py --from-raw a.json b.json  # re-render tables and plot from --raw output
+"""
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+STRATEGIES = ("rl", "evolution", "tpe", "random")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="digits-mlp", help="registered task (default digits-mlp)")
+    parser.add_argument("--budget", type=int, default=100, help="evaluations per search (default 100)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per strategy: 0 .. seeds-1 (default 3)")
+    parser.add_argument("--space", default="paper", help="search space preset (default paper)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per candidate (default: the task's)")
+    parser.add_argument("--lr", default=None,
+                        help="comma-separated learning-rate grid per candidate (default: the search's, 1e-4 ... 1, 5 values)")
+    parser.add_argument("--batch-size", type=int, default=10, help="proposals per batch (default 10)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (default: all four)")
+    parser.add_argument("--rl-lr", type=float, action="append", default=[],
+                        help="also run rl with this controller learning rate (repeatable); row 'rl (lr=X)'")
+    parser.add_argument("--tolerance", type=float, default=0.005,
+                        help="'matching' random's best means reward >= best - tolerance (default 0.005)")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                        help="folder for search_quality.md and .png (default benchmarks/results)")
+    parser.add_argument("--raw", default=None, help="also write the reward sequences to this JSON file (after every search)")
+    parser.add_argument("--from-raw", nargs="+", default=None,
+                        help="skip the searches; render from JSON files written by --raw (searches of all files "
+                             "are pooled; their settings must agree)")
+    parser.add_argument("--keep-store", action="store_true", help="keep the temporary MLflow store (its path is printed)")
+    return parser.parse_args(argv)
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def _runs(args):
+    """(label, strategy, strategy_options) for every row of the tables."""
+    rows = [(name, name, None) for name in args.strategies.split(",") if name]
+    for unknown in [name for _, name, _ in rows if name not in STRATEGIES]:
+        raise SystemExit(f"unknown strategy {unknown!r}; allowed: {', '.join(STRATEGIES)}")
+    rows += [(f"rl (lr={lr:g})", "rl", {"learning_rate": lr}) for lr in args.rl_lr]
+    return rows
+
+
+def _rewards_from_mlflow(uri, experiment_name, budget):
+    """Reward of each candidate of the one search in ``experiment_name``, in proposal order, and its cache hits."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`keras_nos.stage` = 'search'",
+                              max_results=50000)
+    runs = sorted(runs, key=lambda run: int(run.data.tags["keras_nos.index"]))
+    indices = [int(run.data.tags["keras_nos.index"]) for run in runs]
+    if indices != list(range(budget)):
+        raise RuntimeError(f"{experiment_name}: expected candidate indices 0..{budget - 1}, got {indices[:5]}... "
+                           f"({len(indices)} runs)")
+    rewards = [float(run.data.metrics.get("reward", 0.0)) for run in runs]
+    cache_hits = [run.data.tags.get("keras_nos.cache_hit") == "true" for run in runs]
+    statuses = [run.data.tags.get("keras_nos.status", "") for run in runs]
+    return rewards, cache_hits, statuses
+
+
+def _describe_hurdle(entry):
+    make_problem, steps, max_ratio = entry
+    return f"{make_problem.__module__}.{make_problem.__name__}, {steps} steps, loss ratio < {max_ratio}"
+
+
+def run_searches(args):
+    from mlflow import MlflowClient
+
+    from keras_nos.search.loop import SEARCH_LEARNING_RATES, search
+    from keras_nos.tasks.hurdles import HURDLES
+
+    learning_rates = tuple(float(x) for x in args.lr.split(",")) if args.lr else SEARCH_LEARNING_RATES
+    folder = tempfile.mkdtemp(prefix="keras_nos_search_quality_")
+    uri = f"sqlite:///{os.path.join(folder, 'mlflow.db')}"
+    client = MlflowClient(tracking_uri=uri)
+    raw = {"settings": {"task": args.task, "budget": args.budget, "seeds": args.seeds, "space": args.space,
+                        "epochs": args.epochs, "learning_rates": list(learning_rates), "batch_size": args.batch_size,
+                        # the loop's default hurdle; rewards are only comparable under the same one
+                        "hurdle": _describe_hurdle(HURDLES["quadratic"])},
+           "searches": [], "commands": ["python benchmarks/search_quality.py " + shlex.join(sys.argv[1:])]}
+    print(f"MLflow store: {uri}", flush=True)
+    started = time.perf_counter()
+    try:
+        # Seed-major order: if the run is stopped early every strategy has the same number of seeds done.
+        for seed in range(args.seeds):
+            for label, strategy, options in _runs(args):
+                experiment = f"{label}-seed{seed}".replace(" ", "_")
+                # Created here with artifacts under the temporary folder; the loop would put them in ./mlruns.
+                client.create_experiment(experiment, artifact_location=os.path.join(folder, "artifacts", experiment))
+                t0 = time.perf_counter()
+                with warnings.catch_warnings():
+                    # funnel_seeds=0 leaves the Adam reference with an empty list of funnel rewards,
+                    # whose mean (NaN, never shown) NumPy warns about.
+                    warnings.filterwarnings("ignore", category=RuntimeWarning)
+                    search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
+                           batch_size=args.batch_size, tracking_uri=uri, experiment=experiment,
+                           learning_rates=learning_rates, epochs=args.epochs, funnel_top_k=0, funnel_seeds=0,
+                           progress=False, strategy_options=options)
+                wall = time.perf_counter() - t0
+                rewards, cache_hits, statuses = _rewards_from_mlflow(uri, experiment, args.budget)
+                raw["searches"].append({"label": label, "strategy": strategy, "options": options, "seed": seed,
+                                        "rewards": rewards, "cache_hits": cache_hits, "statuses": statuses,
+                                        "wall_s": wall})
+                trained = sum(1 for s, c in zip(statuses, cache_hits) if not c and s not in ("failed_hurdle",))
+                print(f"[{time.perf_counter() - started:7.0f}s] {label:14s} seed {seed}: best {max(rewards):.4f}, "
+                      f"trained {trained}, cache hits {sum(cache_hits)}, hurdle fails "
+                      f"{sum(1 for s, c in zip(statuses, cache_hits) if s == 'failed_hurdle' and not c)}, "
+                      f"{wall:.0f} s", flush=True)
+                if args.raw:
+                    with open(args.raw, "w") as handle:
+                        json.dump(raw, handle)
+    finally:
+        if args.keep_store:
+            print(f"kept MLflow store: {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    raw["wall_s"] = time.perf_counter() - started
+    if args.raw:
+        with open(args.raw, "w") as handle:
+            json.dump(raw, handle)
+    return raw
+
+
+# -- analysis -------------------------------------------------------------------------------
+
+
+def _curves(raw):
+    """label -> {seed: best-so-far array}; labels in first-seen order."""
+    curves = {}
+    for entry in raw["searches"]:
+        curves.setdefault(entry["label"], {})[entry["seed"]] = np.maximum.accumulate(np.asarray(entry["rewards"]))
+    return curves
+
+
+def _checkpoints(budget):
+    points = [p for p in (10, 25, 50, 100, 200, 500, 1000, 2000) if p < budget]
+    return points + [budget]
+
+
+def _first_reach(curve, target):
+    """1-based number of evaluations after which ``curve`` first reaches ``target``; None when never."""
+    hits = np.nonzero(curve >= target)[0]
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def tables(raw, tolerance):
+    settings = raw["settings"]
+    budget = settings["budget"]
+    curves = _curves(raw)
+    lines = []
+    lr_text = ", ".join(f"{lr:g}" for lr in settings["learning_rates"])
+    lines.append(f"Task {settings['task']}, space {settings['space']}, budget {budget} evaluations per search, "
+                 f"batch {settings['batch_size']}, epochs {settings['epochs'] or 'task default'}, "
+                 f"learning-rate grid [{lr_text}], funnel off, quadratic hurdle: "
+                 f"{settings.get('hurdle', 'not recorded')}.")
+    seeds_of = {label: sorted(per_seed) for label, per_seed in curves.items()}
+    lines.append("Seeds: " + "; ".join(f"{label}: {', '.join(map(str, s))}" for label, s in seeds_of.items()) + ".")
+    lines.append("")
+
+    # (a) best reward against evaluations
+    points = _checkpoints(budget)
+    lines.append("(a) Best reward reached after N evaluations (mean ± std over seeds; population std)")
+    lines.append("")
+    header = "| strategy | " + " | ".join(f"N={p}" for p in points) + " |"
+    lines += [header, "|" + "---|" * (len(points) + 1)]
+    for label, per_seed in curves.items():
+        cells = []
+        for p in points:
+            values = np.array([c[min(p, len(c)) - 1] for c in per_seed.values()])
+            cells.append(f"{values.mean():.4f} ± {values.std():.4f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+    # (b) evaluations to match random's full-budget best
+    if "random" not in curves:
+        lines.append("(b) skipped: random search was not run.")
+        return "\n".join(lines), curves
+    random_best = {seed: float(c[-1]) for seed, c in curves["random"].items()}
+    mean_random_best = float(np.mean(list(random_best.values())))
+    lines.append(f"(b) Evaluations needed to first reach random search's full-budget best, with tolerance "
+                 f"{tolerance:g} (reward >= target - {tolerance:g})")
+    lines.append("")
+    lines.append("Per-seed target: random's best with the same seed (the seed also fixes the data split and initial "
+                 "weights), " + ", ".join(f"seed {s}: {b:.4f}" for s, b in sorted(random_best.items())) +
+                 f". Common target: mean of random's per-seed bests, {mean_random_best:.4f}. "
+                 "'-' = not reached within the budget; the mean is over the seeds that reached it.")
+    lines.append("")
+    lines.append("| strategy | per seed (own-seed target) | mean | reached | per seed (common target) | mean | reached |")
+    lines.append("|---|---|---|---|---|---|---|")
+    summary = {}
+    for label, per_seed in curves.items():
+        cells = []
+        for targets in ({s: random_best.get(s) for s in per_seed}, {s: mean_random_best for s in per_seed}):
+            needed = {s: (_first_reach(c, targets[s] - tolerance) if targets[s] is not None else None)
+                      for s, c in sorted(per_seed.items())}
+            reached = [n for n in needed.values() if n is not None]
+            cells.append(", ".join(str(n) if n is not None else "-" for n in needed.values()))
+            cells.append(f"{np.mean(reached):.1f}" if reached else "not reached")
+            cells.append(f"{len(reached)}/{len(needed)}")
+            summary.setdefault(label, []).append(needed)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+    # Shared openings: evolution samples uniformly with the seed's RNG until its population is full, exactly as
+    # random does, so with the same seed its first proposals are random's; a match found there is random's too.
+    rewards = {(e["label"], e["seed"]): np.asarray(e["rewards"]) for e in raw["searches"]}
+    openings = {}  # label -> {seed: length of the opening shared with random}, where it is real
+    for label, per_seed in curves.items():
+        if label == "random":
+            continue
+        shared, trained = {}, {}
+        for seed in sorted(per_seed):
+            if ("random", seed) in rewards:
+                same = rewards[(label, seed)] == rewards[("random", seed)]
+                shared[seed] = int(np.argmin(same)) if not same.all() else len(same)
+                trained[seed] = int(np.count_nonzero(rewards[("random", seed)][:shared[seed]]))
+        # Equal zeros (hurdle failures) prove nothing; identical non-zero accuracies in a row do.
+        if any(n >= 2 for n in trained.values()):
+            openings[label] = shared
+            lines.append(f"Note: {label}'s first proposals have exactly the rewards of random's with the same seed "
+                         f"(shared opening per seed, evaluations / trained rules among them: " +
+                         ", ".join(f"seed {s}: {shared[s]} / {trained[s]}" for s in shared) +
+                         "); a match inside that opening is random's, no merit of the strategy.")
+            lines.append("")
+
+    # the issue's target
+    half = budget // 2
+    lines.append(f"Issue target (rl or evolution reaches random's full-budget best with at most half the budget, "
+                 f"<= {half} evaluations), own-seed target, tolerance {tolerance:g}:")
+    for label in curves:
+        if label.split(" ")[0] not in ("rl", "evolution"):
+            continue
+        needed = summary[label][0]
+        within = [s for s, n in needed.items() if n is not None and n <= half]
+        inside = [s for s in within if needed[s] <= openings.get(label, {}).get(s, 0)]
+        lines.append(f"- {label}: within {half} evaluations on {len(within)}/{len(needed)} seeds" +
+                     (f" ({len(inside)} of them inside the opening shared with random, i.e. found by random's "
+                      f"draws)" if inside else ""))
+    return "\n".join(lines), curves
+
+
+def plot(curves, raw, tolerance, path):
+    """Two panels of the same curves: the whole reward range, and zoomed on the top where the strategies differ."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = raw["settings"]
+    budget = settings["budget"]
+    figure, panels = plt.subplots(1, 2, figsize=(13, 5))
+    x = np.arange(1, budget + 1)
+    finals = [c[-1] for per_seed in curves.values() for c in per_seed.values()]
+    target = float(np.mean([c[-1] for c in curves["random"].values()])) if "random" in curves else None
+    for axes, zoom in zip(panels, (False, True)):
+        for index, (label, per_seed) in enumerate(curves.items()):
+            stacked = np.stack([c for _, c in sorted(per_seed.items())])
+            mean, std = stacked.mean(axis=0), stacked.std(axis=0)
+            axes.plot(x, mean, color=f"C{index}", linestyle=("-", "--", "-.", ":")[index % 4], drawstyle="steps-post",
+                      label=f"{label} ({len(per_seed)} seeds)")
+            axes.fill_between(x, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), color=f"C{index}", alpha=0.1,
+                              step="post")
+        if target is not None:
+            axes.axhline(target - tolerance, color="grey", linestyle="--", linewidth=1,
+                         label=f"mean of random's final bests - {tolerance:g}")
+        axes.axvline(budget / 2, color="grey", linestyle=":", linewidth=1, label="half the budget")
+        axes.set_xlim(1, budget)
+        if zoom:
+            low = min(finals + ([target - tolerance] if target is not None else []))
+            axes.set_ylim(low - 0.03, min(1.0, max(finals) + 0.01))
+            axes.set_title("zoomed on the top")
+        else:
+            axes.set_ylim(0.0, 1.0)
+            axes.set_title("whole range (hurdle failures score 0)")
+        axes.set_xlabel("evaluated rules (proposals, incl. cache hits and hurdle failures)")
+        axes.set_ylabel("best reward so far (validation accuracy)")
+        axes.grid(alpha=0.3)
+    panels[1].legend(loc="lower right", fontsize=8)
+    figure.suptitle(f"Search quality on {settings['task']} ({settings['space']} space, budget {budget}): "
+                    f"mean ± std of the best-so-far over seeds")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.from_raw:
+        raw = None
+        for path in args.from_raw:
+            with open(path) as handle:
+                part = json.load(handle)
+            if raw is None:
+                raw = part
+                continue
+            if part["settings"] != raw["settings"]:
+                raise SystemExit(f"{path}: settings {part['settings']} differ from {raw['settings']}")
+            raw["searches"] += part["searches"]
+            raw["commands"] = raw.get("commands", []) + part.get("commands", [])
+            raw["wall_s"] = raw.get("wall_s", 0.0) + part.get("wall_s", 0.0)
+    else:
+        raw = run_searches(args)
+    text, curves = tables(raw, args.tolerance)
+    walls = {}
+    for entry in raw["searches"]:
+        walls.setdefault(entry["label"], []).append(entry["wall_s"])
+    wall_line = ("Wall time per search (mean s): " + ", ".join(f"{k} {np.mean(v):.0f}" for k, v in walls.items()) +
+                 (f"; whole benchmark {raw['wall_s'] / 60:.1f} min" if "wall_s" in raw else "") +
+                 f" ({platform.machine()}, {os.cpu_count()} CPUs).")
+    print()
+    print(text)
+    print()
+    print(wall_line)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "search_quality.md"), "w") as handle:
+        handle.write("# Search quality: rl, evolution, tpe, random\n\n")
+        for command in raw.get("commands", []):
+            handle.write(f"`{command.strip()}`\n\n")
+        handle.write(text + "\n\n" + wall_line + "\n\n![best so far](search_quality.png)\n")
+    plot(curves, raw, args.tolerance, os.path.join(args.out, "search_quality.png"))
+    print(f"wrote {os.path.join(args.out, 'search_quality.md')} and search_quality.png")
+
+
+if __name__ == "__main__":
+    main()
