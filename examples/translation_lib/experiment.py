@@ -86,7 +86,7 @@ def _shared_params(cfg, corpus):
             "seeds": cfg.seeds, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
             "max_len": cfg.max_len, "vocab_size": cfg.vocab_size, "schedule": cfg.schedule,
             "warmup_steps": cfg.warmup_steps, "label_smoothing": cfg.label_smoothing,
-            "beam_size": cfg.beam_size, "smoke": cfg.smoke}
+            "clip_norm": cfg.clip_norm, "beam_size": cfg.beam_size, "smoke": cfg.smoke}
 
 
 def run_experiment(cfg, started=None):

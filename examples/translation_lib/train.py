@@ -72,7 +72,8 @@ class EpochLogger(keras.callbacks.Callback):
 def _run_params(cfg, data, spec, lr, seed):
     return {"arch": cfg.arch, "optimizer": spec, "lr": lr, "seed": seed,
             **model_params(cfg), "schedule": cfg.schedule, "warmup_steps": cfg.warmup_steps,
-            "label_smoothing": cfg.label_smoothing, "batch_size": cfg.batch_size,
+            "label_smoothing": cfg.label_smoothing, "clip_norm": cfg.clip_norm,
+            "batch_size": cfg.batch_size,
             "epochs": cfg.epochs, "steps_per_epoch": data.steps_per_epoch,
             "total_steps": cfg.epochs * data.steps_per_epoch, "max_len": cfg.max_len,
             "src_vocab_size": data.src_tok.vocab_size, "tgt_vocab_size": data.tgt_tok.vocab_size,
@@ -91,6 +92,8 @@ def run_one(cfg, data, spec, lr, seed, run_dir, log=print):
     total_steps = cfg.epochs * data.steps_per_epoch
     schedule = build_schedule(cfg.schedule, lr, total_steps, cfg.warmup_steps)
     optimizer = make_optimizer(spec, learning_rate=schedule, decay_steps=total_steps)
+    if cfg.clip_norm:
+        optimizer.global_clipnorm = cfg.clip_norm  # the same clipping for every optimizer
     model = build_model(cfg, data.src_tok.vocab_size, data.tgt_tok.vocab_size)
     model.compile(optimizer=optimizer, loss=smoothed_cross_entropy(cfg.label_smoothing),
                   metrics=[token_nll, token_accuracy], jit_compile=cfg.jit_compile)
