@@ -12,8 +12,7 @@ import hashlib
 import numpy as np
 
 from keras_nos.dsl.parser import parse_rule
-from keras_nos.dsl.rule import decay_periods
-from keras_nos.dsl import primitives
+from keras_nos.dsl.rule import decay_value
 
 _SIZE = 64
 _DECAY_STEPS = 100.0
@@ -51,13 +50,7 @@ def operand_values(state, name, decay_steps, epsilon=1e-8):
         return state["m"] / (np.sqrt(state["v"]) + epsilon)
     if name == "rmsprop":
         return state["g"] / (np.sqrt(state["v"]) + epsilon)
-    kind, periods = decay_periods(name)
-    t = np.float64(state["t"])
-    if kind == "ld":
-        return primitives.linear_decay(np, t, decay_steps)
-    if kind == "cd":
-        return primitives.cosine_decay(np, t, decay_steps, periods)
-    return primitives.restart_decay(np, t, decay_steps, periods)
+    return decay_value(np, name, np.float64(state["t"]), decay_steps)
 
 
 def behaviour(rule):

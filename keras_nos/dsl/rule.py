@@ -37,6 +37,16 @@ def decay_periods(name):
     return None
 
 
+def decay_value(xp, name, t, total):
+    """Value of the decay operand ``name`` (ld, cd, rd, cd_N, rd_N) at step ``t`` of ``total``."""
+    kind, periods = decay_periods(name)
+    if kind == "ld":
+        return primitives.linear_decay(xp, t, total)
+    if kind == "cd":
+        return primitives.cosine_decay(xp, t, total, periods)
+    return primitives.restart_decay(xp, t, total, periods)
+
+
 def is_operand_name(name):
     return name in SLOTS_OF_OPERAND or decay_periods(name) is not None
 

@@ -6,9 +6,8 @@ import keras
 from keras import ops
 from keras.src.optimizers.optimizer import base_optimizer_keyword_args
 
-from keras_nos.dsl import primitives
 from keras_nos.dsl.parser import parse_rule
-from keras_nos.dsl.rule import decay_periods
+from keras_nos.dsl.rule import decay_periods, decay_value
 from keras_nos.optimizers.random_draws import step_seed
 
 NOISE_STDDEV = 0.1  # N(0, 0.01): variance 0.01
@@ -141,13 +140,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             if name == "noise":
                 return keras.random.normal(ops.shape(variable), stddev=NOISE_STDDEV, dtype=variable.dtype, seed=seed)
             return keras.random.uniform(ops.shape(variable), dtype=variable.dtype, seed=seed)
-        kind, periods = decay_periods(name)
-        total = float(self.decay_steps)
-        if kind == "ld":
-            return primitives.linear_decay(ops, t, total)
-        if kind == "cd":
-            return primitives.cosine_decay(ops, t, total, periods)
-        return primitives.restart_decay(ops, t, total, periods)
+        return decay_value(ops, name, t, float(self.decay_steps))
 
     def get_config(self):
         config = super().get_config()

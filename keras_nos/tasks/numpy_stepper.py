@@ -9,8 +9,7 @@ written again here, and tests check the two agree.
 
 import numpy as np
 
-from keras_nos.dsl import primitives
-from keras_nos.dsl.rule import decay_periods
+from keras_nos.dsl.rule import decay_value
 
 BETAS = {"m": 0.9, "v": 0.999, "y": 0.999}
 EPSILON = 1e-8
@@ -57,13 +56,7 @@ def _derived(name, values, t, decay_steps, rng, shape):
         return rng.normal(scale=NOISE_STDDEV, size=shape)
     if name == "uniform":
         return rng.uniform(size=shape)
-    kind, periods = decay_periods(name)
-    t = np.float64(t)
-    if kind == "ld":
-        return primitives.linear_decay(np, t, decay_steps)
-    if kind == "cd":
-        return primitives.cosine_decay(np, t, decay_steps, periods)
-    return primitives.restart_decay(np, t, decay_steps, periods)
+    return decay_value(np, name, np.float64(t), decay_steps)
 
 
 def quadratic(dimension=10, seed=0):
