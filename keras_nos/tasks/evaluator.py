@@ -4,8 +4,10 @@ The default trains the whole learning-rate grid at once: K copies of the child
 network sit side by side in one Keras model, each copy's variables updated with
 its own learning rate. One graph trace and one pass over the data serve the
 whole grid, which on small proxies is several times cheaper than K trainings.
-A copy that diverges or stays at chance is marked and ignored; when every copy
-is done for, training stops.
+Every copy starts from the same weights and sees the same batches, so copy k
+trains exactly as a one-copy evaluation at its learning rate would. A copy that
+diverges or stays at chance is marked and ignored (it still trains: the grid
+is one graph); when every copy is done for, training stops, without validation.
 """
 
 import math
@@ -47,12 +49,30 @@ class _GridRuleOptimizer(RuleOptimizer):
         scale = self._scales[self._get_variable_index(variable)]
         super().update_step(gradient, variable, learning_rate * scale)
 
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        """Skip the all-reduce on one replica (TensorFlow backend only; other backends never call this).
+
+        Keras' TF optimizer sums gradients over replicas with ``ReplicaContext.all_reduce``,
+        which in a traced train step wraps them in a ``tf.custom_gradient``. That registers a
+        gradient function in TensorFlow's global gradient registry, never removed, whose closure
+        holds the whole train graph: about 12 MiB per evaluation stayed alive, clear_session or
+        not. With one replica the sum is the identity, so there is nothing to reduce.
+        """
+        import tensorflow as tf
+
+        if tf.distribute.get_strategy().num_replicas_in_sync == 1:
+            return list(grads_and_vars)
+        return super()._all_reduce_sum_gradients(grads_and_vars)
+
 
 class _CopyMonitor(keras.callbacks.Callback):
     """Marks copies that diverge or stay at chance, records validation curves, stops when all are done for."""
 
-    def __init__(self, copies, chance, no_progress_steps, early_stop):
+    def __init__(self, copies, chance, no_progress_steps, early_stop, validate):
         super().__init__()
+        self.validate = validate  # () -> the validation logs of every copy, as model.evaluate(return_dict=True)
+        # Keras names a one-output model's logs "loss", "accuracy", "val_accuracy", not "lr0_loss" ...
+        self.prefixes = [""] if copies == 1 else [f"lr{k}_" for k in range(copies)]
         self.status = [statuses.OK] * copies
         self.curves = [[] for _ in range(copies)]
         self.chance = chance
@@ -67,26 +87,37 @@ class _CopyMonitor(keras.callbacks.Callback):
         for k, status in enumerate(self.status):
             if status != statuses.OK:
                 continue
-            loss = float(logs[f"lr{k}_loss"])
+            loss = float(logs[f"{self.prefixes[k]}loss"])
             if not math.isfinite(loss) or loss > 1e4:
                 self.status[k] = statuses.DIVERGED
-            elif self.steps == self.no_progress_steps and float(logs[f"lr{k}_accuracy"]) <= 1.2 * self.chance:
+            elif self.steps == self.no_progress_steps and float(logs[f"{self.prefixes[k]}accuracy"]) <= 1.2 * self.chance:
                 self.status[k] = statuses.NO_PROGRESS
         if all(s != statuses.OK for s in self.status):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.early_stop and statuses.OK not in self.status:
+            return  # every copy is done for: no validation, whose first call alone traces a test step
+        validation = {f"val_{name}": value for name, value in self.validate().items()}
+        if logs is not None:
+            logs.update(validation)  # for the callbacks after this one, as fit's own validation would
         for k, curve in enumerate(self.curves):
-            value = float(logs.get(f"val_lr{k}_accuracy", float("nan")))
+            value = float(validation.get(f"val_{self.prefixes[k]}accuracy", float("nan")))
             curve.append(value)
             if not math.isfinite(value) and self.status[k] == statuses.OK:
                 self.status[k] = statuses.DIVERGED
 
 
 def _standardize(x):
-    """Float32 inputs with zero mean and unit variance per channel (uint8 images scaled first)."""
+    """Float32 inputs; integer images (uint8 CIFAR-10) are scaled to [0, 1], float inputs are kept as they are.
+
+    Scaling by value (``x.max() > 1.5``) would divide real-valued features such
+    as the synthetic task's unit-variance patterns by 255 and make them nearly
+    unlearnable for every rule but scale-free ones like adam.
+    """
+    scale = np.issubdtype(x.dtype, np.integer)
     x = x.astype("float32")
-    if x.max() > 1.5:
+    if scale:
         x /= 255.0
     return x
 
@@ -128,6 +159,18 @@ class Evaluator:
         self.num_classes = splits.num_classes
         self.steps_per_epoch = self.task.steps_per_epoch or math.ceil(len(self.x_train) / self.task.batch_size)
         self.no_progress_steps = no_progress_steps or self.steps_per_epoch
+        self._keras_state = False  # whether a model was built since the last clear_session
+
+    def _clear_session(self):
+        """Drop the Keras state of the last model; a no-op when none was built (a hurdle failure costs ms).
+
+        No forced ``gc.collect()`` (``free_memory=False``): with TensorFlow loaded a full collection
+        costs 0.25 s, a quarter of a stopped candidate's evaluation, and Python's own collector frees
+        the models' reference cycles anyway (benchmarks/evaluator_memory.py: RSS flat over 300 rules).
+        """
+        if self._keras_state:
+            self._keras_state = False
+            keras.backend.clear_session(free_memory=False)
 
     def evaluate(self, rule):
         """An ``EvaluationResult``; a bad candidate is a status, never an exception."""
@@ -147,28 +190,46 @@ class Evaluator:
             result = EvaluationResult(text, fingerprint, self.task.name, statuses.ERROR,
                                       message=f"{type(error).__name__}: {error}"[:2000])
         finally:
-            keras.backend.clear_session()
+            self._clear_session()
         result.fingerprint = result.fingerprint or fingerprint
         result.wall_time = time.perf_counter() - started
         return result
 
     def _train(self, rule, learning_rates, callbacks=()):
-        keras.utils.set_random_seed(self.seed)
+        self._keras_state = True
         inputs = keras.Input(self.x_train.shape[1:])
-        outputs = {
-            f"lr{k}": self.task.build_model(self.x_train.shape[1:], self.num_classes, name=f"copy{k}")(inputs)
-            for k in range(len(learning_rates))
-        }
+        outputs = {}
+        for k in range(len(learning_rates)):
+            # Every copy starts from the same weights, as K separate runs with one seed would: copy k at
+            # learning rate X trains exactly as a one-copy evaluation at X does.
+            keras.utils.set_random_seed(self.seed)
+            copy = self.task.build_model(self.x_train.shape[1:], self.num_classes, name=f"copy{k}")
+            outputs[f"lr{k}"] = copy(inputs)
         model = keras.Model(inputs, outputs)
         optimizer = _GridRuleOptimizer(rule, learning_rates, decay_steps=self.epochs * self.steps_per_epoch,
                                        seed=self.seed)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(optimizer, loss={k: loss for k in outputs}, metrics={k: ["accuracy"] for k in outputs},
                       jit_compile=False)
-        monitor = _CopyMonitor(len(learning_rates), 1.0 / self.num_classes, self.no_progress_steps, self.early_stop)
+        # Create the optimizer slots and the loss and metric trackers now, eagerly on two examples (fit resets
+        # the trackers). Keras' TF trainer would create them inside the first trace of the train step, and a
+        # tf.function that creates variables is traced twice: that second trace was half of an evaluation's
+        # cost on small tasks (digits-mlp: 2.3 of 3.2 CPU s were tracing, 0.1 s the 136 steps).
+        optimizer.build(model.trainable_variables)
+        x_few, y_few = self.x_train[:2], {k: self.y_train[:2] for k in outputs}
+        y_pred = model(x_few)
+        model.compute_loss(x_few, y_few, y_pred)
+        model.compute_metrics(x_few, y_few, y_pred)
+        y_val = {k: self.y_val for k in outputs}
+
+        def validate():
+            return model.evaluate(self.x_val, y_val, batch_size=self.task.batch_size, verbose=0, return_dict=True)
+
+        monitor = _CopyMonitor(len(learning_rates), 1.0 / self.num_classes, self.no_progress_steps, self.early_stop,
+                               validate)
+        keras.utils.set_random_seed(self.seed)  # the batch order does not depend on how many copies were built
         model.fit(
             self.x_train, {k: self.y_train for k in outputs},
-            validation_data=(self.x_val, {k: self.y_val for k in outputs}),
             epochs=self.epochs, batch_size=self.task.batch_size, steps_per_epoch=self.task.steps_per_epoch,
             verbose=0, callbacks=[monitor, *callbacks],
         )
@@ -200,7 +261,7 @@ class Evaluator:
             lr = trial.suggest_float("learning_rate", low, high, log=True)
             pruning = _PruneCallback(trial)
             single = self._train(rule, [lr], callbacks=[pruning])
-            keras.backend.clear_session()
+            self._clear_session()
             merged.curves.update(single.curves)
             merged.lr_status.update({k: ("pruned" if pruning.pruned else v) for k, v in single.lr_status.items()})
             merged.steps_trained += single.steps_trained
@@ -222,7 +283,7 @@ class _PruneCallback(keras.callbacks.Callback):
         self.pruned = False
 
     def on_epoch_end(self, epoch, logs=None):
-        value = float(logs.get("val_lr0_accuracy", 0.0))
+        value = float(logs.get("val_accuracy", 0.0))  # one copy: Keras drops the "lr0_" prefix
         self.trial.report(value if math.isfinite(value) else 0.0, epoch)
         if self.trial.should_prune():
             self.pruned = True

@@ -1,0 +1,94 @@
+"""Does the evaluator leak? Evaluate a few hundred rules in one process and watch RSS.
+
+Each rule is trained (hurdles off by default, so every candidate builds, traces
+and trains a model) on the ``synthetic`` task for one short epoch; the resident
+set size is printed every ``--every`` evaluations. A steady climb means state
+survives an evaluation (Keras global state, traced tf.functions, models held by
+callbacks or results).
+
+    python benchmarks/evaluator_memory.py                 # 300 rules, hurdles off
+    python benchmarks/evaluator_memory.py --rules 100 --hurdles quadratic
+"""
+
+import argparse
+import itertools
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def rss_mib():
+    """Resident set size of this process in MiB (psutil if installed, else /proc/self/status)."""
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rule_texts(count):
+    """``count`` distinct rule texts: the registered rules, then simple variants of them."""
+    from keras_nos.dsl.parser import parse_rule
+    from keras_nos.rules import RULES
+
+    bases = list(RULES.values())
+    templates = ["{r}", "({r})*{c}", "clip({r}, {c})", "{r} + {c}*g", "drop({r}, 0.1)", "({r})*exp({c}*sign(m))",
+                 "{r} - {c}*m", "sign({r})*{c} + g"]
+    constants = ["0.5", "2", "1e-3", "0.1", "3"]
+    texts, seen = [], set()
+    for template, c, base in itertools.product(templates, constants, bases):
+        text = str(parse_rule(template.format(r=base, c=c)))
+        if text not in seen:
+            seen.add(text)
+            texts.append(text)
+        if len(texts) == count:
+            break
+    return texts
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", type=int, default=300)
+    parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--task", default="synthetic")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--hurdles", nargs="*", default=[], help="hurdle names (default: none, so every rule trains)")
+    args = parser.parse_args(argv)
+
+    start_rss = rss_mib()
+    from keras_nos.tasks import Evaluator
+
+    evaluator = Evaluator(args.task, epochs=args.epochs, hurdles=tuple(args.hurdles),
+                          learning_rates=(1e-3, 1e-2, 1e-1))
+    texts = rule_texts(args.rules)
+    print(f"RSS after import: {rss_mib():.0f} MiB (at start {start_rss:.0f} MiB); {len(texts)} rules on "
+          f"{args.task}, {args.epochs} epoch(s), hurdles={args.hurdles or 'off'}", flush=True)
+    print(f"{'evaluations':>11} {'RSS MiB':>8} {'delta':>7} {'s/eval':>7}  statuses", flush=True)
+    counts, first, last_time = {}, None, time.perf_counter()
+    rows = []
+    for i, text in enumerate(texts, 1):
+        result = evaluator.evaluate(text)
+        counts[result.status] = counts.get(result.status, 0) + 1
+        if i % args.every == 0 or i == len(texts):
+            rss = rss_mib()
+            first = rss if first is None else first
+            now = time.perf_counter()
+            per = (now - last_time) / (args.every if i % args.every == 0 else i % args.every)
+            last_time = now
+            rows.append(rss)
+            print(f"{i:>11} {rss:>8.0f} {rss - first:>+7.0f} {per:>7.2f}  {dict(sorted(counts.items()))}", flush=True)
+    if len(rows) >= 2:
+        growth = (rows[-1] - rows[0]) / max(1, len(texts) - args.every)
+        print(f"growth after the first {args.every}: {rows[-1] - rows[0]:+.0f} MiB, {growth * 1024:+.0f} KiB per evaluation")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
