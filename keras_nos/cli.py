@@ -140,11 +140,12 @@ def _leaderboard(args):
 def _evaluate(args):
     from keras_nos.dsl import parse_rule
     from keras_nos.tasks import DEFAULT_LEARNING_RATES, Evaluator, get_task
+    from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 
     rule = parse_rule(args.rule)
     get_task(args.task)
     evaluator = Evaluator(args.task, learning_rates=args.lr or DEFAULT_LEARNING_RATES, seed=args.seed,
-                          data_path=args.data, epochs=args.epochs, hurdles=() if args.no_hurdles else ("quadratic",))
+                          data_path=args.data, epochs=args.epochs, hurdles=() if args.no_hurdles else DEFAULT_HURDLES)
     result = evaluator.evaluate(rule)
     print(f"rule {result.rule}  task {result.task}  status {result.status}  reward {result.reward:.4f}  "
           f"best lr {result.best_learning_rate}  ({result.wall_time:.1f} s)")

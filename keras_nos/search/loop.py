@@ -19,7 +19,6 @@ of a batch, but the proposals depend on the order results arrive in.
 import bisect
 import os
 import tempfile
-import time
 
 import numpy as np
 
@@ -32,6 +31,7 @@ from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES, make_strategy
 from keras_nos.search.tracking import TAG_PREFIX, SearchTracker, candidate_runs, check_reachable, find_run
 from keras_nos.tasks.evaluator import Evaluator, learning_rate_grid
+from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.registry import get_task
 from keras_nos.tasks.result import EvaluationResult
@@ -63,7 +63,7 @@ def _validate(task, strategy, space, budget, num_groups, executor="local", mode=
 
 def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed=0, workers=1, batch_size=10,
            num_groups=None, tracking_uri=None, resume=None, experiment="keras-nos", learning_rates=SEARCH_LEARNING_RATES,
-           epochs=None, data_path=None, hurdles=("quadratic",), funnel_top_k=5, funnel_seeds=3, funnel_epochs=None,
+           epochs=None, data_path=None, hurdles=DEFAULT_HURDLES, funnel_top_k=5, funnel_seeds=3, funnel_epochs=None,
            executor="local", progress=True, strategy_options=None, max_batches=None, ray_address=None,
            candidate_timeout=None, max_retries=2, mode="sync", executor_options=None):
     """Run (or resume) a search and return its leaderboard rows, best first.
