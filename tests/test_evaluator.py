@@ -231,3 +231,10 @@ def test_numpy_stepper_matches_rule_optimizer(text, lr):
         optimizer.apply_gradients([(ops.convert_to_tensor(grad.astype("float32")), w)])
     got.append(ops.convert_to_numpy(w).astype("float64"))
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_clip_of_a_constant_trains_instead_of_erroring():
+    from keras_nos.tasks import Evaluator
+
+    result = Evaluator("synthetic", learning_rates=(0.1,), epochs=1, hurdles=()).evaluate("clip(1, 1e-4)*g + g")
+    assert result.status == "ok", result.message

@@ -37,7 +37,9 @@ def negative(xp, x):
 
 
 def clip(xp, x, bound):
-    """x clipped to [-bound, bound]."""
+    """x clipped to [-bound, bound] (a plain number stays a number: keras.ops.clip rejects one)."""
+    if isinstance(x, (int, float)):
+        return max(-bound, min(bound, x))
     return xp.clip(x, -bound, bound)
 
 
