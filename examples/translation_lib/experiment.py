@@ -12,7 +12,6 @@ from pathlib import Path
 
 import keras
 import mlflow
-import tensorflow as tf
 
 from keras_nos.tracking import get_or_create_experiment
 

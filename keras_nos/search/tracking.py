@@ -67,7 +67,7 @@ class SearchTracker:
 
     def log_candidate(self, record, stage="search"):
         """One nested run for a finished candidate; returns its run id."""
-        from mlflow.entities import Metric, RunTag
+        from mlflow.entities import Metric
 
         result = record["result"]
         tags = {

@@ -12,7 +12,6 @@ change made invalid (a result that is no longer read, say) are resampled too,
 so a child is always valid.
 """
 
-import numpy as np
 
 from keras_nos.dsl.tokens import GROUP_SIZE, rule_to_tokens
 from keras_nos.search.strategies.base import Strategy
