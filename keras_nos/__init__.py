@@ -6,6 +6,12 @@ new rules (``keras-nos search``), and named classes or self-contained modules
 for the rules it finds (``keras_nos.optimizer_class``, ``keras-nos export``).
 """
 
+import os
+
+# Before TensorFlow loads: its C++ start-up log would otherwise break one-line CLI errors.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 from keras_nos import rules, schedules
 from keras_nos.dsl import Rule, fingerprint, parse_rule
 from keras_nos.optimizers import AddSign, PowerSign, RuleOptimizer, make_optimizer, optimizer_class
