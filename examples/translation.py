@@ -58,10 +58,8 @@ without ``--download``.
 """
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -240,29 +238,6 @@ def parse_config(argv=None):
     return cfg
 
 
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Hide the C++ start-up chatter TensorFlow writes to fd 2 on import.
-
-    It is replayed if the import fails, so real errors are never lost.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def check_optimizers(cfg):
     """Build each optimizer once so that a bad spec fails before any work."""
     from keras_nos.optimizers import make_optimizer
@@ -279,6 +254,8 @@ def main(argv=None):
     try:
         cfg = parse_config(argv)
         check_source(cfg)
+        from keras_nos.native_log import quiet_native_stderr
+
         with quiet_native_stderr():
             import keras  # noqa: F401  (TensorFlow and Keras start here)
             import tensorflow_text  # noqa: F401

@@ -4,21 +4,45 @@
 ``keras_nos.RuleOptimizer("exp(sign(g)*sign(m))*g")``, a search that finds
 new rules (``keras-nos search``), and named classes or self-contained modules
 for the rules it finds (``keras_nos.optimizer_class``, ``keras-nos export``).
+
+The names below load on first use (PEP 562), so ``import keras_nos.cli`` does
+not start TensorFlow: the command line parses and checks its arguments first
+and imports Keras with TensorFlow's start-up log kept off the terminal.
 """
 
+import importlib
 import os
 
-# Before TensorFlow loads: its C++ start-up log would otherwise break one-line CLI errors.
+# Before TensorFlow loads: fewer C++ log lines (it no longer silences all of them, see native_log).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-from keras_nos import rules, schedules
-from keras_nos.dsl import Rule, fingerprint, parse_rule
-from keras_nos.optimizers import AddSign, PowerSign, RuleOptimizer, make_optimizer, optimizer_class
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AddSign", "PowerSign", "Rule", "RuleOptimizer", "fingerprint", "make_optimizer", "optimizer_class", "parse_rule",
-    "rules", "schedules",
-]
+_EXPORTS = {
+    "AddSign": "keras_nos.optimizers",
+    "PowerSign": "keras_nos.optimizers",
+    "RuleOptimizer": "keras_nos.optimizers",
+    "make_optimizer": "keras_nos.optimizers",
+    "optimizer_class": "keras_nos.optimizers",
+    "Rule": "keras_nos.dsl",
+    "fingerprint": "keras_nos.dsl",
+    "parse_rule": "keras_nos.dsl",
+    "rules": "keras_nos.rules",
+    "schedules": "keras_nos.schedules",
+    "search": "keras_nos.search",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'keras_nos' has no attribute {name!r}")
+    module = importlib.import_module(_EXPORTS[name])
+    value = module if module.__name__ == f"keras_nos.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from keras_nos.native_log import quiet_native_stderr
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -175,6 +175,8 @@ def main(argv=None):
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
+        with quiet_native_stderr():
+            import keras  # noqa: F401  (TensorFlow starts here; its C++ log would break one-line errors)
         COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"keras-nos: error: {error}".splitlines()[0], file=sys.stderr)

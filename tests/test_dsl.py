@@ -371,3 +371,31 @@ def test_decay_operand_without_decay_steps(text, name, position):
     message = str(info.value)
     assert repr(name) in message and f"position {position}" in message and "decay_steps" in message
     RuleOptimizer(text, decay_steps=10)  # fine with it
+
+
+def test_importing_the_cli_does_not_start_tensorflow():
+    """The command line checks its arguments before TensorFlow loads (and prints its C++ log)."""
+    import subprocess
+    import sys
+
+    code = "import sys, keras_nos.cli, keras_nos; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_bad_cli_input_is_exactly_one_line_even_without_tf_log_level():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "keras_nos.cli", "evaluate", "g+", "--task", "synthetic"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "rule 'g+'" in done.stderr, done.stderr
+
+
+def test_keras_nos_search_is_callable_and_a_package():
+    import keras_nos
+
+    assert callable(keras_nos.search) and keras_nos.search.SearchSpace.preset("small")
