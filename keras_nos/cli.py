@@ -143,7 +143,6 @@ def _evaluate(args):
     from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 
     rule = parse_rule(args.rule)
-    get_task(args.task)
     evaluator = Evaluator(args.task, learning_rates=args.lr or DEFAULT_LEARNING_RATES, seed=args.seed,
                           data_path=args.data, epochs=args.epochs, hurdles=() if args.no_hurdles else DEFAULT_HURDLES)
     result = evaluator.evaluate(rule)
@@ -151,7 +150,8 @@ def _evaluate(args):
           f"best lr {result.best_learning_rate}  ({result.wall_time:.1f} s)")
     if result.message:
         print(result.message)
-    print(f"{'learning rate':>14}  {'status':12}  final val accuracy")
+    score = "final reward" if get_task(args.task).objective else "final val accuracy"
+    print(f"{'learning rate':>14}  {'status':12}  {score}")
     for lr, curve in result.curves.items():
         final = f"{curve[-1]:.4f}" if curve else "-"
         print(f"{lr:>14}  {result.lr_status[lr]:12}  {final}")

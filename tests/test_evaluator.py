@@ -238,3 +238,55 @@ def test_clip_of_a_constant_trains_instead_of_erroring():
 
     result = Evaluator("synthetic", learning_rates=(0.1,), epochs=1, hurdles=()).evaluate("clip(1, 1e-4)*g + g")
     assert result.status == "ok", result.message
+
+
+# ------------------------------------------------------------ objective tasks (rosenbrock)
+
+
+@pytest.fixture(scope="module")
+def rosenbrock():
+    return Evaluator("rosenbrock", hurdles=())
+
+
+def test_rosenbrock_ranks_good_rules_above_bad_ones(rosenbrock):
+    good = {text: rosenbrock.evaluate(text) for text in ("adam", "m", "(1 + sign(g)*sign(m))*g")}
+    bad = {text: rosenbrock.evaluate(text) for text in ("-g", "exp(g)", "g^2")}
+    assert all(r.status == statuses.OK and r.reward > 0.3 for r in good.values()), good
+    assert all(r.reward == 0.0 and r.status in (statuses.DIVERGED, statuses.NO_PROGRESS) for r in bad.values()), bad
+    assert good["adam"].reward > good["m"].reward
+
+
+def test_rosenbrock_reward_is_orders_of_magnitude_taken_off(rosenbrock):
+    from keras_nos.tasks.objectives import ORDERS
+
+    result = rosenbrock.evaluate("m")
+    value_and_grad, start = numpy_stepper.rosenbrock()
+    losses = numpy_stepper.minimize(parse_rule("m"), value_and_grad, start, [result.best_learning_rate], 1000)
+    assert result.reward == pytest.approx(np.log10(losses[0, 0] / losses[0, -1]) / ORDERS)
+    assert len(result.curves[f"{result.best_learning_rate:g}"]) == 10 and result.steps_trained == 1000
+    assert result.lr_status["10"] == statuses.DIVERGED  # m at lr 10 blows up
+
+
+def test_objective_tasks_cost_milliseconds_and_load_no_data(rosenbrock):
+    started = time.perf_counter()
+    rosenbrock.evaluate("adam")
+    assert time.perf_counter() - started < 2.0
+    assert not hasattr(rosenbrock, "x_train")
+
+
+def test_users_register_an_objective_task():
+    from keras_nos.tasks import Task, register_task
+
+    register_task(Task(name="test-quadratic", objective=numpy_stepper.quadratic, epochs=2, steps_per_epoch=50,
+                       description="a quadratic"), overwrite=True)
+    result = Evaluator("test-quadratic", hurdles=()).evaluate("g")
+    assert result.status == statuses.OK and result.reward > 0.3 and result.best_learning_rate == pytest.approx(1e-2)
+
+
+def test_a_task_without_data_or_objective_is_refused():
+    from keras_nos.tasks import Task
+
+    with pytest.raises(ValueError, match="needs load_data and build_model, or an objective"):
+        Task(name="empty")
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        Task(name="no-steps", objective=numpy_stepper.quadratic)

@@ -143,7 +143,7 @@ class RayExecutor(Executor):
             import ray
 
             options = worker_options(self.options)
-            if self.ship_data:
+            if self.ship_data and options["task"].load_data is not None:
                 task = options["task"]
                 data = task.load_data(options.get("data_path"), options.get("seed", 0))
                 shipped = _ShippedData(ray.put(data), task.load_data, options.get("data_path"), options.get("seed", 0))

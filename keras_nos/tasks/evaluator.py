@@ -21,6 +21,7 @@ from keras_nos.dsl.parser import parse_rule
 from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES, check_hurdles
+from keras_nos.tasks.objectives import minimize_task
 from keras_nos.tasks.registry import get_task
 from keras_nos.tasks.result import EvaluationResult
 
@@ -134,7 +135,8 @@ class Evaluator:
         hurdles: names of cheap hurdles (``keras_nos.tasks.hurdles.HURDLES``); empty to skip.
         early_stop: stop a learning rate at once when it diverges or makes no progress.
         no_progress_steps: steps after which training accuracy at chance level means no progress.
-        lr_search: ``"grid"`` (every rate at once) or ``"optuna"`` (a TPE study with a median pruner).
+        lr_search: ``"grid"`` (every rate at once) or ``"optuna"`` (a TPE study with a median pruner);
+            objective tasks such as ``rosenbrock`` always run the grid, which costs milliseconds.
         optuna_trials: trials of the Optuna study.
     """
 
@@ -153,13 +155,16 @@ class Evaluator:
         self.early_stop = early_stop
         self.lr_search = lr_search
         self.optuna_trials = optuna_trials
+        self._keras_state = False  # whether a model was built since the last clear_session
+        if self.task.objective is not None:  # a function to minimise: no data, no network
+            self.steps_per_epoch = self.task.steps_per_epoch
+            return
         splits = self.task.load_data(data_path, seed)
         self.x_train, self.y_train = _standardize(splits.x_train), splits.y_train
         self.x_val, self.y_val = _standardize(splits.x_val), splits.y_val
         self.num_classes = splits.num_classes
         self.steps_per_epoch = self.task.steps_per_epoch or math.ceil(len(self.x_train) / self.task.batch_size)
         self.no_progress_steps = no_progress_steps or self.steps_per_epoch
-        self._keras_state = False  # whether a model was built since the last clear_session
 
     def _clear_session(self):
         """Drop the Keras state of the last model; a no-op when none was built (a hurdle failure costs ms).
@@ -182,6 +187,8 @@ class Evaluator:
             failure = check_hurdles(rule, self.learning_rates, self.hurdles, seed=self.seed) if self.hurdles else None
             if failure:
                 result = EvaluationResult(text, fingerprint, self.task.name, statuses.FAILED_HURDLE, message=failure)
+            elif self.task.objective is not None:
+                result = minimize_task(rule, self.task, self.learning_rates, self.epochs, seed=self.seed)
             elif self.lr_search == "grid":
                 result = self._train(rule, self.learning_rates)
             else:

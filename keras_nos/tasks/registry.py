@@ -18,20 +18,33 @@ import dataclasses
 import functools
 from typing import Callable, Optional
 
-from keras_nos.tasks import datasets, models
+from keras_nos.tasks import datasets, models, numpy_stepper
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """A proxy task: data, child network and training length."""
+    """A proxy task: data, child network and training length, or a function to minimise.
+
+    A network task gives ``load_data`` and ``build_model``; its reward is the best
+    validation accuracy. An objective task gives ``objective`` (a factory of
+    ``(value_and_grad, start)`` as in ``keras_nos.tasks.numpy_stepper``) and runs
+    ``epochs * steps_per_epoch`` steps; see ``keras_nos.tasks.objectives`` for its reward.
+    """
 
     name: str
-    load_data: Callable  # (data_path or None, seed) -> datasets.Splits
-    build_model: Callable  # (input_shape, num_classes, name) -> keras.Model with logits out
-    epochs: int
-    batch_size: int
-    description: str
+    load_data: Optional[Callable] = None  # (data_path or None, seed) -> datasets.Splits
+    build_model: Optional[Callable] = None  # (input_shape, num_classes, name) -> keras.Model with logits out
+    epochs: int = 1
+    batch_size: int = 32
+    description: str = ""
     steps_per_epoch: Optional[int] = None  # None: one pass over the training split
+    objective: Optional[Callable] = None  # () -> (value_and_grad, start): minimise a function, no network
+
+    def __post_init__(self):
+        if self.objective is None and (self.load_data is None or self.build_model is None):
+            raise ValueError(f"Task {self.name!r} needs load_data and build_model, or an objective to minimise")
+        if self.objective is not None and not self.steps_per_epoch:
+            raise ValueError(f"Objective task {self.name!r} needs steps_per_epoch (steps between curve points)")
 
 
 TASKS = {}
@@ -100,4 +113,11 @@ register_task(Task(
     build_model=functools.partial(models.mlp, hidden=16),
     epochs=3, batch_size=32,
     description="synthetic 4-class patterns made on the fly, for tests",
+))
+register_task(Task(
+    name="rosenbrock",
+    objective=numpy_stepper.rosenbrock,
+    epochs=10, steps_per_epoch=100,
+    description="the 2-D Rosenbrock function from (-1.5, 2), 1,000 steps in NumPy; reward: orders of magnitude "
+                "taken off f, over 10",
 ))
