@@ -12,6 +12,7 @@ rate is the search's best one. The class is registered with Keras as
 ``keras.models.load_model`` finds it once the module is imported.
 """
 
+import inspect
 import math
 import pprint
 import re
@@ -19,6 +20,7 @@ import re
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.rule import Const, Operand, Unary, decay_periods
 from keras_nos.dsl import primitives
+from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.named import CONSTRUCTOR_DEFAULTS, PACKAGE, check_class_name, snake_case
 from keras_nos.optimizers.rule_optimizer import NOISE_STDDEV
 
@@ -145,7 +147,7 @@ def update_step_source(rule, indent="        "):
     body = [
         "dtype = variable.dtype",
         "lr = ops.cast(learning_rate, dtype)",
-        "g = ops.cast(gradient, dtype)",
+        "g = ops.cast(dense_gradient(gradient), dtype)",
     ]
     if slots or randomness:
         body.append("index = self._get_variable_index(variable)")
@@ -328,6 +330,9 @@ __all__ = [{class_name!r}]
 RULE = {str(rule)!r}
 RAW_RULE = {str(parse_rule(raw_rule)) if raw_rule is not None else str(rule)!r}
 SEARCH = {provenance_items}
+
+
+{inspect.getsource(dense_gradient).rstrip()}
 {_SEED_HELPERS if randomness else ""}
 
 @keras.saving.register_keras_serializable(package={PACKAGE!r})

@@ -457,3 +457,34 @@ def test_make_optimizer_decay_needs_steps():
         make_optimizer("addsign-ld")
     with pytest.raises(ValueError, match="'ld' at position 0.*decay_steps"):
         make_optimizer("ld*g")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: RuleOptimizer("g*g^2 + exp(sign(g)*sign(m))*g + adam", learning_rate=0.1),
+    lambda: AddSign(learning_rate=0.1),
+    lambda: PowerSign(learning_rate=0.1),
+])
+def test_embedding_gradients_with_repeated_rows_update_as_dense_ones(make):
+    """tf.IndexedSlices from an Embedding, ids repeated: the same step as the dense gradient gives."""
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("IndexedSlices are TensorFlow's")
+    ids = tf.constant([[1, 3, 1, 1], [3, 0, 2, 1]])
+    weights = {}
+    for form in ("sparse", "dense"):
+        keras.utils.set_random_seed(0)
+        embedding = keras.layers.Embedding(5, 3)
+        embedding.build((None, 4))
+        optimizer = make()
+        for _ in range(3):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.sin(embedding(ids)) * tf.range(1.0, 4.0))
+            (gradient,) = tape.gradient(loss, embedding.trainable_variables)
+            assert isinstance(gradient, tf.IndexedSlices)
+            if form == "dense":
+                gradient = tf.convert_to_tensor(gradient)
+            optimizer.apply([gradient], embedding.trainable_variables)
+        weights[form] = embedding.embeddings.numpy()
+    np.testing.assert_allclose(weights["sparse"], weights["dense"], rtol=1e-6)
+    assert not np.allclose(weights["dense"][4], weights["dense"][1])  # row 4 never used, row 1 moved

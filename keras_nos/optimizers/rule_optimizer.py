@@ -8,6 +8,7 @@ from keras.src.optimizers.optimizer import base_optimizer_keyword_args
 
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.rule import decay_periods, decay_value
+from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.random_draws import step_seed
 
 NOISE_STDDEV = 0.1  # N(0, 0.01): variance 0.01
@@ -110,7 +111,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
-        g = ops.cast(gradient, dtype)
+        g = ops.cast(dense_gradient(gradient), dtype)
         index = self._get_variable_index(variable)
         t = ops.cast(self.iterations, dtype)
         values = {"g": g, "w": variable}

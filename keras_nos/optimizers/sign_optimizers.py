@@ -15,6 +15,7 @@ import keras
 from keras import ops
 from keras.src.optimizers.optimizer import base_optimizer_keyword_args
 
+from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.sign_decay import get_sign_decay
 
 
@@ -38,7 +39,7 @@ class _SignOptimizer(keras.optimizers.Optimizer):
 
     def _update_momentum(self, gradient, variable):
         """Update m and return (g, new m) in the variable's dtype."""
-        g = ops.cast(gradient, variable.dtype)
+        g = ops.cast(dense_gradient(gradient), variable.dtype)
         m = self._momentums[self._get_variable_index(variable)]
         new_m = m + (g - m) * (1.0 - self.beta)
         self.assign(m, new_m)
