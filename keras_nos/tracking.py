@@ -20,9 +20,13 @@ def default_tracking_uri(store_dir=DEFAULT_STORE_DIR):
     return f"sqlite:///{path / 'mlflow.db'}"
 
 
-def default_artifact_location(store_dir=DEFAULT_STORE_DIR):
-    """Artifacts of experiments created by the default store live beside it."""
-    return (Path(store_dir).resolve() / "artifacts").as_uri()
+def artifact_location_for(uri):
+    """Artifacts beside a SQLite store's database file (``<db folder>/artifacts``); None (MLflow's
+    choice: the server's artifact root) for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri[len("sqlite:///"):])
+    return (database.resolve().parent / "artifacts").as_uri()
 
 
 def use_tracking_uri(uri=None):
@@ -35,12 +39,12 @@ def use_tracking_uri(uri=None):
 
 
 def get_or_create_experiment(name, uri=None):
-    """The id of experiment ``name``, creating it with artifacts beside a local store."""
+    """The id of experiment ``name``, creating it with artifacts beside a local SQLite store
+    (not under the working directory: two folders' stores must not share artifacts)."""
     import mlflow
 
     uri = use_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    artifact_location = default_artifact_location() if uri.startswith("sqlite:") else None
-    return mlflow.create_experiment(name, artifact_location=artifact_location)
+    return mlflow.create_experiment(name, artifact_location=artifact_location_for(uri))
