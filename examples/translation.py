@@ -69,6 +69,7 @@ for _path in (HERE, ROOT):  # translation_lib next to this file; keras_nos from 
     if str(_path) not in sys.path:
         sys.path.insert(0 if _path == HERE else len(sys.path), str(_path))
 
+from common.cli import UsageError, check_positive, doc_parser, run_main  # noqa: E402
 from translation_lib.data import SOURCES, DataError, check_source  # noqa: E402
 from translation_lib.specs import parse_learning_rates, parse_optimizers  # noqa: E402
 
@@ -100,19 +101,8 @@ DATA_SIZES = {  # train_size (0 = all), val_size, test_size (0 = all)
 }
 
 
-class UsageError(Exception):
-    """A bad flag or value; reported as one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
-
-
 def build_parser():
-    summary, _, details = __doc__.partition("\n\n")
-    p = Parser(prog=PROG, description=summary, epilog=details,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = doc_parser(PROG, __doc__)
     p.add_argument("--smoke", action="store_true",
                    help="built-in corpus, tiny model, a few minutes on a CPU")
     p.add_argument("--arch", choices=("transformer", "gnmt"), default="transformer")
@@ -182,15 +172,6 @@ def build_parser():
     return p
 
 
-def _check_positive(cfg, names, allow_zero=()):
-    for name in names:
-        value = getattr(cfg, name)
-        if value < 0 or (value == 0 and name not in allow_zero):
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"argument {flag}: must be {'>= 0' if name in allow_zero else '> 0'}, "
-                             f"got {value}")
-
-
 def parse_config(argv=None):
     """Parsed flags with preset defaults filled in; UsageError on anything wrong."""
     cfg = build_parser().parse_args(argv)
@@ -212,7 +193,7 @@ def parse_config(argv=None):
     for key, value in zip(("train_size", "val_size", "test_size"), DATA_SIZES[cfg.data]):
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
-    _check_positive(cfg, ["epochs", "batch_size", "max_len", "vocab_size", "vocab_sample",
+    check_positive(cfg, ["epochs", "batch_size", "max_len", "vocab_size", "vocab_sample",
                           "layers", "beam_size", "decode_batch_size", "train_eval_size",
                           "seeds", "train_size", "val_size", "test_size", "warmup_steps"],
                     allow_zero=("train_size", "val_size", "test_size", "warmup_steps"))
@@ -251,7 +232,8 @@ def check_optimizers(cfg):
 
 def main(argv=None):
     started = time.time()
-    try:
+
+    def body():
         cfg = parse_config(argv)
         check_source(cfg)
         from keras_nos.native_log import quiet_native_stderr
@@ -268,10 +250,8 @@ def main(argv=None):
         from translation_lib.experiment import run_experiment
 
         run_experiment(cfg, started)
-    except (UsageError, DataError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_main(PROG, body, errors=(DataError,))
 
 
 if __name__ == "__main__":

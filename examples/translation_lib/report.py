@@ -7,6 +7,8 @@ one seed).
 import math
 import statistics
 
+from common.markdown import escape_cell, markdown_table
+
 COLUMNS = [("train_perplexity", "Train perplexity"), ("test_perplexity", "Test perplexity"),
            ("bleu_greedy", "Test BLEU (greedy)"), ("bleu_beam", "Test BLEU (beam {beam})")]
 
@@ -47,15 +49,12 @@ def to_markdown(rows, beam_size, title=None):
     columns = [(key, label.format(beam=beam_size)) for key, label in COLUMNS
                if key != "bleu_beam" or beam_size > 1]
     header = ["Optimizer", "lr"] + [label for _, label in columns] + ["Seeds"]
-    lines = [f"**{title}**", ""] if title else []
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    body = []
     for row in rows:
-        name = row["optimizer"].replace("|", "\\|")
-        cells = [f"`{name}`", f"{row['lr']:g}"]
+        cells = [f"`{escape_cell(row['optimizer'])}`", f"{row['lr']:g}"]
         for key, _ in columns:
             digits = 3 if "perplexity" in key else 2
             cells.append(_cell(row[key], row[key + "_std"], digits))
         cells.append(str(row["seeds"]))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        body.append(cells)
+    return markdown_table(header, body, title=title)
