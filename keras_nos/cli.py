@@ -1,4 +1,4 @@
-"""The ``keras-nos`` command: search, leaderboard, evaluate, export.
+"""The ``keras-nos`` command: search, leaderboard, evaluate, export, compare.
 
 A user error (bad rule text, unknown task, strategy or space, unreachable
 store, missing data) prints one line on stderr and exits with status 2.
@@ -96,6 +96,20 @@ def build_parser():
     e.add_argument("--epochs", type=_positive_int, default=None)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--no-hurdles", action="store_true")
+    c = commands.add_parser("compare", help="compare rules with Adam, SGD, momentum, RMSProp and Lion on a task suite")
+    c.add_argument("optimizers", nargs="+", metavar="RULE_OR_NAME", help="rule text or optimizer name")
+    c.add_argument("--baselines", default="adam,sgd,momentum,rmsprop,lion",
+                   help="comma-separated baselines (default: adam,sgd,momentum,rmsprop,lion; 'none' for none)")
+    c.add_argument("--tasks", default="all", help="all, or comma-separated compare task names")
+    c.add_argument("--seeds", type=_positive_int, default=3, help="seeds at each optimizer's tuned learning rate")
+    c.add_argument("--lr-grid", type=_positive_int, default=5,
+                   help="learning-rate trials per optimizer and task, the same for all (default: 5)")
+    c.add_argument("--lr-range", type=_learning_rates, default=(1e-4, 1.0), metavar="LOW,HIGH")
+    c.add_argument("--tuner", default="grid", choices=("grid", "optuna"), help="log grid or an Optuna TPE study")
+    c.add_argument("--scale", type=_positive_float, default=1.0, help="fraction of every task's epochs (quick runs)")
+    c.add_argument("--tracking-uri", default=None)
+    c.add_argument("--experiment", default="keras-nos")
+    c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -157,6 +171,19 @@ def _evaluate(args):
         print(f"{lr:>14}  {result.lr_status[lr]:12}  {final}")
 
 
+def _compare(args):
+    from keras_nos.compare import compare, to_markdown
+
+    if len(args.lr_range) != 2:
+        raise ValueError(f"--lr-range takes LOW,HIGH, got {','.join(map(str, args.lr_range))}")
+    baselines = [] if args.baselines.strip().lower() == "none" else args.baselines.split(",")
+    comparison = compare(args.optimizers, baselines=baselines, tasks=args.tasks, seeds=args.seeds,
+                         lr_grid=args.lr_grid, tuner=args.tuner, lr_range=args.lr_range, scale=args.scale,
+                         tracking_uri=args.tracking_uri, experiment=args.experiment, progress=not args.no_progress)
+    print(f"compare run {comparison.run_id}")
+    print(to_markdown(comparison))
+
+
 def _export(args):
     from keras_nos.export import export_search
 
@@ -167,7 +194,8 @@ def _export(args):
           f"learning rate {lr}")
 
 
-COMMANDS = {"search": _search, "leaderboard": _leaderboard, "evaluate": _evaluate, "export": _export}
+COMMANDS = {"search": _search, "leaderboard": _leaderboard, "evaluate": _evaluate, "export": _export,
+            "compare": _compare}
 
 
 def main(argv=None):

@@ -1,0 +1,312 @@
+"""The comparison suite: small tasks unlike the search's proxy, by name, and how users add their own.
+
+Every task says how to get its data (once per comparison), what to train, its
+loss, the metric reported on held-out data, and whether higher is better. A
+network task gives ``load_data`` and ``build_model`` and is trained with
+``model.fit``; any other task gives ``train`` (see ``train_rosenbrock``).
+Register a task of your own with::
+
+    from keras_nos.compare import CompareTask, register_compare_task
+    register_compare_task(CompareTask(
+        name="my-task",
+        load_data=lambda seed: my_splits(),          # -> keras_nos.tasks.datasets.Splits
+        build_model=lambda data: my_model(),         # -> keras.Model (logits out for accuracy tasks)
+        loss="mse", metric="mse", higher_is_better=False,
+        epochs=10, batch_size=32, description="what it is"))
+
+and ``keras-nos compare RULE --tasks my-task`` (from Python: ``compare(...)``) runs it.
+"""
+
+import dataclasses
+import math
+from typing import Any, Callable, Optional
+
+import keras
+import numpy as np
+from keras import layers
+
+from keras_nos.tasks import datasets, numpy_stepper
+
+METRICS = ("accuracy", "mse", "loss")
+
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """What one training gives back: the training-loss curve and the metric on the held-out split."""
+
+    steps: tuple  # step count at each curve point
+    losses: tuple  # training loss at each curve point (mean over the steps since the last point)
+    metric: float  # the task's metric on the split asked for (validation or test); NaN when diverged
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareTask:
+    """A task of the comparison suite.
+
+    ``metric`` is ``"accuracy"``, ``"mse"`` or ``"loss"``; ``higher_is_better``
+    says which way it points. ``epochs`` are curve points: one pass over the
+    training split for a network task, ``steps_per_epoch`` steps for a ``train`` task.
+    ``train(task, data, optimizer, seed, epochs, split)`` returns a ``Training``.
+    """
+
+    name: str
+    load_data: Callable[[int], Any]  # seed -> data (a datasets.Splits for network tasks)
+    build_model: Optional[Callable[[Any], Any]] = None  # data -> keras.Model
+    loss: Any = None  # a Keras loss, for network tasks
+    metric: str = "accuracy"
+    higher_is_better: bool = True
+    epochs: int = 10
+    batch_size: int = 32
+    steps_per_epoch: Optional[int] = None  # None: one pass over the training split
+    train: Optional[Callable] = None
+    description: str = ""
+
+    def __post_init__(self):
+        if self.metric not in METRICS:
+            raise ValueError(f"Task {self.name!r}: metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.train is None and (self.build_model is None or self.loss is None):
+            raise ValueError(f"Task {self.name!r} needs build_model and loss, or a train function")
+        if self.train is not None and not self.steps_per_epoch:
+            raise ValueError(f"Task {self.name!r} with a train function needs steps_per_epoch")
+
+    def scaled_epochs(self, scale=1.0):
+        """Epochs after a size override (tests train a few steps with a small ``scale``)."""
+        return max(1, round(self.epochs * scale))
+
+    def total_steps(self, data, scale=1.0):
+        """Optimizer steps of one training (the ``decay_steps`` of decaying rules)."""
+        per_epoch = self.steps_per_epoch or math.ceil(len(data.x_train) / self.batch_size)
+        return per_epoch * self.scaled_epochs(scale)
+
+    def run(self, data, optimizer, seed, scale=1.0, split="test"):
+        """Train once with ``optimizer`` from seed ``seed``; the metric is measured on ``split`` (val or test)."""
+        epochs = self.scaled_epochs(scale)
+        return (self.train or train_network)(self, data, optimizer, seed, epochs, split)
+
+
+COMPARE_TASKS = {}
+
+
+def register_compare_task(task, overwrite=False):
+    """Add ``task`` to the suite so ``keras-nos compare --tasks NAME`` can use it."""
+    if task.name in COMPARE_TASKS and not overwrite:
+        raise ValueError(f"A compare task named {task.name!r} is already registered; pass overwrite=True to replace it")
+    COMPARE_TASKS[task.name] = task
+    return task
+
+
+def get_compare_task(name):
+    """The compare task registered as ``name``; ``ValueError`` lists the names."""
+    if isinstance(name, CompareTask):
+        return name
+    if name not in COMPARE_TASKS:
+        raise ValueError(f"Unknown compare task {name!r}; registered tasks: {', '.join(sorted(COMPARE_TASKS))}")
+    return COMPARE_TASKS[name]
+
+
+def compare_task_names():
+    return list(COMPARE_TASKS)
+
+
+def resolve_tasks(tasks="all"):
+    """Tasks from ``"all"``, a comma-separated string or a list of names/tasks; every name checked."""
+    if tasks in (None, "all"):
+        return [COMPARE_TASKS[name] for name in DEFAULT_SUITE]
+    if isinstance(tasks, str):
+        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
+    if not tasks:
+        raise ValueError("No compare tasks given")
+    return [get_compare_task(t) for t in tasks]
+
+
+# ---------------------------------------------------------------- training
+
+
+class _StopOnNaN(keras.callbacks.Callback):
+    """Stop a diverged training at once, silently (Keras' TerminateOnNaN prints)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and not math.isfinite(float(logs.get("loss", 0.0))):
+            self.model.stop_training = True
+
+
+def train_network(task, data, optimizer, seed, epochs, split):
+    """``model.fit`` with verbose=0; one curve point per epoch; stops on NaN."""
+    keras.utils.set_random_seed(seed)
+    model = task.build_model(data)
+    metrics = ["accuracy"] if task.metric == "accuracy" else []
+    model.compile(optimizer=optimizer, loss=task.loss, metrics=metrics)
+    history = model.fit(data.x_train, data.y_train, batch_size=task.batch_size, epochs=epochs, verbose=0,
+                        shuffle=True, callbacks=[_StopOnNaN()])
+    losses = [float(x) for x in history.history["loss"]]
+    per_epoch = math.ceil(len(data.x_train) / task.batch_size)
+    steps = [per_epoch * (k + 1) for k in range(len(losses))]
+    if not losses or not math.isfinite(losses[-1]):
+        return Training(tuple(steps), tuple(losses), float("nan"))
+    x, y = (data.x_val, data.y_val) if split == "val" else (data.x_test, data.y_test)
+    scores = model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
+    return Training(tuple(steps), tuple(losses), float(scores["accuracy" if task.metric == "accuracy" else "loss"]))
+
+
+ROSENBROCK_START = (-1.5, 2.0)
+
+
+def rosenbrock_trajectory(optimizer, steps):
+    """Minimise the 2-D Rosenbrock function from (-1.5, 2) with ``optimizer.apply``.
+
+    The "model" is one Keras variable of shape (2,); the gradient is exact
+    (``keras_nos.tasks.numpy_stepper.rosenbrock``). Returns the points (steps+1, 2)
+    and the function values (steps+1,); a diverged run stops at its first non-finite value.
+    """
+    value_and_grad, start = numpy_stepper.rosenbrock()
+    variable = keras.Variable(np.asarray(ROSENBROCK_START, dtype="float32"), name="xy")
+    optimizer.build([variable])
+    points, values = [np.asarray(start, dtype=float)], []
+    for _ in range(steps):
+        with np.errstate(all="ignore"):  # a diverging learning rate overflows; it stops below
+            value, grad = value_and_grad(points[-1][None])
+            grad = grad[0].astype("float32")
+        values.append(float(value[0]))
+        if not np.all(np.isfinite(grad)) or not math.isfinite(values[-1]):
+            break
+        optimizer.apply([keras.ops.convert_to_tensor(grad)], [variable])
+        points.append(np.asarray(keras.ops.convert_to_numpy(variable.value), dtype=float))
+    else:
+        with np.errstate(all="ignore"):
+            values.append(float(value_and_grad(points[-1][None])[0][0]))
+    return np.array(points), np.array(values)
+
+
+def train_rosenbrock(task, data, optimizer, seed, epochs, split):
+    """Rosenbrock as a task: the loss is f; its metric is f at the last step (lower is better)."""
+    keras.utils.set_random_seed(seed)
+    _, values = rosenbrock_trajectory(optimizer, epochs * task.steps_per_epoch)
+    per = task.steps_per_epoch
+    chunks = [values[k * per + 1:(k + 1) * per + 1] for k in range(epochs)]
+    losses = [float(np.mean(c)) if len(c) == per else float("nan") for c in chunks]
+    final = float(values[-1]) if len(values) == epochs * per + 1 and math.isfinite(values[-1]) else float("nan")
+    return Training(tuple(per * (k + 1) for k in range(epochs)), tuple(losses), final)
+
+
+# ---------------------------------------------------------------- data
+
+
+def _digits(seed):
+    return datasets.load_digits(seed=seed)
+
+
+def _flat_digits_autoencoder(seed):
+    """Digits as 64-vectors, each its own target."""
+    s = datasets.load_digits(seed=seed)
+    flat = [a.reshape(len(a), -1) for a in (s.x_train, s.x_val, s.x_test)]
+    return datasets.Splits(flat[0], flat[0], flat[1], flat[1], flat[2], flat[2])
+
+
+def _split(x, y, seed, train=0.6, val=0.2):
+    order = np.random.default_rng(seed).permutation(len(x))
+    a, b = int(train * len(x)), int((train + val) * len(x))
+    x, y = x[order], y[order]
+    return datasets.Splits(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:])
+
+
+def make_shapes(n=1200, size=16, seed=0):
+    """Synthetic 16x16 images of four shapes at random places, with noise: horizontal bar,
+    vertical bar, hollow square, filled square."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(scale=0.3, size=(n, size, size, 1)).astype("float32")
+    y = np.arange(n) % 4
+    for i, label in enumerate(y):
+        r, c = rng.integers(1, size - 7, size=2)
+        if label == 0:
+            x[i, r + 3, c:c + 6] += 1.0
+        elif label == 1:
+            x[i, r:r + 6, c + 3] += 1.0
+        elif label == 2:
+            x[i, r:r + 6, c:c + 6] += 1.0
+            x[i, r + 1:r + 5, c + 1:c + 5] -= 1.0
+        else:
+            x[i, r + 1:r + 5, c + 1:c + 5] += 1.0
+    return _split(x, y.astype("int64"), seed)
+
+
+def make_adding_problem(n=1200, length=16, seed=0):
+    """The adding problem (Hochreiter & Schmidhuber): a sequence of (value, marker) pairs with two
+    markers; the target is the sum of the two marked values (predicting 1 gives MSE 1/6)."""
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(size=(n, length))
+    markers = np.zeros((n, length))
+    for i in range(n):
+        markers[i, rng.choice(length, 2, replace=False)] = 1.0
+    x = np.stack([values, markers], axis=-1).astype("float32")
+    y = (values * markers).sum(axis=1, keepdims=True).astype("float32")
+    return _split(x, y, seed)
+
+
+def make_friedman(n=1200, seed=0):
+    """scikit-learn's Friedman #1 regression (10 features, 5 informative), targets standardised."""
+    from sklearn.datasets import make_friedman1
+
+    x, y = make_friedman1(n_samples=n, n_features=10, noise=0.5, random_state=seed)
+    y = (y - y.mean()) / y.std()
+    return _split(x.astype("float32"), y[:, None].astype("float32"), seed)
+
+
+# ---------------------------------------------------------------- models
+
+
+def _mlp_digits(data):
+    return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.Flatten(),
+                             layers.Dense(64, activation="tanh"), layers.Dense(64, activation="tanh"),
+                             layers.Dense(10)])
+
+
+def _convnet_shapes(data):
+    return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.Conv2D(8, 3, activation="relu"),
+                             layers.MaxPooling2D(2), layers.Conv2D(16, 3, activation="relu"),
+                             layers.GlobalAveragePooling2D(), layers.Dense(4)])
+
+
+def _gru_adding(data):
+    return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.GRU(16), layers.Dense(1)])
+
+
+def _autoencoder(data):
+    return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.Dense(32, activation="relu"),
+                             layers.Dense(8), layers.Dense(32, activation="relu"), layers.Dense(64)])
+
+
+def _regression_mlp(data):
+    return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.Dense(32, activation="relu"),
+                             layers.Dense(32, activation="relu"), layers.Dense(1)])
+
+
+SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+register_compare_task(CompareTask(
+    name="mlp-digits", load_data=_digits, build_model=_mlp_digits, loss=SPARSE_CE, metric="accuracy",
+    epochs=10, batch_size=32,
+    description="digits (8x8, bundled), MLP 64-64 tanh, 10 epochs; test accuracy"))
+register_compare_task(CompareTask(
+    name="convnet-shapes", load_data=lambda seed: make_shapes(seed=seed), build_model=_convnet_shapes,
+    loss=SPARSE_CE, metric="accuracy", epochs=8, batch_size=32,
+    description="synthetic 16x16 shapes (4 classes, random places, noise), 2 conv layers + global pooling, "
+                "8 epochs; test accuracy"))
+register_compare_task(CompareTask(
+    name="gru-adding", load_data=lambda seed: make_adding_problem(seed=seed), build_model=_gru_adding,
+    loss="mse", metric="mse", higher_is_better=False, epochs=10, batch_size=32,
+    description="the adding problem, sequences of 16, GRU with 16 units, 10 epochs; test MSE"))
+register_compare_task(CompareTask(
+    name="autoencoder-digits", load_data=_flat_digits_autoencoder, build_model=_autoencoder, loss="mse",
+    metric="mse", higher_is_better=False, epochs=10, batch_size=32,
+    description="digits as 64-vectors, dense autoencoder 64-32-8-32-64, 10 epochs; test reconstruction MSE"))
+register_compare_task(CompareTask(
+    name="friedman-regression", load_data=lambda seed: make_friedman(seed=seed), build_model=_regression_mlp,
+    loss="mse", metric="mse", higher_is_better=False, epochs=10, batch_size=32,
+    description="scikit-learn's Friedman #1 (10 features), MLP 32-32 ReLU, 10 epochs; test MSE"))
+register_compare_task(CompareTask(
+    name="rosenbrock", load_data=lambda seed: None, train=train_rosenbrock, metric="loss", higher_is_better=False,
+    epochs=50, steps_per_epoch=10,
+    description="the 2-D Rosenbrock function from (-1.5, 2), a (2,) Keras variable, 500 optimizer.apply steps; "
+                "final f"))
+
+DEFAULT_SUITE = tuple(COMPARE_TASKS)
