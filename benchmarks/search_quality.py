@@ -1,9 +1,7 @@
 """Search quality: rl, evolution, tpe and random on the same task and budget, several seeds each.
 
 For every (strategy, seed) pair one search runs through ``keras_nos.search.loop.search``
-with the funnel off (``funnel_top_k=0`` and ``funnel_seeds=0``: with
-``funnel_top_k=0`` alone the loop still re-trains the Adam reference
-``funnel_seeds`` times). Every search writes to its own MLflow experiment in a
+with the funnel off (``funnel_top_k=0``). Every search writes to its own MLflow experiment in a
 temporary SQLite store (artifacts in the same temporary folder, deleted at the
 end), so ``./mlruns`` is never touched. The reward of each evaluated rule is
 read back from MLflow: the nested runs with tag ``keras_nos.stage = search``,
@@ -40,7 +38,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -111,19 +108,16 @@ def _describe_hurdle(entry):
 
 
 def run_searches(args):
-    from mlflow import MlflowClient
-
     from keras_nos.search.loop import SEARCH_LEARNING_RATES, search
-    from keras_nos.tasks.hurdles import HURDLES
+    from keras_nos.tasks.hurdles import DEFAULT_HURDLES, HURDLES
 
     learning_rates = tuple(float(x) for x in args.lr.split(",")) if args.lr else SEARCH_LEARNING_RATES
     folder = tempfile.mkdtemp(prefix="keras_nos_search_quality_")
     uri = f"sqlite:///{os.path.join(folder, 'mlflow.db')}"
-    client = MlflowClient(tracking_uri=uri)
     raw = {"settings": {"task": args.task, "budget": args.budget, "seeds": args.seeds, "space": args.space,
                         "epochs": args.epochs, "learning_rates": list(learning_rates), "batch_size": args.batch_size,
-                        # the loop's default hurdle; rewards are only comparable under the same one
-                        "hurdle": _describe_hurdle(HURDLES["quadratic"])},
+                        # the loop's default hurdles; rewards are only comparable under the same ones
+                        "hurdle": "; ".join(_describe_hurdle(HURDLES[name]) for name in DEFAULT_HURDLES)},
            "searches": [], "commands": ["python benchmarks/search_quality.py " + shlex.join(sys.argv[1:])]}
     print(f"MLflow store: {uri}", flush=True)
     started = time.perf_counter()
@@ -132,17 +126,11 @@ def run_searches(args):
         for seed in range(args.seeds):
             for label, strategy, options in _runs(args):
                 experiment = f"{label}-seed{seed}".replace(" ", "_")
-                # Created here with artifacts under the temporary folder; the loop would put them in ./mlruns.
-                client.create_experiment(experiment, artifact_location=os.path.join(folder, "artifacts", experiment))
                 t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    # funnel_seeds=0 leaves the Adam reference with an empty list of funnel rewards,
-                    # whose mean (NaN, never shown) NumPy warns about.
-                    warnings.filterwarnings("ignore", category=RuntimeWarning)
-                    search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
-                           batch_size=args.batch_size, tracking_uri=uri, experiment=experiment,
-                           learning_rates=learning_rates, epochs=args.epochs, funnel_top_k=0, funnel_seeds=0,
-                           progress=False, strategy_options=options)
+                search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
+                       batch_size=args.batch_size, tracking_uri=uri, experiment=experiment,
+                       learning_rates=learning_rates, epochs=args.epochs, funnel_top_k=0,
+                       progress=False, strategy_options=options)
                 wall = time.perf_counter() - t0
                 rewards, cache_hits, statuses = _rewards_from_mlflow(uri, experiment, args.budget)
                 raw["searches"].append({"label": label, "strategy": strategy, "options": options, "seed": seed,
@@ -198,7 +186,7 @@ def tables(raw, tolerance):
     lr_text = ", ".join(f"{lr:g}" for lr in settings["learning_rates"])
     lines.append(f"Task {settings['task']}, space {settings['space']}, budget {budget} evaluations per search, "
                  f"batch {settings['batch_size']}, epochs {settings['epochs'] or 'task default'}, "
-                 f"learning-rate grid [{lr_text}], funnel off, quadratic hurdle: "
+                 f"learning-rate grid [{lr_text}], funnel off, hurdles: "
                  f"{settings.get('hurdle', 'not recorded')}.")
     seeds_of = {label: sorted(per_seed) for label, per_seed in curves.items()}
     lines.append("Seeds: " + "; ".join(f"{label}: {', '.join(map(str, s))}" for label, s in seeds_of.items()) + ".")

@@ -51,6 +51,14 @@ def test_each_strategy_runs_a_tiny_search_end_to_end(tmp_path, strategy):
     assert [r["rule"] for r in read_leaderboard(uri, run_id)] == [r["rule"] for r in rows]
 
 
+def test_funnel_top_k_zero_trains_nothing_after_the_search(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    rows = search(strategy="random", budget=3, batch_size=3, tracking_uri=uri, **dict(TINY, funnel_top_k=0))
+    stages = [r.data.tags["keras_nos.stage"] for r in _children(uri, _search_run_id(uri))]
+    assert stages == ["search"] * 3
+    assert all(row["funnel_reward"] is None and row["tokens"] != "reference" for row in rows)
+
+
 class _RepeatingStrategy:
     """Proposes the same two behaviours again and again."""
 

@@ -65,7 +65,7 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
            num_groups=None, tracking_uri=None, resume=None, experiment="keras-nos", learning_rates=SEARCH_LEARNING_RATES,
            epochs=None, data_path=None, hurdles=DEFAULT_HURDLES, funnel_top_k=5, funnel_seeds=3, funnel_epochs=None,
            executor="local", progress=True, strategy_options=None, max_batches=None, ray_address=None,
-           candidate_timeout=None, max_retries=2, mode="sync", executor_options=None):
+           candidate_timeout=None, max_retries=2, mode="sync", executor_options=None, funnel_suite=None):
     """Run (or resume) a search and return its leaderboard rows, best first.
 
     Every argument is checked before anything is written. ``resume`` is the
@@ -81,9 +81,15 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
     ``"sync"`` (batches; reproducible) or ``"async"`` (``workers`` candidates
     always in flight). ``executor_options`` are further keyword arguments of
     the executor (for Ray: ``num_cpus_per_task``, ``num_gpus_per_task``, ``ship_data``).
+
+    ``funnel_suite`` (names of ``keras_nos.compare`` tasks, or ``"all"``) also runs
+    the funnel's top rules and Adam through that suite, with the same
+    learning-rate budget for each; the leaderboard's ``suite_vs_adam`` column
+    then says on how many of its tasks each rule beat Adam.
     """
     search_space = _validate(task, strategy, space, budget, num_groups, executor, mode, candidate_timeout,
                              max_retries, ray_address)
+    suite = _suite_names(funnel_suite)
     uri = tracking_uri or store.default_tracking_uri()
     check_reachable(uri)
     if resume:
@@ -96,7 +102,8 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
               "max_retries": max_retries, **{k: v for k, v in options.items()},
               **({"ray_address": ray_address or "local"} if executor == "ray" else {}),
               **{f"executor.{k}": v for k, v in (executor_options or {}).items()},
-              **{f"strategy.{k}": v for k, v in (strategy_options or {}).items()}}
+              **{f"strategy.{k}": v for k, v in (strategy_options or {}).items()},
+              **({"funnel_suite": ",".join(suite)} if suite else {})}
     extra = dict(executor_options or {}, timeout=candidate_timeout, max_retries=max_retries)
     if executor == "ray":
         extra["address"] = ray_address
@@ -116,6 +123,8 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
         finished = run.run(max_batches)
         if finished:
             run.funnel(funnel_top_k, funnel_seeds, funnel_epochs or 2 * (epochs or get_task(task).epochs))
+            if suite:
+                run.generalize(suite, funnel_top_k, funnel_seeds, experiment)
         return run.leaderboard()
     finally:
         run.executor.close()
@@ -135,6 +144,7 @@ class _SearchRun:
         self.funnel_results = {}  # fingerprint -> list of rewards
         self.replay = {}  # index -> record logged after the last checkpoint
         self.references = []  # funnel records of reference optimizers, shown beside the found rules
+        self.suite_results = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
 
     @property
     def cache_hits(self):
@@ -147,6 +157,7 @@ class _SearchRun:
             self.records = state["records"]
             self.funnel_results = state["funnel"]
             self.references = state["references"]
+            self.suite_results = state.get("suite", {})
             self.pending = [(index, list(tokens)) for index, tokens in state.get("pending", [])]
         self.next_index = state.get("next_index", len(self.records)) if state is not None else 0
         for record in self.records:
@@ -161,7 +172,7 @@ class _SearchRun:
 
     def _checkpoint(self, in_flight=()):
         state = {"strategy": self.strategy.state(), "records": self.records, "funnel": self.funnel_results,
-                 "references": self.references}
+                 "references": self.references, "suite": self.suite_results}
         if self.mode == "async":
             state.update(pending=[(index, list(tokens)) for index, tokens in in_flight], next_index=self.next_index)
         self.tracker.save_checkpoint(state)
@@ -294,10 +305,14 @@ class _SearchRun:
         bar.update(count)
 
     def funnel(self, top_k, seeds, epochs):
-        """Re-train the top-k behaviours and the references with more epochs and several seeds."""
-        rows = board.build_leaderboard(self.records, {})[:top_k]
-        entries = [(row["fingerprint"], row["rule"], False) for row in rows]
-        entries += [(rule_fingerprint(ref), ref, True) for ref in REFERENCES]
+        """Re-train the top-k behaviours and the references with more epochs and several seeds.
+
+        ``top_k=0`` or ``seeds=0`` turns the funnel off, the references with it."""
+        entries = []
+        if top_k > 0 and seeds > 0:
+            rows = board.build_leaderboard(self.records, {})[:top_k]
+            entries = [(row["fingerprint"], row["rule"], False) for row in rows]
+            entries += [(rule_fingerprint(ref), ref, True) for ref in REFERENCES]
         for fingerprint, rule, is_reference in entries:
             if fingerprint in self.funnel_results:
                 continue
@@ -322,9 +337,39 @@ class _SearchRun:
             metrics.update(best_reward=top["reward"], best_funnel_reward=top["funnel_reward"] or 0.0)
         self.tracker.finish(metrics)
 
+    def generalize(self, suite, top_k, seeds, experiment):
+        """Run the funnel's top-k rules and Adam through the compare suite; count the tasks each beats Adam on."""
+        from keras_nos.compare import compare
+        from keras_nos.compare.report import score
+
+        rows = [row for row in self.leaderboard() if row["tokens"] != "reference"][:top_k]
+        rows = [row for row in rows if row["fingerprint"] not in self.suite_results]
+        if not rows:
+            return
+        rates = self.options["learning_rates"]
+        comparison = compare([row["raw_rule"] for row in rows], baselines=["adam"], tasks=suite, seeds=seeds,
+                             lr_grid=len(rates), lr_range=(min(rates), max(rates)), tracking_uri=self.tracker.uri,
+                             experiment=experiment, progress=self.progress, parent_run_id=self.tracker.run_id,
+                             run_name="funnel-suite")
+        for row in rows:
+            wins = sum(score(comparison.outcome(t, row["raw_rule"].strip()).mean, t.higher_is_better)
+                       > score(comparison.outcome(t, "adam").mean, t.higher_is_better) for t in comparison.tasks)
+            self.suite_results[row["fingerprint"]] = f"{wins}/{len(comparison.tasks)}"
+        self.tracker.set_tag("suite", self.suite_results)
+        self._checkpoint()
+
     def leaderboard(self):
         funnel = {fp: {"mean": float(np.mean(v)), "std": float(np.std(v))} for fp, v in self.funnel_results.items()}
-        return board.build_leaderboard(self.records + self.references, funnel)
+        return board.build_leaderboard(self.records + self.references, funnel, self.suite_results)
+
+
+def _suite_names(funnel_suite):
+    """Names of the compare tasks of ``funnel_suite`` (checked now), or None."""
+    if not funnel_suite:
+        return None
+    from keras_nos.compare.suite import resolve_tasks
+
+    return [t.name for t in resolve_tasks(funnel_suite)]
 
 
 def _cacheable(result):
