@@ -60,6 +60,8 @@ def build_parser():
     s.add_argument("--data", default=None, help="path of the task's data set (CIFAR-10 tasks)")
     s.add_argument("--funnel-top-k", type=int, default=5)
     s.add_argument("--funnel-seeds", type=_positive_int, default=3)
+    s.add_argument("--funnel-suite", default=None, metavar="TASKS",
+                   help="also run the funnel's top rules against Adam on these keras-nos compare tasks (or all)")
     s.add_argument("--resume", default=None, metavar="RUN_ID", help="continue the search of this parent run")
     s.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlruns)")
     s.add_argument("--experiment", default="keras-nos")
@@ -123,7 +125,8 @@ def _search(args):
                   learning_rates=args.lr or SEARCH_LEARNING_RATES, epochs=args.epochs, data_path=args.data,
                   funnel_top_k=args.funnel_top_k, funnel_seeds=args.funnel_seeds, progress=not args.no_progress,
                   executor=args.executor, ray_address=args.ray_address, candidate_timeout=args.timeout,
-                  max_retries=args.max_retries, mode="async" if args.async_mode else "sync")
+                  max_retries=args.max_retries, mode="async" if args.async_mode else "sync",
+                  funnel_suite=args.funnel_suite)
     print(format_leaderboard(rows))
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from keras_nos import tracking as store
 from keras_nos.compare import report
 from keras_nos.compare.plots import plot_loss_curves
-from keras_nos.compare.suite import resolve_tasks
+from keras_nos.compare.suite import Training, resolve_tasks
 from keras_nos.compare.tracking import CompareTracker
 
 TUNERS = ("grid", "optuna")
@@ -172,8 +172,11 @@ def _trainer(task, data, spec, scale):
 
     def evaluate(lr, seed, split):
         keras.backend.clear_session()
-        optimizer = make_optimizer(spec, learning_rate=lr, decay_steps=decay_steps)
-        return task.run(data, optimizer, seed, scale=scale, split=split)
+        try:
+            optimizer = make_optimizer(spec, learning_rate=lr, decay_steps=decay_steps)
+            return task.run(data, optimizer, seed, scale=scale, split=split)
+        except Exception as error:  # a rule that crashes on a task fails that task, like a diverged one
+            return Training((), (), float("nan"), error=f"{type(error).__name__}: {error}"[:2000])
 
     return evaluate
 

@@ -37,6 +37,7 @@ class Training:
     steps: tuple  # step count at each curve point
     losses: tuple  # training loss at each curve point (mean over the steps since the last point)
     metric: float  # the task's metric on the split asked for (validation or test); NaN when diverged
+    error: str = ""  # what a training that raised said (its metric is NaN)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,8 +55,10 @@ class CompareTracker:
         params = {"optimizer": optimizer, "task": task.name, "learning_rate": learning_rate, "seed": seed,
                   "stage": stage}
         self._log(run_id, params=params, metrics=metrics)
-        diverged = not math.isfinite(training.metric)
-        self.client.set_tag(run_id, TAG_PREFIX + "status", "diverged" if diverged else "ok")
+        status = "error" if training.error else "diverged" if not math.isfinite(training.metric) else "ok"
+        self.client.set_tag(run_id, TAG_PREFIX + "status", status)
+        if training.error:
+            self.client.set_tag(run_id, TAG_PREFIX + "message", training.error)
         self.client.set_terminated(run_id, status="FINISHED")
         return run_id
 

@@ -3,7 +3,7 @@
 import csv
 
 COLUMNS = ("rank", "rule", "reward", "funnel_reward", "funnel_std", "best_learning_rate", "fingerprint", "tokens",
-           "raw_rule")
+           "raw_rule", "suite_vs_adam")
 
 
 def simplified_text(text):
@@ -16,13 +16,14 @@ def simplified_text(text):
         return text
 
 
-def build_leaderboard(records, funnel):
+def build_leaderboard(records, funnel, suite=None):
     """Rows sorted by funnel reward (when the funnel ran) then proxy reward; one row per fingerprint.
 
     ``rule`` is the simplified formula (``Rule.simplify``), ``raw_rule`` the text the search evaluated.
 
     ``funnel`` maps fingerprint -> {"mean", "std", "rule"}; reference optimizers
-    (like Adam) appear with tokens ``reference``.
+    (like Adam) appear with tokens ``reference``. ``suite`` maps fingerprint ->
+    "wins/tasks" against Adam on the compare suite (``search(funnel_suite=...)``).
     """
     best = {}
     for record in records:
@@ -42,6 +43,7 @@ def build_leaderboard(records, funnel):
     for fingerprint, row in best.items():
         row["funnel_reward"] = funnel.get(fingerprint, {}).get("mean")
         row["funnel_std"] = funnel.get(fingerprint, {}).get("std")
+        row["suite_vs_adam"] = (suite or {}).get(fingerprint)
     rows = sorted(best.values(), key=lambda r: (r["funnel_reward"] is None, -round(r["funnel_reward"] or 0.0, 9),
                                                -r["reward"], r["fingerprint"]))  # ties: stable by fingerprint
     for rank, row in enumerate(rows, 1):
@@ -51,11 +53,15 @@ def build_leaderboard(records, funnel):
 
 def format_leaderboard(rows, limit=20):
     """A fixed-width text table of the top ``limit`` rows."""
-    lines = [f"{'rank':>4}  {'reward':>6}  {'funnel':>13}  {'lr':>7}  {'fingerprint':16}  rule"]
+    suite = any(row.get("suite_vs_adam") for row in rows)  # the column appears when the funnel ran the suite
+    lines = [f"{'rank':>4}  {'reward':>6}  {'funnel':>13}  {'lr':>7}  " + ("vs adam  " if suite else "")
+             + f"{'fingerprint':16}  rule"]
     for row in rows[:limit]:
         funnel = f"{row['funnel_reward']:.4f}±{row['funnel_std']:.4f}" if row["funnel_reward"] is not None else "-"
         lr = f"{row['best_learning_rate']:g}" if row["best_learning_rate"] else "-"
-        lines.append(f"{row['rank']:>4}  {row['reward']:.4f}  {funnel:>13}  {lr:>7}  {row['fingerprint']:16}  {row['rule']}")
+        wins = f"{row.get('suite_vs_adam') or '-':>7}  " if suite else ""
+        lines.append(f"{row['rank']:>4}  {row['reward']:.4f}  {funnel:>13}  {lr:>7}  {wins}{row['fingerprint']:16}  "
+                     f"{row['rule']}")
     return "\n".join(lines)
 
 
@@ -89,4 +95,9 @@ def read_leaderboard(uri, run_id):
     import numpy as np
 
     funnel = {fp: {"mean": float(np.mean(v)), "std": float(np.std(v))} for fp, v in funnel_values.items()}
-    return build_leaderboard(records, funnel)
+    import json
+
+    from keras_nos.search.tracking import find_run
+
+    suite = json.loads(find_run(uri, run_id).data.tags.get(TAG_PREFIX + "suite", "{}"))
+    return build_leaderboard(records, funnel, suite)
