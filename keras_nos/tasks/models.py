@@ -4,6 +4,12 @@ import keras
 from keras import layers
 
 
+# Batch norm's moving statistics, which validation uses, move by 1 - momentum a step. Keras' default 0.99
+# leaves them far from the batch statistics after the 100-2000 steps of a proxy task: on cifar10-small
+# (80 steps) Adam's validation accuracy was 0.23 with it and 0.42 with 0.9, and rules ranked by noise.
+PROXY_BN_MOMENTUM = 0.9
+
+
 def conv_block_net(input_shape, num_classes, filters=32, name=None):
     """The paper's proxy: two 3x3 conv layers of ``filters`` with batch norm and ReLU,
     2x2 max pooling, and a softmax layer on the flattened features (logits out)."""
@@ -11,10 +17,10 @@ def conv_block_net(input_shape, num_classes, filters=32, name=None):
         [
             keras.Input(input_shape),
             layers.Conv2D(filters, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=PROXY_BN_MOMENTUM),
             layers.ReLU(),
             layers.Conv2D(filters, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=PROXY_BN_MOMENTUM),
             layers.ReLU(),
             layers.MaxPooling2D(2),
             layers.Flatten(),
