@@ -163,6 +163,9 @@ def parse_config(argv=None):
         cfg.optimizer_specs = parse_optimizers(cfg.optimizers)
         cfg.fixed_lrs = ([positive_number(v) for v in split_top_level(cfg.lr)]
                          if cfg.lr else None)
+        if not cfg.from_search:  # else checked once the search's rule is known
+            parse_learning_rates(cfg.lr_center, cfg.optimizer_specs, default_center,
+                                 flag="--lr-center")
     except ValueError as error:
         raise UsageError(str(error)) from None
     return cfg

@@ -6,16 +6,15 @@ Nothing here downloads anything.
 
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from example_scripts import assert_one_line_error as check_one_line_error
+from example_scripts import run_example
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-SCRIPT = EXAMPLES / "translation.py"
 for path in (str(EXAMPLES), str(ROOT)):
     if path not in sys.path:
         sys.path.insert(0, path)
@@ -25,20 +24,11 @@ from translation_lib.specs import parse_learning_rates, parse_optimizers  # noqa
 
 
 def run_script(*args, cwd, timeout=300):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_example("translation.py", *args, cwd=cwd, timeout=timeout)
 
 
 def assert_one_line_error(proc, *needles):
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("translation.py: error: ")
-    assert "Traceback" not in proc.stderr
-    for needle in needles:
-        assert needle in lines[0]
+    check_one_line_error(proc, "translation.py", *needles)
 
 
 # --- built-in corpus and flag parsing (no TensorFlow) -----------------------

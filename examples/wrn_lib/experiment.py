@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 
+from common.cli import UsageError
 from common.sweep import config_hash, metric_history, start_parent
 from keras_nos.tracking import get_or_create_experiment
 
@@ -95,7 +96,10 @@ def run_sweep(cfg, splits, started=None):
          f"images; WRN-{cfg.depth}-{cfg.width}, {cfg.epochs} epochs x {data.steps_per_epoch} "
          f"steps; config hash {chash}")
     run_name = cfg.run_name or f"wrn-{cfg.depth}-{cfg.width} {stamp}"
-    parent, done = start_parent(client, experiment_id, chash, run_name, cfg.resume, cfg.fresh)
+    try:
+        parent, done = start_parent(client, experiment_id, chash, run_name, cfg.resume, cfg.fresh)
+    except ValueError as error:  # --resume names a missing run or one with other settings
+        raise UsageError(str(error)) from None
     results = []
     with parent:
         if not done:
