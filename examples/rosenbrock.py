@@ -103,8 +103,8 @@ def main(argv=None):
 
     trajectories = tuned_trajectories(specs, args.steps, budget)
     plot(trajectories, args.out, args.steps)
-    tracking.get_or_create_experiment(args.experiment, args.tracking_uri)
-    with mlflow.start_run(run_name="rosenbrock-example"):
+    experiment_id = tracking.get_or_create_experiment(args.experiment, args.tracking_uri)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="rosenbrock-example"):
         mlflow.set_tag("keras_nos.kind", "rosenbrock-example")
         mlflow.log_params({"steps": args.steps, "lr_grid": budget.trials, "lr_range": args.lr_range})
         for spec, (lr, _, values) in trajectories.items():

@@ -185,3 +185,21 @@ def test_funnel_suite_adds_a_generalization_column(tmp_path):
     with pytest.raises(ValueError, match="Unknown compare task"):
         search(task="synthetic", space="small", strategy="random", budget=3, funnel_suite=["nope"], tracking_uri=uri,
                progress=False)
+
+
+def test_rosenbrock_example_writes_the_picture_and_logs_it(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "rosenbrock.py"
+    spec = importlib.util.spec_from_file_location("rosenbrock_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out, uri = tmp_path / "r.png", f"sqlite:///{tmp_path}/mlflow.db"
+    assert example.main(["--optimizers", "adam,powersign", "--steps", "50", "--lr-grid", "2", "--lr-range", "1e-2,1e-1",
+                         "--out", str(out), "--tracking-uri", uri]) == 0
+    assert out.stat().st_size > 10_000
+    client = MlflowClient(tracking_uri=uri)
+    run = client.search_runs([client.get_experiment_by_name("keras-nos").experiment_id])[0]
+    assert {"lr.adam", "lr.powersign"} <= set(run.data.params) and run.data.metrics["final_f.adam"] < 12.5
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["r.png"]
