@@ -1,4 +1,4 @@
-"""keras-nos compare: the table and MLflow runs, equal tuning budgets, errors, Rosenbrock, user tasks, the funnel suite."""
+"""keras-nos compare: table and MLflow runs, equal tuning budgets, errors, Rosenbrock, user tasks, funnel suite."""
 
 import math
 
@@ -67,7 +67,8 @@ def test_cli_prints_the_tables_and_logs_every_training_to_mlflow(tmp_path, capsy
     by_stage = {}
     for run in children:
         tags = run.data.tags
-        by_stage.setdefault((tags["keras_nos.stage"], tags["keras_nos.task"], tags["keras_nos.optimizer"]), []).append(run)
+        key = (tags["keras_nos.stage"], tags["keras_nos.task"], tags["keras_nos.optimizer"])
+        by_stage.setdefault(key, []).append(run)
     for task in ("rosenbrock", "friedman-regression"):
         for optimizer in ("powersign", "adam"):
             # equal budgets: exactly --lr-grid trials per optimizer and task, at the same three rates

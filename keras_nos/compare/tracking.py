@@ -46,7 +46,8 @@ class CompareTracker:
         split = "val" if stage == "tune" else "test"
         tags = {"mlflow.parentRunId": self.run_id, TAG_PREFIX + "stage": stage, TAG_PREFIX + "task": task.name,
                 TAG_PREFIX + "optimizer": optimizer}
-        name = f"{stage}-{task.name}-{optimizer[:40]}-" + (f"lr{learning_rate:.3g}" if stage == "tune" else f"seed{seed}")
+        what = f"lr{learning_rate:.3g}" if stage == "tune" else f"seed{seed}"
+        name = f"{stage}-{task.name}-{optimizer[:40]}-{what}"
         run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
         metrics = [Metric("train_loss", loss, 0, int(step)) for step, loss in zip(training.steps, training.losses)
                    if math.isfinite(loss)]
