@@ -132,6 +132,29 @@ def test_sweep_finds_its_parent_and_redoes_unfinished_runs(tmp_path):
     assert finished_children(client, parent).keys() == {"adam @ 0.001"}
 
 
+def test_from_search_adds_the_ranked_rule_around_its_best_lr(monkeypatch):
+    import wrn_cifar10
+    from common.cli import UsageError
+    from keras_nos.search import leaderboard, tracking
+    from wrn_lib.lrs import lr_grid
+
+    board = [{"rank": 1, "rule": "sign(m)*g", "reward": 0.6, "best_learning_rate": 0.5},
+             {"rank": 2, "rule": "exp(sign(g)*sign(m))*g", "reward": 0.5,
+              "best_learning_rate": 0.02}]
+    monkeypatch.setattr(tracking, "check_reachable", lambda uri: None)
+    monkeypatch.setattr(tracking, "find_run", lambda uri, run_id: object())
+    monkeypatch.setattr(leaderboard, "read_leaderboard", lambda uri, run_id: board)
+    args = ["--optimizers", "adam", "--from-search", "abc", "--lr-count", "3",
+            "--tracking-uri", "sqlite:///unused.db"]
+    cfg = wrn_cifar10.parse_config([*args, "--rank", "2"])
+    row = wrn_cifar10.add_search_rule(cfg)
+    assert cfg.optimizer_specs == ["adam", "exp(sign(g)*sign(m))*g"]
+    rates = wrn_cifar10.resolve_learning_rates(cfg, row)
+    assert rates == {"adam": lr_grid(1e-3, 3), "exp(sign(g)*sign(m))*g": lr_grid(0.02, 3)}
+    with pytest.raises(UsageError, match="past the leaderboard"):
+        wrn_cifar10.add_search_rule(wrn_cifar10.parse_config([*args, "--rank", "3"]))
+
+
 # --- errors: one line on stderr, exit status 2 ------------------------------------
 
 def test_unknown_optimizer_is_a_one_line_error(tmp_path):

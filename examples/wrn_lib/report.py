@@ -34,10 +34,13 @@ def to_markdown(rows, title=None):
 
 def plot_test_curves(rows, path, title):
     """Test accuracy per epoch of each optimizer's best run, as a PNG."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for row in rows:
@@ -46,7 +49,8 @@ def plot_test_curves(rows, path, title):
                 label=f"{row['optimizer']} (lr {row['lr']:g})")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy")
-    ax.set_title(title, fontsize=10)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
