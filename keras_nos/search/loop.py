@@ -313,11 +313,12 @@ class _SearchRun:
             rows = board.build_leaderboard(self.records, {})[:top_k]
             entries = [(row["fingerprint"], row["rule"], False) for row in rows]
             entries += [(rule_fingerprint(ref), ref, True) for ref in REFERENCES]
+        entries = [entry for entry in entries if entry[0] not in self.funnel_results]  # done before a resume
+        bar = _progress_bar(len(entries) * seeds, 0, self.progress, desc="funnel", unit="training")
         for fingerprint, rule, is_reference in entries:
-            if fingerprint in self.funnel_results:
-                continue
             rewards = []
             for seed in range(seeds):
+                bar.set_postfix_str(f"{rule} seed {seed}"[:60])
                 evaluator = Evaluator(**dict(self.options, seed=seed, epochs=epochs, hurdles=()))
                 result = evaluator.evaluate(rule).to_dict()
                 record = {"index": len(self.funnel_results) * seeds + seed, "tokens": None, "result": result,
@@ -328,8 +329,10 @@ class _SearchRun:
                 rewards.append(result["reward"])
                 if is_reference and seed == 0:
                     self.references.append(record)
+                bar.update(1)
             self.funnel_results[fingerprint] = rewards
             self._checkpoint()
+        bar.close()
         best = self.leaderboard()
         top = next((r for r in best if r["tokens"] != "reference"), None)
         metrics = {"candidates": len(self.records), "cache_hits": self.cache_hits}
@@ -391,7 +394,7 @@ def _record_from_run(mlflow_run):
             "seed": int(params.get("seed", 0)), "run_id": mlflow_run.info.run_id}
 
 
-def _progress_bar(total, done, enabled):
+def _progress_bar(total, done, enabled, desc="candidates", unit="rule"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=done, desc="candidates", unit="rule", disable=not enabled, dynamic_ncols=True)
+    return tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
