@@ -308,7 +308,7 @@ def plot(curves, raw, tolerance, path):
             axes.set_ylim(0.0, 1.0)
             axes.set_title("whole range (hurdle failures score 0)")
         axes.set_xlabel("evaluated rules (proposals, incl. cache hits and hurdle failures)")
-        axes.set_ylabel("best reward so far (validation accuracy)")
+        axes.set_ylabel("best reward so far")
         axes.grid(alpha=0.3)
     panels[1].legend(loc="lower right", fontsize=8)
     figure.suptitle(f"Search quality on {settings['task']} ({settings['space']} space, budget {budget}): "
