@@ -4,6 +4,7 @@ MLflow 3 defaults to ``sqlite:///mlflow.db`` in the working directory; the
 project promises ``./mlruns`` instead, so the default is set explicitly here.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -33,6 +34,9 @@ def use_tracking_uri(uri=None):
     """Point MLflow at ``uri`` (or the default) and return the URI in use."""
     import mlflow
 
+    # A new SQLite store logs its schema migration at INFO ("Creating initial MLflow database tables...");
+    # that is MLflow's business, not a line users of a search or a comparison need to read.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     uri = uri or default_tracking_uri()
     mlflow.set_tracking_uri(uri)
     return uri
