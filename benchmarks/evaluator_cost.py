@@ -82,8 +82,8 @@ def main(argv=None):
 
     n = len(rules)
     print()
-    print(f"| run   | CPU s/candidate | wall s/candidate | steps trained/candidate | statuses")
-    print(f"|-------|-----------------|------------------|-------------------------|---------")
+    print("| run   | CPU s/candidate | wall s/candidate | steps trained/candidate | statuses")
+    print("|-------|-----------------|------------------|-------------------------|---------")
     for name in runs:
         steps = sum(r.steps_trained for r in results[name]) / n
         counts = dict(sorted(collections.Counter(r.status for r in results[name]).items()))

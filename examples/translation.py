@@ -58,7 +58,6 @@ without ``--download``.
 """
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path

@@ -6,7 +6,6 @@ store, missing data) prints one line on stderr and exits with status 2.
 
 import argparse
 import logging
-import os
 import sys
 
 from keras_nos.native_log import quiet_native_stderr

@@ -101,18 +101,6 @@ def test_plain_text_files_are_held_out_and_aligned(tmp_path):
         load_corpus(cfg)
 
 
-def test_embedding_gradients_are_dense_for_rule_optimizers():
-    import tensorflow as tf
-    from translation_lib.embedding import DenseGradEmbedding
-
-    layer = DenseGradEmbedding(10, 4)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(layer(tf.constant([[1, 2, 2]])))
-    (gradient,) = tape.gradient(loss, layer.trainable_variables)
-    assert isinstance(gradient, tf.Tensor)  # not tf.IndexedSlices
-    assert gradient.numpy()[2].tolist() == [2.0] * 4
-
-
 def test_table_is_shaped_like_table_2():
     from translation_lib.report import summarize, to_markdown
 

@@ -11,7 +11,6 @@ teacher-forced training parallel over time and decoding causal.
 import keras
 from keras import layers, ops
 
-from .embedding import DenseGradEmbedding
 
 
 class GNMT(keras.Model):
@@ -22,8 +21,8 @@ class GNMT(keras.Model):
         super().__init__(**kwargs)
         if units % 2:
             raise ValueError(f"units={units} must be even (the bidirectional layer halves it)")
-        self.src_embedding = DenseGradEmbedding(src_vocab_size, units)
-        self.tgt_embedding = DenseGradEmbedding(tgt_vocab_size, units)
+        self.src_embedding = layers.Embedding(src_vocab_size, units)
+        self.tgt_embedding = layers.Embedding(tgt_vocab_size, units)
         self.encoder_bi = layers.Bidirectional(layers.LSTM(units // 2, return_sequences=True))
         self.encoder_layers = [layers.LSTM(units, return_sequences=True)
                                for _ in range(num_layers - 1)]

@@ -6,7 +6,7 @@
 ``DEFAULT_LR``.
 """
 
-from common.specs import lr_lookup, parse_optimizers, split_top_level  # noqa: F401
+from common.specs import lr_lookup, parse_optimizers  # noqa: F401  (parse_optimizers: re-exported)
 from common.specs import parse_learning_rates as _parse_learning_rates
 
 # Defaults from a coarse sweep on the built-in corpus (Transformer smoke size,

@@ -11,7 +11,6 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .embedding import DenseGradEmbedding
 
 
 def sinusoid_table(length, depth):
@@ -27,7 +26,7 @@ def sinusoid_table(length, depth):
 class PositionalEmbedding(layers.Layer):
     def __init__(self, vocab_size, d_model, max_len, **kwargs):
         super().__init__(**kwargs)
-        self.embedding = DenseGradEmbedding(vocab_size, d_model)
+        self.embedding = layers.Embedding(vocab_size, d_model)
         self.scale = math.sqrt(d_model)
         self.table = sinusoid_table(max_len, d_model)
 
