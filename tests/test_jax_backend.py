@@ -1,4 +1,7 @@
-"""The optimizer tests again with KERAS_BACKEND=jax, in a fresh interpreter (the backend is fixed at import)."""
+"""The optimizer tests again with KERAS_BACKEND=jax, in a fresh interpreter (the backend is fixed at import).
+
+Tests marked ``tensorflow_only`` are deselected there; any other skip fails this test.
+"""
 
 import os
 import re
@@ -17,7 +20,8 @@ def test_optimizers_on_jax():
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/test_optimizers.py", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "tests/test_optimizers.py", "-q", "-p", "no:cacheprovider",
+         "-m", "not tensorflow_only"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
     )
     output = result.stdout + result.stderr

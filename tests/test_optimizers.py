@@ -459,6 +459,7 @@ def test_make_optimizer_decay_needs_steps():
         make_optimizer("ld*g")
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("make", [
     lambda: RuleOptimizer("g*g^2 + exp(sign(g)*sign(m))*g + adam", learning_rate=0.1),
     lambda: AddSign(learning_rate=0.1),
