@@ -159,7 +159,7 @@ def test_a_user_registered_network_task_runs_and_duplicates_are_refused(tmp_path
             assert math.isfinite(outcome.mean) and outcome.seeds[0].steps == (4, 8, 12)
     finally:
         COMPARE_TASKS.pop("test-linear", None)
-    with pytest.raises(ValueError, match="registered tasks:.*rosenbrock"):
+    with pytest.raises(ValueError, match="registered compare tasks:.*rosenbrock"):
         get_compare_task("test-linear")
 
 

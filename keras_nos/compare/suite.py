@@ -25,6 +25,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from keras_nos import registries
 from keras_nos.tasks import datasets, numpy_stepper
 
 METRICS = ("accuracy", "mse", "loss")
@@ -90,19 +91,12 @@ COMPARE_TASKS = {}
 
 def register_compare_task(task, overwrite=False):
     """Add ``task`` to the suite so ``keras-nos compare --tasks NAME`` can use it."""
-    if task.name in COMPARE_TASKS and not overwrite:
-        raise ValueError(f"A compare task named {task.name!r} is already registered; pass overwrite=True to replace it")
-    COMPARE_TASKS[task.name] = task
-    return task
+    return registries.register(COMPARE_TASKS, task, "compare task", overwrite)
 
 
 def get_compare_task(name):
     """The compare task registered as ``name``; ``ValueError`` lists the names."""
-    if isinstance(name, CompareTask):
-        return name
-    if name not in COMPARE_TASKS:
-        raise ValueError(f"Unknown compare task {name!r}; registered tasks: {', '.join(sorted(COMPARE_TASKS))}")
-    return COMPARE_TASKS[name]
+    return registries.lookup(COMPARE_TASKS, name, "compare task", CompareTask)
 
 
 def compare_task_names():

@@ -18,6 +18,7 @@ import dataclasses
 import functools
 from typing import Callable, Optional
 
+from keras_nos import registries
 from keras_nos.tasks import datasets, models, numpy_stepper
 
 
@@ -52,19 +53,12 @@ TASKS = {}
 
 def register_task(task, overwrite=False):
     """Add ``task`` to the registry so every command can use it by name."""
-    if task.name in TASKS and not overwrite:
-        raise ValueError(f"A task named {task.name!r} is already registered; pass overwrite=True to replace it")
-    TASKS[task.name] = task
-    return task
+    return registries.register(TASKS, task, "task", overwrite)
 
 
 def get_task(name):
     """The task registered as ``name``; ``ValueError`` lists the names."""
-    if isinstance(name, Task):
-        return name
-    if name not in TASKS:
-        raise ValueError(f"Unknown task {name!r}; registered tasks: {', '.join(sorted(TASKS))}")
-    return TASKS[name]
+    return registries.lookup(TASKS, name, "task", Task)
 
 
 def _digits(data_path, seed):
