@@ -167,10 +167,11 @@ def _evaluate(args):
     if result.message:
         print(result.message)
     score = "final reward" if get_task(args.task).objective else "final val accuracy"
-    print(f"{'learning rate':>14}  {'status':12}  {score}")
-    for lr, curve in result.curves.items():
+    print(f"{'learning rate':>14}  {'status':13}  {score}")
+    for lr, status in result.lr_status.items():  # every rate, the ones the hurdles ruled out too
+        curve = result.curves.get(lr)
         final = f"{curve[-1]:.4f}" if curve else "-"
-        print(f"{lr:>14}  {result.lr_status[lr]:12}  {final}")
+        print(f"{lr:>14}  {status:13}  {final}")
 
 
 def _compare(args):

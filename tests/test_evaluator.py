@@ -17,6 +17,7 @@ from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 from keras_nos.tasks import STATUSES, Evaluator, get_task
 from keras_nos.tasks import numpy_stepper
 from keras_nos.tasks import result as statuses
+from keras_nos.tasks.evaluator import DEFAULT_LEARNING_RATES
 from keras_nos.tasks.hurdles import check_hurdles
 
 GOOD_RULES = ("adam", "m", "exp(sign(g)*sign(m))*g", "(1 + sign(g)*sign(m))*g")  # adam, momentum, PowerSign, AddSign
@@ -170,16 +171,29 @@ def test_same_rule_same_reward(digits, good_results):
     assert again.best_learning_rate == good_results[rule].best_learning_rate
 
 
-def test_each_copy_trains_as_its_own_run():
+@pytest.mark.parametrize("rule", ["m", "drop(m, 0.5)"])  # drop(): copy k must draw what a lone run draws
+def test_each_copy_trains_as_its_own_run(rule):
     """Copy k of the fused grid is exactly a one-copy evaluation at its learning rate."""
     grid = (1e-3, 1e-2, 1e-1)
-    fused = Evaluator("synthetic", learning_rates=grid, epochs=2, hurdles=(), early_stop=False).evaluate("m")
+    fused = Evaluator("synthetic", learning_rates=grid, epochs=2, hurdles=(), early_stop=False).evaluate(rule)
     curves = [fused.curves[f"{lr:g}"] for lr in grid]
     assert len({tuple(c) for c in curves}) == len(grid)  # the learning rates really differ
     for lr in (1e-2, 1e-1):  # copies 1 and 2, not the first copy built
-        single = Evaluator("synthetic", learning_rates=(lr,), epochs=2, hurdles=(), early_stop=False).evaluate("m")
+        single = Evaluator("synthetic", learning_rates=(lr,), epochs=2, hurdles=(), early_stop=False).evaluate(rule)
         assert single.status == statuses.OK
         np.testing.assert_allclose(single.curves[f"{lr:g}"], fused.curves[f"{lr:g}"], rtol=0, atol=1e-6)
+
+
+def test_hurdles_rule_out_hopeless_learning_rates_and_the_reward_stays():
+    rule = "drop(sign(m), 0.5)"
+    pruned = Evaluator("synthetic", epochs=1).evaluate(rule)
+    every = Evaluator("synthetic", epochs=1, prune_learning_rates=False).evaluate(rule)
+    skipped = [lr for lr, status in pruned.lr_status.items() if status == statuses.FAILED_HURDLE]
+    assert skipped and len(pruned.lr_status) == len(every.lr_status) == len(DEFAULT_LEARNING_RATES)
+    assert set(pruned.curves) == set(every.curves) - set(skipped)
+    for lr, curve in pruned.curves.items():
+        np.testing.assert_allclose(curve, every.curves[lr], rtol=0, atol=1e-6)
+    assert (pruned.reward, pruned.best_learning_rate) == (every.reward, every.best_learning_rate)
 
 
 def test_one_learning_rate_with_early_stopping():

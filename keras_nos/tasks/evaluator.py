@@ -20,7 +20,7 @@ from keras_nos.dsl import fingerprint as rule_fingerprint
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 from keras_nos.tasks import result as statuses
-from keras_nos.tasks.hurdles import DEFAULT_HURDLES, check_hurdles
+from keras_nos.tasks.hurdles import DEFAULT_HURDLES, run_hurdles
 from keras_nos.tasks.objectives import minimize_task
 from keras_nos.tasks.registry import get_task
 from keras_nos.tasks.result import EvaluationResult
@@ -44,11 +44,18 @@ class _GridRuleOptimizer(RuleOptimizer):
 
     def build(self, var_list):
         super().build(var_list)
-        self._scales = [self._grid[int(v.path.split("/")[0][len("copy"):])] for v in var_list]
+        copies = [int(v.path.split("/")[0][len("copy"):]) for v in var_list]
+        self._scales = [self._grid[k] for k in copies]
+        # Position of each variable inside its own copy: the random streams of noise and drop() are keyed by
+        # it, so copy k draws what a one-copy run at its learning rate draws, whichever copies exist beside it.
+        self._index_in_copy = [copies[:i].count(k) for i, k in enumerate(copies)]
 
     def update_step(self, gradient, variable, learning_rate):
         scale = self._scales[self._get_variable_index(variable)]
         super().update_step(gradient, variable, learning_rate * scale)
+
+    def _derived_operand(self, name, values, variable, index, t):
+        return super()._derived_operand(name, values, variable, self._index_in_copy[index], t)
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
         """Skip the all-reduce on one replica (TensorFlow backend only; other backends never call this).
@@ -134,6 +141,8 @@ class Evaluator:
         epochs: override the task's number of epochs.
         hurdles: names of cheap hurdles (``keras_nos.tasks.hurdles.HURDLES``); empty to skip.
         early_stop: stop a learning rate at once when it diverges or makes no progress.
+        prune_learning_rates: with hurdles on and the grid, train only the learning rates that made
+            progress on some hurdle (``hurdles.PROMISING_RATIO``); the others get status ``failed_hurdle``.
         no_progress_steps: steps after which training accuracy at chance level means no progress.
         lr_search: ``"grid"`` (every rate at once) or ``"optuna"`` (a TPE study with a median pruner);
             objective tasks such as ``rosenbrock`` always run the grid, which costs milliseconds.
@@ -142,7 +151,7 @@ class Evaluator:
 
     def __init__(self, task, learning_rates=DEFAULT_LEARNING_RATES, seed=0, data_path=None, epochs=None,
                  hurdles=DEFAULT_HURDLES, early_stop=True, no_progress_steps=None, lr_search="grid",
-                 optuna_trials=8):
+                 optuna_trials=8, prune_learning_rates=True):
         self.task = get_task(task)
         if lr_search not in ("grid", "optuna"):
             raise ValueError(f"Unknown lr_search {lr_search!r}; allowed: grid, optuna")
@@ -153,6 +162,7 @@ class Evaluator:
         self.epochs = epochs or self.task.epochs
         self.hurdles = tuple(hurdles or ())
         self.early_stop = early_stop
+        self.prune_learning_rates = prune_learning_rates
         self.lr_search = lr_search
         self.optuna_trials = optuna_trials
         self._keras_state = False  # whether a model was built since the last clear_session
@@ -184,13 +194,14 @@ class Evaluator:
         try:
             rule = parse_rule(rule)
             text, fingerprint = str(rule), rule_fingerprint(rule)
-            failure = check_hurdles(rule, self.learning_rates, self.hurdles, seed=self.seed) if self.hurdles else None
-            if failure:
-                result = EvaluationResult(text, fingerprint, self.task.name, statuses.FAILED_HURDLE, message=failure)
+            hurdles = run_hurdles(rule, self.learning_rates, self.hurdles, seed=self.seed) if self.hurdles else None
+            if hurdles and hurdles.failure:
+                result = EvaluationResult(text, fingerprint, self.task.name, statuses.FAILED_HURDLE,
+                                          message=hurdles.failure)
             elif self.task.objective is not None:
                 result = minimize_task(rule, self.task, self.learning_rates, self.epochs, seed=self.seed)
             elif self.lr_search == "grid":
-                result = self._train(rule, self.learning_rates)
+                result = self._train_promising(rule, hurdles)
             else:
                 result = self._optuna(rule)
         except Exception as error:  # a crashing candidate is a result, not a crashed search
@@ -200,6 +211,15 @@ class Evaluator:
             self._clear_session()
         result.fingerprint = result.fingerprint or fingerprint
         result.wall_time = time.perf_counter() - started
+        return result
+
+    def _train_promising(self, rule, hurdles):
+        """Train the grid, less the learning rates the hurdles showed to be hopeless (a copy costs tracing and
+        compute whatever becomes of it; each copy trains as it would alone, so the others' rewards stay)."""
+        keep = hurdles.promising if hurdles and self.prune_learning_rates else [True] * len(self.learning_rates)
+        result = self._train(rule, [lr for lr, kept in zip(self.learning_rates, keep) if kept])
+        result.lr_status = {f"{lr:g}": result.lr_status[f"{lr:g}"] if kept else statuses.FAILED_HURDLE
+                            for lr, kept in zip(self.learning_rates, keep)}
         return result
 
     def _train(self, rule, learning_rates, callbacks=()):
