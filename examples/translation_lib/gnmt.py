@@ -12,7 +12,6 @@ import keras
 from keras import layers, ops
 
 
-
 class GNMT(keras.Model):
     """``call((src, tgt_in))`` -> logits [B, T, tgt_vocab]; id 0 is padding."""
 

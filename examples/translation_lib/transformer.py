@@ -12,7 +12,6 @@ import numpy as np
 from keras import layers, ops
 
 
-
 def sinusoid_table(length, depth):
     positions = np.arange(length)[:, None]
     rates = 1.0 / np.power(10000.0, (2 * (np.arange(depth) // 2)) / depth)
