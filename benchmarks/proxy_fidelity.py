@@ -15,8 +15,10 @@ inflate the correlation).
 
 A full-size reference (45,000 images, 5 epochs) costs about half an hour a rule
 on 2 CPU cores; ``--reference-train-limit`` and ``--reference-epochs`` shrink
-it, and the table then says so. Results go to a JSON file as they
-come, so a killed run continues where it stopped.
+it, and the table then says so. Results go to a JSON file named after the
+reference as they come, and the table is rewritten after every rule, so a
+killed run continues where it stopped and a run spread over days shows where
+it stands.
 
     python benchmarks/proxy_fidelity.py --data ../shared/data/cifar10-jpeg.tar.gz
     python benchmarks/proxy_fidelity.py --reference-train-limit 10000 --reference-epochs 1 --random-rules 5   # the README's run
@@ -66,6 +68,41 @@ def spearman(a, b):
     return float(spearmanr(a, b).statistic)
 
 
+def report(rules, done, reference, proxy, full_reference_steps=None):
+    """The markdown table of the rules scored so far: costs, cost ratio, rank correlation, the usual optimizers."""
+    from keras_nos.search.loop import SEARCH_LEARNING_RATES
+
+    names = [name for name, _ in rules if name in done]
+    rows = [done[name] for name in names]
+    cost = {which: {unit: sum(r[which][unit] for r in rows) / len(rows) for unit in ("cpu", "wall")}
+            for which in ("reference", "proxy")}
+    rho = spearman([r["reference"]["reward"] for r in rows], [r["proxy"]["reward"] for r in rows])
+    random_count = sum(name.startswith("random") for name in names)
+    lines = [
+        f"{len(rows)} of {len(rules)} rules scored ({len(names) - random_count} named optimizers and rules of the "
+        f"paper's Table 3, {random_count} random rules that pass the hurdles); learning rates "
+        f"{', '.join(f'{lr:g}' for lr in SEARCH_LEARNING_RATES)}; early stopping on, hurdles off.",
+        "",
+        "| task | what it trains | CPU s/rule | wall s/rule |",
+        "|---|---|---|---|",
+        f"| {reference.name} | {reference.description} | {cost['reference']['cpu']:.1f} | {cost['reference']['wall']:.1f} |",
+        f"| {proxy.name} | {proxy.description} | {cost['proxy']['cpu']:.1f} | {cost['proxy']['wall']:.1f} |",
+        "",
+        f"Cost ratio reference/proxy: CPU {cost['reference']['cpu'] / cost['proxy']['cpu']:.1f}x, "
+        f"wall {cost['reference']['wall'] / cost['proxy']['wall']:.1f}x. "
+        f"Spearman rank correlation of the rewards: **{rho:.3f}**.",
+    ]
+    if full_reference_steps:
+        reduced_steps = sum(r["reference"]["steps"] for r in rows) / len(rows)
+        lines.append(f"The reference here is reduced ({reference.description}): it trained {reduced_steps:.0f} steps a "
+                     f"rule on average, where the full one trains up to {full_reference_steps}, so the "
+                     f"full reference costs more than this and the proxy's saving is larger than the ratio above.")
+    lines += ["", f"| optimizer | rule | {reference.name} reward | {proxy.name} reward |", "|---|---|---|---|"]
+    lines += [f"| {name} | `{done[name]['rule']}` | {done[name]['reference']['reward']:.4f} | "
+              f"{done[name]['proxy']['reward']:.4f} |" for name in SHOWN if name in done]
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="any CIFAR-10 source the loaders accept")
@@ -75,9 +112,9 @@ def main(argv=None):
     parser.add_argument("--reference-epochs", type=int, default=None, help="shrink the reference's epochs")
     parser.add_argument("--random-rules", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default=str(HERE / "results" / "proxy_fidelity.json"),
-                        help="results so far (read to resume, written after every rule)")
-    parser.add_argument("--markdown", default=str(HERE / "results" / "proxy_fidelity.md"))
+    parser.add_argument("--json", help="results so far, read to resume and written after every rule "
+                                       "(default: results/proxy_fidelity_REFERENCE.json)")
+    parser.add_argument("--markdown", help="the table (default: results/proxy_fidelity_REFERENCE.md)")
     args = parser.parse_args(argv)
     if not Path(args.data).exists():
         parser.exit(2, f"proxy_fidelity: error: no CIFAR-10 data at {args.data}; pass --data PATH\n")
@@ -104,6 +141,8 @@ def main(argv=None):
         "proxy": Evaluator(args.proxy, learning_rates=SEARCH_LEARNING_RATES, seed=args.seed, data_path=args.data,
                            hurdles=()),
     }
+    args.json = args.json or str(HERE / "results" / f"proxy_fidelity_{reference.name}.json")
+    args.markdown = args.markdown or str(HERE / "results" / f"proxy_fidelity_{reference.name}.md")
     rules = choose_rules(args.random_rules, args.seed)
     done = {}
     if Path(args.json).exists():
@@ -125,40 +164,15 @@ def main(argv=None):
                           "wall": time.perf_counter() - w0}
         done[name] = row
         Path(args.json).write_text(json.dumps({"tasks": [reference.name, args.proxy], "results": done}, indent=1))
+        if len(done) > 1:  # a run spread over days shows where it stands
+            Path(args.markdown).write_text(report(rules, done, reference, get_task(args.proxy), full_reference_steps)
+                                           + "\n")
         print(f"  {i}/{len(rules)} {name:12s} reference {row['reference']['reward']:.4f} "
               f"({row['reference']['wall']:.0f} s)  proxy {row['proxy']['reward']:.4f} ({row['proxy']['wall']:.0f} s)  "
               f"{text}", file=sys.stderr, flush=True)
 
-    rows = [done[name] for name, _ in rules]
-    cost = {which: {unit: sum(r[which][unit] for r in rows) / len(rows) for unit in ("cpu", "wall")}
-            for which in evaluators}
-    steps = {which: sum(r[which]["steps"] for r in rows) for which in evaluators}
-    rho = spearman([r["reference"]["reward"] for r in rows], [r["proxy"]["reward"] for r in rows])
-    lines = [
-        f"{len(rows)} rules ({len(NAMED)} named optimizers, 15 from the paper's Table 3, "
-        f"{len(rows) - len(NAMED) - 15} random rules that pass the hurdles); learning rates "
-        f"{', '.join(f'{lr:g}' for lr in SEARCH_LEARNING_RATES)}; early stopping on, hurdles off.",
-        "",
-        "| task | what it trains | CPU s/rule | wall s/rule |",
-        "|---|---|---|---|",
-        f"| {reference.name} | {reference.description} | {cost['reference']['cpu']:.1f} | {cost['reference']['wall']:.1f} |",
-        f"| {args.proxy} | {get_task(args.proxy).description} | {cost['proxy']['cpu']:.1f} | {cost['proxy']['wall']:.1f} |",
-        "",
-        f"Cost ratio reference/proxy: CPU {cost['reference']['cpu'] / cost['proxy']['cpu']:.1f}x, "
-        f"wall {cost['reference']['wall'] / cost['proxy']['wall']:.1f}x. "
-        f"Spearman rank correlation of the rewards: **{rho:.3f}**.",
-    ]
-    if full_reference_steps:
-        reduced_steps = steps["reference"] / len(rows)
-        lines.append(f"The reference here is reduced ({reference.description}): it trained {reduced_steps:.0f} steps a "
-                     f"rule on average, where the full {args.reference} trains up to {full_reference_steps}, so the "
-                     f"full reference costs more than this and the proxy's saving is larger than the ratio above.")
-    lines += ["", f"| optimizer | rule | {reference.name} reward | {args.proxy} reward |", "|---|---|---|---|"]
-    lines += [f"| {name} | `{done[name]['rule']}` | {done[name]['reference']['reward']:.4f} | "
-              f"{done[name]['proxy']['reward']:.4f} |" for name in SHOWN]
-    text = "\n".join(lines)
+    text = report(rules, done, reference, get_task(args.proxy), full_reference_steps)
     print("\n" + text)
-    Path(args.markdown).write_text(text + "\n")
     return 0
 
 

@@ -17,7 +17,7 @@ from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 from keras_nos.tasks import STATUSES, Evaluator, get_task
 from keras_nos.tasks import numpy_stepper
 from keras_nos.tasks import result as statuses
-from keras_nos.tasks.evaluator import DEFAULT_LEARNING_RATES
+from keras_nos.tasks.evaluator import DEFAULT_LEARNING_RATES, _validation_accuracy
 from keras_nos.tasks.hurdles import check_hurdles
 
 GOOD_RULES = ("adam", "m", "exp(sign(g)*sign(m))*g", "(1 + sign(g)*sign(m))*g")  # adam, momentum, PowerSign, AddSign
@@ -194,6 +194,22 @@ def test_hurdles_rule_out_hopeless_learning_rates_and_the_reward_stays():
     for lr, curve in pruned.curves.items():
         np.testing.assert_allclose(curve, every.curves[lr], rtol=0, atol=1e-6)
     assert (pruned.reward, pruned.best_learning_rate) == (every.reward, every.best_learning_rate)
+
+
+def test_validation_accuracy_is_what_keras_evaluate_reports_and_nan_when_logits_are_not():
+    """The eager validation pass (no traced test step) scores each copy as model.evaluate does."""
+    x = np.random.default_rng(0).normal(size=(230, 6)).astype("float32")
+    y = np.arange(230) % 3
+    inputs = keras.Input((6,))
+    good, bad = keras.layers.Dense(3), keras.layers.Dense(3)
+    model = keras.Model(inputs, {"lr0": good(inputs), "lr1": bad(inputs)})
+    bad.kernel.assign(np.full((6, 3), np.nan, "float32"))
+    model.compile(loss={k: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for k in ("lr0", "lr1")},
+                  metrics={k: ["accuracy"] for k in ("lr0", "lr1")})
+    expected = model.evaluate(x, {"lr0": y, "lr1": y}, verbose=0, return_dict=True)["lr0_accuracy"]
+    accuracy = _validation_accuracy(model, x, y, chunk=100)  # three chunks, the last one short
+    assert accuracy["lr0"] == pytest.approx(expected, abs=1e-6) and 0 < accuracy["lr0"] < 1
+    assert np.isnan(accuracy["lr1"])
 
 
 def test_one_learning_rate_with_early_stopping():
