@@ -39,7 +39,7 @@ TRAINED = ("ok", "diverged", "no_progress")  # statuses of a candidate that was 
 
 def _claiming_mlp(input_shape, num_classes, name, folder, claims, driver):
     """The synthetic task's MLP, but the first builds in workers claim ``claims`` and wait there to be killed."""
-    if os.getpid() != driver:  # never in the driver (the funnel trains there)
+    if os.getpid() != driver:  # only in workers: the driver must never wait to be killed
         for claim in claims:
             try:
                 handle = os.open(os.path.join(folder, claim), os.O_CREAT | os.O_EXCL | os.O_WRONLY)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
@@ -102,10 +103,54 @@ def test_cache_answers_a_repeated_fingerprint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "make_executor", counting_executor)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    search(strategy="repeat", budget=6, batch_size=2, tracking_uri=uri, **TINY)
+    search(strategy="repeat", budget=6, batch_size=2, tracking_uri=uri, **dict(TINY, funnel_top_k=0))
     assert len(calls) == 2  # two behaviours trained once each; four proposals answered from the cache
     children = [r for r in _children(uri, _search_run_id(uri)) if r.data.tags["keras_nos.stage"] == "search"]
     assert sum(r.data.tags["keras_nos.cache_hit"] == "true" for r in children) == 4
+
+
+def test_funnel_trains_on_the_executor_seed_by_seed_and_a_resume_runs_only_what_is_missing(tmp_path, monkeypatch):
+    import keras_nos.search.loop as loop
+    from keras_nos.tasks import Evaluator
+
+    reconfigured, funnel_logs = [], []
+    original_executor, original_log = loop.make_executor, loop.SearchTracker.log_candidate
+
+    def spying_executor(*args, **kwargs):
+        executor = original_executor(*args, **kwargs)
+        inner = executor.reconfigure
+
+        def reconfigure(options, timeout=None):
+            reconfigured.append((options["seed"], options["epochs"], options["hurdles"]))
+            return inner(options, timeout)
+
+        executor.reconfigure = reconfigure
+        return executor
+
+    def crashing_log(self, record, stage="search"):
+        if stage == "funnel":
+            funnel_logs.append(record["seed"])
+            if len(funnel_logs) == 3:  # the machine goes down after the first result of seed 1
+                raise RuntimeError("power cut")
+        return original_log(self, record, stage)
+
+    monkeypatch.setattr(loop, "make_executor", spying_executor)
+    monkeypatch.setattr(loop.SearchTracker, "log_candidate", crashing_log)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = dict(TINY, strategy="random", budget=3, batch_size=3, funnel_seeds=2, funnel_epochs=2, tracking_uri=uri)
+    with pytest.raises(RuntimeError, match="power cut"):
+        search(**options)
+    assert reconfigured == [(0, 2, ()), (1, 2, ())]  # the top rule and Adam, seed 0 on fresh workers, then seed 1
+    reconfigured.clear()
+    rows = search(resume=_search_run_id(uri), **options)
+    assert reconfigured == [(1, 2, ())]  # seed 0 was checkpointed: only seed 1 runs again
+    funnel_runs = [r for r in _children(uri, _search_run_id(uri)) if r.data.tags["keras_nos.stage"] == "funnel"]
+    assert sorted(int(r.data.params["seed"]) for r in funnel_runs) == [0, 0, 1, 1]
+    top = next(row for row in rows if row["tokens"] != "reference")
+    alone = [Evaluator("synthetic", learning_rates=(0.01, 0.1), seed=seed, epochs=2, hurdles=()).evaluate(top["rule"])
+             for seed in (0, 1)]
+    assert top["funnel_reward"] == pytest.approx(np.mean([r.reward for r in alone]), abs=1e-6)
+    assert top["funnel_std"] == pytest.approx(np.std([r.reward for r in alone]), abs=1e-6)
 
 
 def test_resume_after_stop_loses_and_repeats_nothing(tmp_path):

@@ -184,14 +184,31 @@ class Executor:
             message = f"cancelled after the time limit of {self.timeout:g} s per candidate"
             self._finish(ticket, failed_result(pending.rule, self.options["task"], statuses.TIMEOUT, message))
 
+    def reconfigure(self, evaluator_options, timeout=None):
+        """Evaluate the rules submitted from now on with other ``Evaluator`` options and time limit.
+
+        The search's funnel re-trains its top rules with other seeds and more epochs
+        on the same workers' machines. Nothing may be in flight; the workers are
+        stopped, and the next ``submit`` starts new ones with the new options.
+        """
+        if self.in_flight:
+            raise RuntimeError(f"reconfigure() with {self.in_flight} candidate(s) in flight")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self._stop_workers()
+        self.options, self.timeout = evaluator_options, timeout
+
     def _start(self, ticket):
         pass
 
     def _wait(self):
         raise NotImplementedError
 
-    def close(self):
+    def _stop_workers(self):
         pass
+
+    def close(self):
+        self._stop_workers()
 
     def __enter__(self):
         return self
@@ -385,8 +402,9 @@ class LocalExecutor(Executor):
                 self._replace(worker)
                 self._timed_out(ticket)
 
-    def close(self):
+    def _stop_workers(self):
         """Stop every worker (running evaluations are abandoned)."""
+        self._evaluator = None
         pool, self._pool = self._pool, None
         for worker in pool or []:
             if worker.ticket is None and worker.process.is_alive():

@@ -263,20 +263,27 @@ class RayExecutor(Executor):
                 self._replace(actor)  # actor tasks cannot be force-cancelled; killing the actor stops the candidate
                 self._timed_out(ticket)
 
-    def close(self):
-        """Kill the actors; shut Ray down when this executor started it."""
-        actors, self._actors = self._actors, None
-        if actors or self._owns_ray:
+    def _stop_workers(self):
+        """Kill the actors; the next submit starts new ones with the options of that time."""
+        actors, self._actors, self._worker_options = self._actors, None, None
+        if actors:
             import ray
 
-            for actor in actors or []:
+            for actor in actors:
                 try:
                     ray.kill(actor.handle, no_restart=True)
                 except Exception:
                     pass
-            if self._owns_ray and ray.is_initialized():
+
+    def close(self):
+        """Kill the actors; shut Ray down when this executor started it."""
+        self._stop_workers()
+        if self._owns_ray:
+            import ray
+
+            if ray.is_initialized():
                 ray.shutdown()
-                self._owns_ray = False
+            self._owns_ray = False
         self._tasks.clear()
         self._queue.clear()
         self._done.clear()

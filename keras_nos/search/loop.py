@@ -30,7 +30,7 @@ from keras_nos.search.plots import plot_rewards
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES, make_strategy
 from keras_nos.search.tracking import TAG_PREFIX, SearchTracker, candidate_runs, check_reachable, find_run
-from keras_nos.tasks.evaluator import Evaluator, learning_rate_grid
+from keras_nos.tasks.evaluator import learning_rate_grid
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.registry import get_task
@@ -307,31 +307,41 @@ class _SearchRun:
     def funnel(self, top_k, seeds, epochs):
         """Re-train the top-k behaviours and the references with more epochs and several seeds.
 
+        The trainings run on the search's executor, seed by seed (the seed is an
+        evaluator option, so each seed gets fresh workers); each is logged and
+        checkpointed as it finishes, and a resumed funnel runs only what is missing.
+        The per-candidate time limit grows with the epochs.
         ``top_k=0`` or ``seeds=0`` turns the funnel off, the references with it."""
-        entries = []
+        entries = {}  # fingerprint -> [rule, is_reference]; a found rule that is Adam is also the reference
         if top_k > 0 and seeds > 0:
-            rows = board.build_leaderboard(self.records, {})[:top_k]
-            entries = [(row["fingerprint"], row["rule"], False) for row in rows]
-            entries += [(rule_fingerprint(ref), ref, True) for ref in REFERENCES]
-        entries = [entry for entry in entries if entry[0] not in self.funnel_results]  # done before a resume
-        bar = _progress_bar(len(entries) * seeds, 0, self.progress, desc="funnel", unit="training")
-        for fingerprint, rule, is_reference in entries:
-            rewards = []
-            for seed in range(seeds):
-                bar.set_postfix_str(f"{rule} seed {seed}"[:60])
-                evaluator = Evaluator(**dict(self.options, seed=seed, epochs=epochs, hurdles=()))
-                result = evaluator.evaluate(rule).to_dict()
-                record = {"index": len(self.funnel_results) * seeds + seed, "tokens": None, "result": result,
+            for row in board.build_leaderboard(self.records, {})[:top_k]:
+                entries[row["fingerprint"]] = [row["rule"], False]
+            for reference in REFERENCES:
+                entries.setdefault(rule_fingerprint(reference), [reference, True])[1] = True
+        entries = [(fingerprint, rule, is_reference) for fingerprint, (rule, is_reference) in entries.items()]
+        missing = sum(max(0, seeds - len(self.funnel_results.get(fingerprint, []))) for fingerprint, _, _ in entries)
+        bar = _progress_bar(missing, 0, self.progress, desc="funnel", unit="training")
+        search_epochs = self.options["epochs"] or get_task(self.options["task"]).epochs
+        timeout = self.executor.timeout and self.executor.timeout * max(1.0, epochs / search_epochs)
+        for seed in range(seeds):
+            waiting = [(position, entry) for position, entry in enumerate(entries)
+                       if len(self.funnel_results.get(entry[0], [])) == seed]
+            if not waiting:
+                continue
+            bar.set_postfix_str(f"seed {seed}")
+            self.executor.reconfigure(dict(self.options, seed=seed, epochs=epochs, hurdles=()), timeout=timeout)
+            for i, result in self.executor.map_unordered([rule for _, (_, rule, _) in waiting]):
+                position, (fingerprint, rule, is_reference) = waiting[i]
+                record = {"index": position * seeds + seed, "tokens": None, "result": result.to_dict(),
                           "cache_hit": False, "strategy": "funnel", "seed": seed}
                 run_id = self.tracker.log_candidate(record, stage="funnel")
                 if is_reference:
                     self.tracker.client.set_tag(run_id, TAG_PREFIX + "reference", "true")
-                rewards.append(result["reward"])
-                if is_reference and seed == 0:
-                    self.references.append(record)
+                    if seed == 0:
+                        self.references.append(record)
+                self.funnel_results.setdefault(fingerprint, []).append(result.reward)
+                self._checkpoint()
                 bar.update(1)
-            self.funnel_results[fingerprint] = rewards
-            self._checkpoint()
         bar.close()
         best = self.leaderboard()
         top = next((r for r in best if r["tokens"] != "reference"), None)
