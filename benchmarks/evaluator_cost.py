@@ -19,6 +19,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
 
 def sample_rules(count, seed, space_name="paper"):
     """``count`` distinct random rules (by canonical text) from the named search space."""
@@ -53,6 +55,8 @@ def main(argv=None):
     parser.add_argument("--space", default="paper")
     parser.add_argument("--json", help="write every result of both runs here")
     args = parser.parse_args(argv)
+    with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
+        import keras  # noqa: F401
 
     from keras_nos.tasks import Evaluator
 

@@ -18,6 +18,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
 
 def rss_mib():
     """Resident set size of this process in MiB (psutil if installed, else /proc/self/status)."""
@@ -63,6 +65,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     start_rss = rss_mib()
+    with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
+        import keras  # noqa: F401
     from keras_nos.tasks import Evaluator
 
     evaluator = Evaluator(args.task, epochs=args.epochs, hurdles=tuple(args.hurdles),

@@ -29,6 +29,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
 RULES = (
     "g", "m", "sign(g)", "sign(m)", "adam", "rmsprop",
     "sign(g)*sign(m)*g", "exp(sign(g)*sign(m))*g", "(1 + sign(g)*sign(m))*g", "g + m",
@@ -93,6 +95,8 @@ def mlflow_write_cost(results, count=20):
 
 def main(argv=None):
     args = parse_args(argv)
+    with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
+        import keras  # noqa: F401
     from keras_nos.executors import make_executor
 
     rules = list(RULES[:args.rules])

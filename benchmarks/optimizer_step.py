@@ -35,7 +35,10 @@ if ARGS.backend:
     os.environ["KERAS_BACKEND"] = ARGS.backend
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
+with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the table
+    import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_nos import AddSign, PowerSign, RuleOptimizer  # noqa: E402

@@ -18,14 +18,17 @@ on 2 CPU cores; ``--reference-train-limit`` and ``--reference-epochs`` shrink
 it, and the table then says so. Results go to a JSON file named after the
 reference as they come, and the table is rewritten after every rule, so a
 killed run continues where it stopped and a run spread over days shows where
-it stands.
+it stands. ``--shard K/N`` splits the rules over N processes (cores, or
+machines sharing the folder) that write to the same file.
 
     python benchmarks/proxy_fidelity.py --data ../shared/data/cifar10-jpeg.tar.gz
     python benchmarks/proxy_fidelity.py --reference-train-limit 10000 --reference-epochs 1 --random-rules 5   # the README's run
+    python benchmarks/proxy_fidelity.py --shard 0/2 & python benchmarks/proxy_fidelity.py --shard 1/2   # two cores
 """
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import math
 import os
@@ -34,6 +37,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from keras_nos.native_log import quiet_native_stderr  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -60,6 +65,36 @@ def choose_rules(random_count, seed):
             seen.add(str(rule))
             chosen.append((f"random-{len(chosen)}", str(rule)))
     return chosen
+
+
+def shard(text):
+    """``K/N``: this process scores rules K, K+N, K+2N, ... of the list."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard wants K/N with whole numbers, got {text!r}") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"--shard K/N needs 0 <= K < N, got {text!r}")
+    return k, n
+
+
+def load_done(path, tasks):
+    """The rows already scored for these two tasks (none when the file holds other tasks)."""
+    saved = json.loads(Path(path).read_text()) if Path(path).exists() else {}
+    return saved["results"] if saved.get("tasks") == tasks else {}
+
+
+def save_row(path, tasks, name, row):
+    """Add one rule's row to the results file; shards of one run share the file, so read, add and replace it
+    under a lock. Returns every row in the file."""
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = load_done(path, tasks)
+        done[name] = row
+        partial = Path(f"{path}.partial")
+        partial.write_text(json.dumps({"tasks": tasks, "results": done}, indent=1))
+        os.replace(partial, path)  # readers never see half a file
+    return done
 
 
 def spearman(a, b):
@@ -112,10 +147,17 @@ def main(argv=None):
     parser.add_argument("--reference-epochs", type=int, default=None, help="shrink the reference's epochs")
     parser.add_argument("--random-rules", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None,
+                        help="score only the first N rules this time (a run spread over sessions, a quick look)")
+    parser.add_argument("--shard", type=shard, default=(0, 1), metavar="K/N",
+                        help="score rules K, K+N, ... (run N processes, K = 0 .. N-1, to use N cores or machines "
+                             "that share the results file)")
     parser.add_argument("--json", help="results so far, read to resume and written after every rule "
                                        "(default: results/proxy_fidelity_REFERENCE.json)")
     parser.add_argument("--markdown", help="the table (default: results/proxy_fidelity_REFERENCE.md)")
     args = parser.parse_args(argv)
+    with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
+        import keras  # noqa: F401
     if not Path(args.data).exists():
         parser.exit(2, f"proxy_fidelity: error: no CIFAR-10 data at {args.data}; pass --data PATH\n")
 
@@ -144,16 +186,15 @@ def main(argv=None):
     args.json = args.json or str(HERE / "results" / f"proxy_fidelity_{reference.name}.json")
     args.markdown = args.markdown or str(HERE / "results" / f"proxy_fidelity_{reference.name}.md")
     rules = choose_rules(args.random_rules, args.seed)
-    done = {}
-    if Path(args.json).exists():
-        saved = json.loads(Path(args.json).read_text())
-        if saved.get("tasks") == [reference.name, args.proxy]:
-            done = saved["results"]
+    tasks = [reference.name, args.proxy]
+    done = load_done(args.json, tasks)
     print(f"{len(rules)} rules; reference {reference.name} ({reference.description}); proxy {args.proxy} "
           f"({get_task(args.proxy).description}); learning rates {', '.join(f'{lr:g}' for lr in SEARCH_LEARNING_RATES)}; "
           f"{len(done)} rules already done in {args.json}", flush=True)
-    for i, (name, text) in enumerate(rules, 1):
-        if name in done and done[name]["rule"] == text:
+    k, n = args.shard
+    for i, (name, text) in enumerate(rules[:args.limit], 1):
+        done = load_done(args.json, tasks)  # another shard may have scored rules meanwhile
+        if (i - 1) % n != k or (name in done and done[name]["rule"] == text):
             continue
         row = {"rule": text}
         for which, evaluator in evaluators.items():
@@ -162,8 +203,7 @@ def main(argv=None):
             row[which] = {"reward": result.reward, "status": result.status, "steps": result.steps_trained,
                           "best_lr": result.best_learning_rate, "cpu": time.process_time() - c0,
                           "wall": time.perf_counter() - w0}
-        done[name] = row
-        Path(args.json).write_text(json.dumps({"tasks": [reference.name, args.proxy], "results": done}, indent=1))
+        done = save_row(args.json, tasks, name, row)
         if len(done) > 1:  # a run spread over days shows where it stands
             Path(args.markdown).write_text(report(rules, done, reference, get_task(args.proxy), full_reference_steps)
                                            + "\n")
@@ -171,7 +211,7 @@ def main(argv=None):
               f"({row['reference']['wall']:.0f} s)  proxy {row['proxy']['reward']:.4f} ({row['proxy']['wall']:.0f} s)  "
               f"{text}", file=sys.stderr, flush=True)
 
-    text = report(rules, done, reference, get_task(args.proxy), full_reference_steps)
+    text = report(rules, load_done(args.json, tasks), reference, get_task(args.proxy), full_reference_steps)
     print("\n" + text)
     return 0
 

@@ -41,6 +41,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 STRATEGIES = ("rl", "evolution", "tpe", "random")
@@ -320,6 +322,8 @@ def plot(curves, raw, tolerance, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
+        import keras  # noqa: F401
     if args.from_raw:
         raw = None
         for path in args.from_raw:

@@ -10,6 +10,10 @@ from pathlib import Path
 
 DEFAULT_STORE_DIR = "mlruns"
 
+# A new SQLite store logs its schema migration at INFO ("Creating initial MLflow database tables..."); that is
+# MLflow's business, not a line users of a search, a comparison or a benchmark need to read. Only that logger.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+
 
 def default_tracking_uri(store_dir=DEFAULT_STORE_DIR):
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite database under ``./mlruns``."""
@@ -34,9 +38,6 @@ def use_tracking_uri(uri=None):
     """Point MLflow at ``uri`` (or the default) and return the URI in use."""
     import mlflow
 
-    # A new SQLite store logs its schema migration at INFO ("Creating initial MLflow database tables...");
-    # that is MLflow's business, not a line users of a search or a comparison need to read.
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     uri = uri or default_tracking_uri()
     mlflow.set_tracking_uri(uri)
     return uri

@@ -21,6 +21,7 @@ import pickle
 import signal
 import time
 
+from keras_nos.native_log import quiet_native_stderr
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.result import EvaluationResult
 
@@ -217,10 +218,17 @@ class Executor:
         self.close()
 
 
-def _worker_main(options, threads, connection):
-    """A worker process: build the Evaluator, say so, then evaluate what arrives until told to stop."""
+def _worker_main(pickled_options, threads, connection):
+    """A worker process: build the Evaluator, say so, then evaluate what arrives until told to stop.
+
+    The options arrive pickled: unpickling the task imports Keras, and each worker's TensorFlow start-up
+    lines would otherwise interleave with the driver's progress bar.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle; it stops the workers
     try:
+        with quiet_native_stderr():
+            options = pickle.loads(pickled_options)
+            import keras  # noqa: F401
         _init_worker(options, threads)
     except BaseException as error:  # a bad task or missing data: the driver raises it
         connection.send(("init_error", _portable(error)))
@@ -242,7 +250,7 @@ class _Worker:
 
     def __init__(self, context, options, threads):
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(options, threads, child), daemon=True,
+        self.process = context.Process(target=_worker_main, args=(pickle.dumps(options), threads, child), daemon=True,
                                        name="keras-nos-worker")
         self.process.start()
         child.close()

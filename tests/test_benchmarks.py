@@ -1,0 +1,100 @@
+"""The benchmarks run end to end at tiny sizes and print what the README's tables are made of.
+
+Each script's ``main`` runs in this process (one TensorFlow import for all) except
+``optimizer_step.py``, which picks its Keras backend before importing Keras.
+"""
+
+import functools
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keras_nos.tasks import Task, models, register_task
+from keras_nos.tasks.datasets import load_cifar10
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_JPEGS = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluator_cost_prints_the_ratio_and_both_top_fives(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    assert load("evaluator_cost").main(["--rules", "4", "--task", "synthetic", "--epochs", "1",
+                                        "--json", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"cost ratio full/cheap: CPU \d+\.\dx, wall \d+\.\dx", out), out
+    assert "| cheap |" in out and "| full  |" in out and "same top-5 set:" in out
+    runs = json.loads(results.read_text())
+    assert len(runs["cheap"]) == len(runs["full"]) == 4
+    assert all(r["status"] != "failed_hurdle" for r in runs["full"])  # the full run has no hurdles
+
+
+def test_evaluator_memory_reports_growth(capsys):
+    assert load("evaluator_memory").main(["--rules", "4", "--every", "2"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"growth after the first 2: [+-]\d+ MiB", out), out
+
+
+def test_executor_scaling_times_the_local_executors(capsys):
+    load("executor_scaling").main(["--rules", "2", "--workers", "1", "--executors", "local"])
+    out = capsys.readouterr().out
+    assert "local (inline)" in out and "local (pool)" in out, out
+    assert re.search(r"MLflow write of one candidate by the driver \(SQLite\): \d+ ms", out)
+
+
+def test_optimizer_step_compares_with_adam():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "optimizer_step.py"), "--steps", "1",
+                           "--repeats", "1", "--warmup", "1", "--no-jit"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"\| Adam \| [\d.]+ \| [\d.-]+ \| 1\.00x \|", done.stdout), done.stdout
+    assert "| PowerSign |" in done.stdout and "| AddSign |" in done.stdout
+    assert "absl" not in done.stderr  # TensorFlow's start-up lines are kept off the output
+
+
+def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
+    load("search_quality").main(["--task", "rosenbrock", "--budget", "4", "--seeds", "1", "--batch-size", "2",
+                                 "--out", str(tmp_path)])
+    table = (tmp_path / "search_quality.md").read_text()
+    for strategy in ("rl", "evolution", "tpe", "random"):
+        assert strategy in table
+    assert (tmp_path / "search_quality.png").stat().st_size > 0
+
+
+@pytest.mark.skipif(not SHARED_JPEGS.exists(), reason=f"no CIFAR-10 copy at {SHARED_JPEGS}")
+@pytest.mark.filterwarnings("ignore:An input array is constant")  # two rules may tie on a task this tiny
+def test_proxy_fidelity_scores_rules_on_both_tasks_and_resumes(tmp_path, capsys):
+    register_task(Task(name="tiny-cifar10", load_data=lambda path, seed: load_cifar10(
+                           path, seed=seed, train_limit=200, validation_size=500),
+                       build_model=functools.partial(models.conv_block_net, filters=4), epochs=1, batch_size=100,
+                       description="200 CIFAR-10 images, 4 filters, for tests"), overwrite=True)
+    benchmark = load("proxy_fidelity")
+    argv = ["--data", str(SHARED_JPEGS), "--reference", "tiny-cifar10", "--proxy", "tiny-cifar10",
+            "--reference-train-limit", "100", "--reference-epochs", "1", "--random-rules", "0", "--limit", "2",
+            "--json", str(tmp_path / "fidelity.json"), "--markdown", str(tmp_path / "fidelity.md")]
+    assert benchmark.main(argv + ["--shard", "1/2"]) == 0  # the second of the first two rules only
+    assert set(json.loads((tmp_path / "fidelity.json").read_text())["results"]) == {"momentum"}
+    assert benchmark.main(argv + ["--shard", "0/2"]) == 0  # another process, same file: the first rule joins it
+    table = (tmp_path / "fidelity.md").read_text()
+    assert "2 of 25 rules scored" in table  # 10 named optimizers and Table 3's 15 rules; two scored so far
+    assert "| tiny-cifar10-reduced |" in table and "Spearman rank correlation of the rewards" in table
+    assert "| sgd | `g` |" in table and "| momentum | `m` |" in table
+    saved = json.loads((tmp_path / "fidelity.json").read_text())
+    assert set(saved["results"]) == {"sgd", "momentum"}
+    assert all(row[task]["steps"] > 0 for row in saved["results"].values() for task in ("reference", "proxy"))
+    capsys.readouterr()
+    assert benchmark.main(argv) == 0  # a third run finds both rules done and trains nothing
+    assert json.loads((tmp_path / "fidelity.json").read_text()) == saved
+    assert "2 rules already done" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        benchmark.main(argv + ["--shard", "2/2"])
