@@ -184,6 +184,18 @@ def test_each_copy_trains_as_its_own_run(rule):
         np.testing.assert_allclose(single.curves[f"{lr:g}"], fused.curves[f"{lr:g}"], rtol=0, atol=1e-6)
 
 
+def test_an_unfused_grid_gives_the_same_rewards_and_stops_a_diverging_rate_at_once():
+    grid = (1e-2, 1e-1, 100.0)  # momentum at 100 blows up within a few steps
+    fused = Evaluator("synthetic", learning_rates=grid, epochs=3, hurdles=()).evaluate("m")
+    apart = Evaluator("synthetic", learning_rates=grid, epochs=3, hurdles=(), fuse_grid=False).evaluate("m")
+    assert fused.lr_status == apart.lr_status == {"0.01": "ok", "0.1": "ok", "100": "diverged"}
+    assert (apart.reward, apart.best_learning_rate) == (fused.reward, fused.best_learning_rate)
+    for lr in ("0.01", "0.1"):
+        np.testing.assert_allclose(apart.curves[lr], fused.curves[lr], rtol=0, atol=1e-6)
+    full = fused.steps_trained  # the fused grid carried the diverged copy to the end
+    assert 2 * full < apart.steps_trained < 2 * full + full // 2
+
+
 def test_hurdles_rule_out_hopeless_learning_rates_and_the_reward_stays():
     rule = "drop(sign(m), 0.5)"
     pruned = Evaluator("synthetic", epochs=1).evaluate(rule)
