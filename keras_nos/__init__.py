@@ -10,7 +10,7 @@ not start TensorFlow: the command line parses and checks its arguments first
 and imports Keras with TensorFlow's start-up log kept off the terminal.
 """
 
-import importlib
+from keras_nos.lazy import lazy_exports
 import os
 
 # Before TensorFlow loads: fewer C++ log lines (it no longer silences all of them, see native_log).
@@ -35,14 +35,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_nos' has no attribute {name!r}")
-    module = importlib.import_module(_EXPORTS[name])
-    value = module if module.__name__ == f"keras_nos.{name}" else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -5,7 +5,7 @@ the executors' worker processes import first, and it must not start TensorFlow
 before they can keep its start-up lines off the terminal.
 """
 
-import importlib
+from keras_nos.lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_LEARNING_RATES": "keras_nos.tasks.evaluator",
@@ -23,13 +23,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_nos.tasks' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
