@@ -275,6 +275,7 @@ class Evaluator:
         y_pred = model(x_few)
         model.compute_loss(x_few, y_few, y_pred)
         model.compute_metrics(x_few, y_few, y_pred)
+
         def validate():
             accuracy = _validation_accuracy(model, self.x_val, self.y_val)
             return {f"{prefix}accuracy": accuracy[f"lr{k}"] for k, prefix in enumerate(monitor.prefixes)}
