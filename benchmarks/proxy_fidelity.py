@@ -106,6 +106,37 @@ def spearman(a, b):
     return float(spearmanr(a, b).statistic)
 
 
+def kendall(a, b):
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b).statistic)
+
+
+def plot(names, rows, reference, proxy, path):
+    """Scatter of the two tasks' rewards, one labelled point per rule: what a rank correlation summarises."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 6))
+    x = [row["reference"]["reward"] for row in rows]
+    y = [row["proxy"]["reward"] for row in rows]
+    colors = ["C2" if name in NAMED else "C0" if name.startswith("nos-") else "C1" for name in names]
+    axes.scatter(x, y, c=colors, s=18)
+    for name, xi, yi in zip(names, x, y):
+        axes.annotate(name, (xi, yi), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    for color, label in (("C2", "named optimizer"), ("C0", "paper's Table 3"), ("C1", "random rule")):
+        axes.scatter([], [], c=color, s=18, label=label)
+    axes.set_xlabel(f"{reference} reward (best validation accuracy over learning rates)")
+    axes.set_ylabel(f"{proxy} reward")
+    axes.set_title(f"{len(rows)} rules: Spearman {spearman(x, y):.3f}, Kendall {kendall(x, y):.3f}")
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def report(rules, done, reference, proxy, full_reference_steps=None):
     """The markdown table of the rules scored so far: costs, cost ratio, rank correlation, the usual optimizers."""
     from keras_nos.search.loop import SEARCH_LEARNING_RATES
@@ -115,6 +146,7 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
     cost = {which: {unit: sum(r[which][unit] for r in rows) / len(rows) for unit in ("cpu", "wall")}
             for which in ("reference", "proxy")}
     rho = spearman([r["reference"]["reward"] for r in rows], [r["proxy"]["reward"] for r in rows])
+    tau = kendall([r["reference"]["reward"] for r in rows], [r["proxy"]["reward"] for r in rows])
     random_count = sum(name.startswith("random") for name in names)
     lines = [
         f"{len(rows)} of {len(rules)} rules scored ({len(names) - random_count} named optimizers and rules of the "
@@ -129,7 +161,7 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
         "",
         f"Cost ratio reference/proxy: CPU {cost['reference']['cpu'] / cost['proxy']['cpu']:.1f}x, "
         f"wall {cost['reference']['wall'] / cost['proxy']['wall']:.1f}x. "
-        f"Spearman rank correlation of the rewards: **{rho:.3f}**.",
+        f"Spearman rank correlation of the rewards: **{rho:.3f}** (Kendall's tau {tau:.3f}).",
     ]
     if full_reference_steps:
         reduced_steps = sum(r["reference"]["steps"] for r in rows) / len(rows)
@@ -142,6 +174,15 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
     return "\n".join(lines)
 
 
+def write_outputs(markdown, rules, done, reference, proxy, full_reference_steps):
+    """The table (markdown) and the scatter plot beside it (same name, .png); returns the table."""
+    text = report(rules, done, reference, proxy, full_reference_steps)
+    Path(markdown).write_text(text + "\n")
+    names = [name for name, _ in rules if name in done]
+    plot(names, [done[name] for name in names], reference.name, proxy.name, str(Path(markdown).with_suffix(".png")))
+    return text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="any CIFAR-10 source the loaders accept")
@@ -152,7 +193,8 @@ def main(argv=None):
     parser.add_argument("--random-rules", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None,
-                        help="score only the first N rules this time (a run spread over sessions, a quick look)")
+                        help="score only the first N rules this time (a run spread over sessions, a quick look; "
+                             "0 rewrites the table and plot from the results file)")
     parser.add_argument("--shard", type=shard, default=(0, 1), metavar="K/N",
                         help="score rules K, K+N, ... (run N processes, K = 0 .. N-1, to use N cores or machines "
                              "that share the results file)")
@@ -210,13 +252,16 @@ def main(argv=None):
                           "wall": time.perf_counter() - w0}
         done = save_row(args.json, tasks, name, row)
         if len(done) > 1:  # a run spread over days shows where it stands
-            Path(args.markdown).write_text(report(rules, done, reference, get_task(args.proxy), full_reference_steps)
-                                           + "\n")
+            write_outputs(args.markdown, rules, done, reference, get_task(args.proxy), full_reference_steps)
         print(f"  {i}/{len(rules)} {name:12s} reference {row['reference']['reward']:.4f} "
               f"({row['reference']['wall']:.0f} s)  proxy {row['proxy']['reward']:.4f} ({row['proxy']['wall']:.0f} s)  "
               f"{text}", file=sys.stderr, flush=True)
 
-    text = report(rules, load_done(args.json, tasks), reference, get_task(args.proxy), full_reference_steps)
+    done = load_done(args.json, tasks)
+    if len(done) < 2:
+        print(f"{len(done)} rule(s) scored so far: too few for a rank correlation")
+        return 0
+    text = write_outputs(args.markdown, rules, done, reference, get_task(args.proxy), full_reference_steps)
     print("\n" + text)
     return 0
 
