@@ -81,6 +81,11 @@ def _portable(error):
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 
+def _check_timeout(timeout):
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
 class _Pending:
     __slots__ = ("rule", "attempts")
 
@@ -103,8 +108,7 @@ class Executor:
             raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        _check_timeout(timeout)
         self.options = evaluator_options
         self.workers = workers
         self.max_retries = max_retries
@@ -194,8 +198,7 @@ class Executor:
         """
         if self.in_flight:
             raise RuntimeError(f"reconfigure() with {self.in_flight} candidate(s) in flight")
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        _check_timeout(timeout)
         self._stop_workers()
         self.options, self.timeout = evaluator_options, timeout
 
