@@ -104,11 +104,6 @@ def _rewards_from_mlflow(uri, experiment_name, budget):
     return rewards, cache_hits, statuses
 
 
-def _describe_hurdle(entry):
-    make_problem, steps, max_ratio = entry
-    return f"{make_problem.__module__}.{make_problem.__name__}, {steps} steps, loss ratio < {max_ratio}"
-
-
 def run_searches(args):
     from keras_nos.search.loop import SEARCH_LEARNING_RATES, search
     from keras_nos.tasks.hurdles import DEFAULT_HURDLES, HURDLES
@@ -119,7 +114,7 @@ def run_searches(args):
     raw = {"settings": {"task": args.task, "budget": args.budget, "seeds": args.seeds, "space": args.space,
                         "epochs": args.epochs, "learning_rates": list(learning_rates), "batch_size": args.batch_size,
                         # the loop's default hurdles; rewards are only comparable under the same ones
-                        "hurdle": "; ".join(_describe_hurdle(HURDLES[name]) for name in DEFAULT_HURDLES)},
+                        "hurdle": "; ".join(HURDLES[name].describe() for name in DEFAULT_HURDLES)},
            "searches": [], "commands": ["python benchmarks/search_quality.py " + shlex.join(sys.argv[1:])]}
     print(f"MLflow store: {uri}", flush=True)
     started = time.perf_counter()

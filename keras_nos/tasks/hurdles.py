@@ -6,7 +6,7 @@ rules that might work.
 """
 
 import dataclasses
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -44,6 +44,24 @@ def network_scale_quadratic(dimension=10, seed=0, scale=GRADIENT_SCALE):
     return value_and_grad, start
 
 
+def _gaussian_classes(n, features, classes, seed, noise):
+    """Noisy Gaussian classes: (rng, x, one-hot labels), the data of the classifier hurdles."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(classes, features))
+    labels = np.arange(n) % classes
+    x = means[labels] + noise * rng.normal(size=(n, features))
+    return rng, x, np.eye(classes)[labels]
+
+
+def _cross_entropy(logits, onehot):
+    """Mean cross-entropy of (K, n, classes) logits and the gradient with respect to them."""
+    logits = logits - logits.max(axis=2, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=2, keepdims=True)
+    loss = -np.mean(np.sum(onehot * np.log(np.maximum(p, 1e-30)), axis=2), axis=1)
+    return loss, (p - onehot) / onehot.shape[0]
+
+
 def softmax_regression(n=128, features=16, classes=4, seed=0, noise=2.0):
     """Full-batch softmax regression on noisy Gaussian classes: (value_and_grad, start).
 
@@ -54,39 +72,87 @@ def softmax_regression(n=128, features=16, classes=4, seed=0, noise=2.0):
     49 to 33, every one of the 18 that reach 0.9 on digits-mlp still among
     them (and 13 of Table 3's 15 rules pass, as with the quadratic). About 20 ms.
     """
-    rng = np.random.default_rng(seed)
-    means = rng.normal(size=(classes, features))
-    labels = np.arange(n) % classes
-    x = means[labels] + noise * rng.normal(size=(n, features))
-    onehot = np.eye(classes)[labels]
+    rng, x, onehot = _gaussian_classes(n, features, classes, seed, noise)
     size = features * classes
 
     def value_and_grad(w):
         copies = w.shape[0]
         logits = np.matmul(x, w[:, :size].reshape(copies, features, classes)) + w[:, None, size:]
-        logits = logits - logits.max(axis=2, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=2, keepdims=True)
-        loss = -np.mean(np.sum(onehot * np.log(np.maximum(p, 1e-30)), axis=2), axis=1)
-        dlogits = (p - onehot) / n
+        loss, dlogits = _cross_entropy(logits, onehot)
         grad_w = np.matmul(x.T, dlogits).reshape(copies, size)
         return loss, np.concatenate([grad_w, dlogits.sum(axis=1)], axis=1)
 
     return value_and_grad, 0.1 * rng.normal(size=size + classes)
 
 
-# name -> (problem factory, steps, the loss ratio final/initial a rule must beat at some learning rate)
+def mlp_classification(n=128, features=16, hidden=16, classes=4, seed=0, noise=2.0):
+    """Full-batch training of a one-hidden-layer ReLU network on the softmax hurdle's data: (value_and_grad, start).
+
+    A network, like the child: layers whose gradients differ in scale, dead
+    units, and a loss a good optimizer takes close to zero (the network can
+    memorise the 128 points). Rules that minimise convex losses but not a
+    network's reached training and then diverged or stalled; on 200 random rules
+    of the paper's space (evaluator_cost.py, seed 0) it rejects 8 of the 33 that
+    pass the first two hurdles (best digits-mlp reward among them 0.825, five
+    of them diverge or stall there) and none of the 22 that reach 0.85. About 45 ms.
+    Starts as Keras' Dense layers do: Glorot-uniform kernels, zero biases.
+    """
+    rng, x, onehot = _gaussian_classes(n, features, classes, seed, noise)
+    shapes = [(features, hidden), (hidden,), (hidden, classes), (classes,)]
+    bounds = np.cumsum([0] + [int(np.prod(shape)) for shape in shapes])
+
+    def value_and_grad(w):
+        copies = w.shape[0]
+        w1, b1, w2, b2 = (w[:, bounds[i]:bounds[i + 1]].reshape((copies, *shape)) for i, shape in enumerate(shapes))
+        before = np.matmul(x, w1) + b1[:, None, :]
+        hidden_out = np.maximum(before, 0)
+        loss, dlogits = _cross_entropy(np.matmul(hidden_out, w2) + b2[:, None, :], onehot)
+        dhidden = np.matmul(dlogits, w2.transpose(0, 2, 1)) * (before > 0)
+        grads = [np.matmul(x.T, dhidden), dhidden.sum(axis=1), np.matmul(hidden_out.transpose(0, 2, 1), dlogits),
+                 dlogits.sum(axis=1)]
+        return loss, np.concatenate([grad.reshape(copies, -1) for grad in grads], axis=1)
+
+    def glorot(fan_in, fan_out):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, size=fan_in * fan_out)
+
+    return value_and_grad, np.concatenate([glorot(features, hidden), np.zeros(hidden), glorot(hidden, classes),
+                                           np.zeros(classes)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Hurdle:
+    """A small problem a rule must solve: at some learning rate, its loss after ``steps`` below ``pass_ratio``
+    of the start.
+
+    ``vetoes_rates``: a rate that leaves this problem's loss above ``PROMISING_RATIO`` is not trained, whatever
+    the other hurdles say; it does not add rates of its own either (the network hurdle, the one most like a
+    child network: adam at 1e-4 moves its loss a little, and never trains digits-mlp best there)."""
+
+    make_problem: Callable
+    steps: int
+    pass_ratio: float
+    vetoes_rates: bool = False
+
+    def describe(self):
+        return f"{self.make_problem.__module__}.{self.make_problem.__name__}, {self.steps} steps, loss ratio < {self.pass_ratio}"
+
+
 HURDLES = {
-    "quadratic": (network_scale_quadratic, 100, 0.5),
-    "softmax": (softmax_regression, 100, 0.5),
-    "rosenbrock": (numpy_stepper.rosenbrock, 200, 0.5),
+    "quadratic": Hurdle(network_scale_quadratic, 100, 0.5),
+    "softmax": Hurdle(softmax_regression, 100, 0.5),
+    # Good optimizers take it to ~0 (best ratio of the rules that reach 0.9 on digits-mlp: 0.013 or less), so
+    # the bar sits higher than the convex hurdles'.
+    "mlp": Hurdle(mlp_classification, 100, 0.1, vetoes_rates=True),
+    "rosenbrock": Hurdle(numpy_stepper.rosenbrock, 200, 0.5),
 }
-DEFAULT_HURDLES = ("quadratic", "softmax")  # cheapest first: run_hurdles stops at the first failure
+DEFAULT_HURDLES = ("quadratic", "softmax", "mlp")  # cheapest first: run_hurdles stops at the first failure
 
 # A learning rate is worth a network's training when it took some hurdle's loss below this fraction of its
-# start. On two batches of 200 random rules (seeds 0 and 1) of the paper's space, the 33 and 31 rules that pass
-# the hurdles kept 127 of 231 and 123 of 217 learning rates of the 7-value grid, and no rule's best
-# digits-mlp reward came from a rate this drops.
+# start, and the network hurdle's when it ran (which dropped 99 of the seed-0 batch's rates to 86, no reward
+# changed). On two batches of 200 random rules (seeds 0 and 1) of the
+# paper's space, the 33 and 31 rules that pass the quadratic and softmax hurdles kept 127 of 231 and 123 of 217
+# learning rates of the 7-value grid, and no rule's best digits-mlp reward came from a rate this drops.
 PROMISING_RATIO = 0.9
 
 
@@ -98,20 +164,22 @@ class HurdleOutcome:
 
 def run_hurdles(rule, learning_rates, names=DEFAULT_HURDLES, seed=0):
     """A ``HurdleOutcome``: whether ``rule`` passes, and which learning rates deserve training."""
-    best = np.full(len(learning_rates), np.inf)
+    progress, vetoes = [], []  # per hurdle: the rates that took its loss below PROMISING_RATIO of the start
     for name in names:
         if name not in HURDLES:
             raise ValueError(f"Unknown hurdle {name!r}; allowed: {', '.join(HURDLES)}")
-        make_problem, steps, max_ratio = HURDLES[name]
-        value_and_grad, start = make_problem()
-        losses = numpy_stepper.minimize(rule, value_and_grad, start, learning_rates, steps, seed=seed)
+        hurdle = HURDLES[name]
+        value_and_grad, start = hurdle.make_problem()
+        losses = numpy_stepper.minimize(rule, value_and_grad, start, learning_rates, hurdle.steps, seed=seed)
         ratios = losses[:, -1] / losses[:, 0]
         ratios = np.where(np.isfinite(ratios), ratios, np.inf)
-        best = np.minimum(best, ratios)
-        if not np.min(ratios) < max_ratio:
-            failure = f"failed the {name} hurdle: best loss ratio {np.min(ratios):.3g} over {steps} steps, needs < {max_ratio}"
+        if not np.min(ratios) < hurdle.pass_ratio:
+            failure = (f"failed the {name} hurdle: best loss ratio {np.min(ratios):.3g} over {hurdle.steps} steps, "
+                       f"needs < {hurdle.pass_ratio}")
             return HurdleOutcome(failure, [False] * len(learning_rates))
-    return HurdleOutcome(None, (best < PROMISING_RATIO).tolist())
+        (vetoes if hurdle.vetoes_rates else progress).append(ratios < PROMISING_RATIO)
+    promising = np.any(progress, axis=0) if progress else np.ones(len(learning_rates), dtype=bool)
+    return HurdleOutcome(None, (promising & np.all(vetoes, axis=0)).tolist())
 
 
 def check_hurdles(rule, learning_rates, names=DEFAULT_HURDLES, seed=0):
