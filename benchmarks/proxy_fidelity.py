@@ -81,23 +81,40 @@ def shard(text):
     return k, n
 
 
-def load_done(path, tasks):
-    """The rows already scored for these two tasks (none when the file holds other tasks)."""
+def load_rows(path):
+    """Every rule's scores so far: ``{name: {"rule": text, TASK: score, ...}}``, one score per task.
+
+    Scores are kept per task, so a new proxy is scored against the reference's stored
+    rewards without training the reference again. Reads the earlier layout too
+    (``{"tasks": [reference, proxy], "results": {name: {"rule", "reference", "proxy"}}}``).
+    """
     saved = json.loads(Path(path).read_text()) if Path(path).exists() else {}
-    return saved["results"] if saved.get("tasks") == tasks else {}
+    if "tasks" in saved:
+        reference, proxy = saved["tasks"]
+        return {name: {"rule": row["rule"], reference: row["reference"], proxy: row["proxy"]}
+                for name, row in saved.get("results", {}).items()}
+    return saved.get("results", {})
 
 
-def save_row(path, tasks, name, row):
-    """Add one rule's row to the results file; shards of one run share the file, so read, add and replace it
-    under a lock. Returns every row in the file."""
+def save_scores(path, name, row):
+    """Add one rule's new scores to the results file; shards of one run share the file, so read, add and
+    replace it under a lock. Returns every row in the file."""
     with open(f"{path}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        done = load_done(path, tasks)
-        done[name] = row
+        rows = load_rows(path)
+        if rows.get(name, {}).get("rule") != row["rule"]:
+            rows[name] = {}  # the rule behind this name changed: its old scores are for another rule
+        rows.setdefault(name, {}).update(row)
         partial = Path(f"{path}.partial")
-        partial.write_text(json.dumps({"tasks": tasks, "results": done}, indent=1))
+        partial.write_text(json.dumps({"results": rows}, indent=1))
         os.replace(partial, path)  # readers never see half a file
-    return done
+    return rows
+
+
+def scored(rows, rules, tasks):
+    """The rules of this run that every one of ``tasks`` has scored, in the run's order: {name: row}."""
+    return {name: rows[name] for name, text in rules
+            if name in rows and rows[name].get("rule") == text and all(task in rows[name] for task in tasks)}
 
 
 def spearman(a, b):
@@ -120,8 +137,8 @@ def plot(names, rows, reference, proxy, path):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 6))
-    x = [row["reference"]["reward"] for row in rows]
-    y = [row["proxy"]["reward"] for row in rows]
+    x = [row[reference]["reward"] for row in rows]
+    y = [row[proxy]["reward"] for row in rows]
     colors = ["C2" if name in NAMED else "C0" if name.startswith("nos-") else "C1" for name in names]
     axes.scatter(x, y, c=colors, s=18)
     for name, xi, yi in zip(names, x, y):
@@ -141,12 +158,12 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
     """The markdown table of the rules scored so far: costs, cost ratio, rank correlation, the usual optimizers."""
     from keras_nos.search.loop import SEARCH_LEARNING_RATES
 
-    names = [name for name, _ in rules if name in done]
-    rows = [done[name] for name in names]
-    cost = {which: {unit: sum(r[which][unit] for r in rows) / len(rows) for unit in ("cpu", "wall")}
-            for which in ("reference", "proxy")}
-    rho = spearman([r["reference"]["reward"] for r in rows], [r["proxy"]["reward"] for r in rows])
-    tau = kendall([r["reference"]["reward"] for r in rows], [r["proxy"]["reward"] for r in rows])
+    names = list(done)
+    rows = list(done.values())
+    cost = {which: {unit: sum(r[task.name][unit] for r in rows) / len(rows) for unit in ("cpu", "wall")}
+            for which, task in (("reference", reference), ("proxy", proxy))}
+    x, y = [r[reference.name]["reward"] for r in rows], [r[proxy.name]["reward"] for r in rows]
+    rho, tau = spearman(x, y), kendall(x, y)
     random_count = sum(name.startswith("random") for name in names)
     lines = [
         f"{len(rows)} of {len(rules)} rules scored ({len(names) - random_count} named optimizers and rules of the "
@@ -163,22 +180,22 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
         f"Spearman rank correlation of the rewards: **{rho:.3f}** (Kendall's tau {tau:.3f}).",
     ]
     if full_reference_steps:
-        reduced_steps = sum(r["reference"]["steps"] for r in rows) / len(rows)
+        reduced_steps = sum(r[reference.name]["steps"] for r in rows) / len(rows)
         lines.append(f"The reference here is reduced ({reference.description}): it trained {reduced_steps:.0f} steps a "
                      f"rule on average, where the full one trains up to {full_reference_steps}, so the "
                      f"full reference costs more than this and the proxy's saving is larger than the ratio above.")
     lines += ["", f"| optimizer | rule | {reference.name} reward | {proxy.name} reward |", "|---|---|---|---|"]
-    lines += [f"| {name} | `{done[name]['rule']}` | {done[name]['reference']['reward']:.4f} | "
-              f"{done[name]['proxy']['reward']:.4f} |" for name in SHOWN if name in done]
+    lines += [f"| {name} | `{done[name]['rule']}` | {done[name][reference.name]['reward']:.4f} | "
+              f"{done[name][proxy.name]['reward']:.4f} |" for name in SHOWN if name in done]
     return "\n".join(lines)
 
 
 def write_outputs(markdown, rules, done, reference, proxy, full_reference_steps):
-    """The table (markdown) and the scatter plot beside it (same name, .png); returns the table."""
+    """The table (markdown) and the scatter plot beside it (same name, .png) of the rules both tasks scored
+    (``done``, in the run's order); returns the table."""
     text = report(rules, done, reference, proxy, full_reference_steps)
     Path(markdown).write_text(text + "\n")
-    names = [name for name, _ in rules if name in done]
-    plot(names, [done[name] for name in names], reference.name, proxy.name, str(Path(markdown).with_suffix(".png")))
+    plot(list(done), list(done.values()), reference.name, proxy.name, str(Path(markdown).with_suffix(".png")))
     return text
 
 
@@ -228,39 +245,44 @@ def main(argv=None):
         "proxy": Evaluator(args.proxy, learning_rates=SEARCH_LEARNING_RATES, seed=args.seed, data_path=args.data,
                            hurdles=()),
     }
+    proxy = get_task(args.proxy)
     args.json = args.json or str(HERE / "results" / f"proxy_fidelity_{reference.name}.json")
-    args.markdown = args.markdown or str(HERE / "results" / f"proxy_fidelity_{reference.name}.md")
+    args.markdown = args.markdown or str(HERE / "results" / f"proxy_fidelity_{reference.name}_vs_{proxy.name}.md")
     rules = choose_rules(args.random_rules, args.seed)
-    tasks = [reference.name, args.proxy]
-    done = load_done(args.json, tasks)
-    print(f"{len(rules)} rules; reference {reference.name} ({reference.description}); proxy {args.proxy} "
-          f"({get_task(args.proxy).description}); learning rates {', '.join(f'{lr:g}' for lr in SEARCH_LEARNING_RATES)}; "
+    tasks = {"reference": reference.name, "proxy": proxy.name}
+    done = scored(load_rows(args.json), rules, tasks.values())
+    print(f"{len(rules)} rules; reference {reference.name} ({reference.description}); proxy {proxy.name} "
+          f"({proxy.description}); learning rates {', '.join(f'{lr:g}' for lr in SEARCH_LEARNING_RATES)}; "
           f"{len(done)} rules already done in {args.json}", flush=True)
     k, n = args.shard
     for i, (name, text) in enumerate(rules[:args.limit], 1):
-        done = load_done(args.json, tasks)  # another shard may have scored rules meanwhile
-        if (i - 1) % n != k or (name in done and done[name]["rule"] == text):
+        if (i - 1) % n != k:
+            continue
+        stored = load_rows(args.json).get(name, {})  # another shard may have scored rules meanwhile
+        stored = stored if stored.get("rule") == text else {}
+        missing = [which for which, task in tasks.items() if task not in stored]
+        if not missing:
             continue
         row = {"rule": text}
-        for which, evaluator in evaluators.items():
+        for which in missing:  # both, interleaved rule by rule, unless one task scored this rule before
             c0, w0 = time.process_time(), time.perf_counter()
-            result = evaluator.evaluate(text)
-            row[which] = {"reward": result.reward, "status": result.status, "steps": result.steps_trained,
-                          "best_lr": result.best_learning_rate, "lr_status": result.lr_status,
-                          "cpu": time.process_time() - c0,
-                          "wall": time.perf_counter() - w0}
-        done = save_row(args.json, tasks, name, row)
+            result = evaluators[which].evaluate(text)
+            row[tasks[which]] = {"reward": result.reward, "status": result.status, "steps": result.steps_trained,
+                                 "best_lr": result.best_learning_rate, "lr_status": result.lr_status,
+                                 "cpu": time.process_time() - c0, "wall": time.perf_counter() - w0}
+        both = {**stored, **row}
+        done = scored(save_scores(args.json, name, row), rules, tasks.values())
         if len(done) > 1:  # a run spread over days shows where it stands
-            write_outputs(args.markdown, rules, done, reference, get_task(args.proxy), full_reference_steps)
-        print(f"  {i}/{len(rules)} {name:12s} reference {row['reference']['reward']:.4f} "
-              f"({row['reference']['wall']:.0f} s)  proxy {row['proxy']['reward']:.4f} ({row['proxy']['wall']:.0f} s)  "
-              f"{text}", file=sys.stderr, flush=True)
+            write_outputs(args.markdown, rules, done, reference, proxy, full_reference_steps)
+        print(f"  {i}/{len(rules)} {name:12s} reference {both[reference.name]['reward']:.4f} "
+              f"({both[reference.name]['wall']:.0f} s)  proxy {both[proxy.name]['reward']:.4f} "
+              f"({both[proxy.name]['wall']:.0f} s)  {text}", file=sys.stderr, flush=True)
 
-    done = load_done(args.json, tasks)
+    done = scored(load_rows(args.json), rules, tasks.values())
     if len(done) < 2:
         print(f"{len(done)} rule(s) scored so far: too few for a rank correlation")
         return 0
-    text = write_outputs(args.markdown, rules, done, reference, get_task(args.proxy), full_reference_steps)
+    text = write_outputs(args.markdown, rules, done, reference, proxy, full_reference_steps)
     print("\n" + text)
     return 0
 

@@ -92,10 +92,34 @@ def test_proxy_fidelity_scores_rules_on_both_tasks_and_resumes(tmp_path, capsys)
     assert (tmp_path / "fidelity.png").stat().st_size > 0  # the scatter of the two tasks' rewards
     saved = json.loads((tmp_path / "fidelity.json").read_text())
     assert set(saved["results"]) == {"sgd", "momentum"}
-    assert all(row[task]["steps"] > 0 for row in saved["results"].values() for task in ("reference", "proxy"))
+    tasks = ("tiny-cifar10-reduced", "tiny-cifar10")  # the reference, reduced, and the proxy
+    assert all(row[task]["steps"] > 0 for row in saved["results"].values() for task in tasks)
     capsys.readouterr()
     assert benchmark.main(argv) == 0  # a third run finds both rules done and trains nothing
     assert json.loads((tmp_path / "fidelity.json").read_text()) == saved
     assert "2 rules already done" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         benchmark.main(argv + ["--shard", "2/2"])
+
+    # Another proxy is scored against the stored reference: the reference does not train again
+    register_task(Task(name="tiny-cifar10-pooled", load_data=lambda path, seed: load_cifar10(
+                           path, seed=seed, train_limit=200, validation_size=500, pool=2),
+                       build_model=functools.partial(models.conv_block_net, filters=4), epochs=1, batch_size=100,
+                       description="200 CIFAR-10 images at 16x16, for tests"), overwrite=True)
+    other = list(argv)
+    other[other.index("--proxy") + 1] = "tiny-cifar10-pooled"
+    other[other.index("--markdown") + 1] = str(tmp_path / "pooled.md")
+    assert benchmark.main(other) == 0
+    rows = json.loads((tmp_path / "fidelity.json").read_text())["results"]
+    for name, row in rows.items():
+        assert {k: v for k, v in row.items() if k != "tiny-cifar10-pooled"} == saved["results"][name]
+        assert row["tiny-cifar10-pooled"]["steps"] > 0
+    assert "| tiny-cifar10-pooled |" in (tmp_path / "pooled.md").read_text()
+
+
+def test_proxy_fidelity_reads_the_earlier_two_task_layout(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"tasks": ["big", "small"], "results": {
+        "adam": {"rule": "adam", "reference": {"reward": 0.6}, "proxy": {"reward": 0.4}}}}))
+    assert load("proxy_fidelity").load_rows(path) == {"adam": {"rule": "adam", "big": {"reward": 0.6},
+                                                                "small": {"reward": 0.4}}}

@@ -305,3 +305,17 @@ def test_shared_cifar10_jpegs():
     assert_cifar_like(splits, 45_000, 5_000, 10_000)
     assert np.bincount(splits.y_val).tolist() == [500] * 10
     assert np.bincount(splits.y_test).tolist() == [1000] * 10
+
+
+def test_pool_averages_pixel_blocks_of_every_split(batches_tar):
+    path = batches_tar[0]
+    full = load_cifar10(path, validation_size=10, seed=2)
+    pooled = load_cifar10(path, validation_size=10, seed=2, pool=2)
+    for name in ("x_train", "x_val", "x_test"):
+        big, small = getattr(full, name), getattr(pooled, name)
+        assert small.shape == (big.shape[0], 16, 16, 3) and small.dtype == np.uint8
+        block = big[:, 2:4, 6:8, :].astype(float).mean(axis=(1, 2))  # pixel (1, 3) of the pooled image
+        np.testing.assert_array_equal(small[:, 1, 3, :], np.rint(block))
+    np.testing.assert_array_equal(pooled.y_train, full.y_train)
+    with pytest.raises(ValueError, match="pool must be .* divides the image size 32x32, got 3"):
+        load_cifar10(path, validation_size=10, pool=3)

@@ -62,7 +62,7 @@ class Splits:
 # ---------------------------------------------------------------- CIFAR-10
 
 
-def load_cifar10(source=None, *, validation_size=5000, seed=0, train_limit=None):
+def load_cifar10(source=None, *, validation_size=5000, seed=0, train_limit=None, pool=1):
     """CIFAR-10 as uint8 NHWC images and int64 labels.
 
     ``source`` (else ``$KERAS_NOS_CIFAR10``) is a local copy in any layout of
@@ -70,14 +70,27 @@ def load_cifar10(source=None, *, validation_size=5000, seed=0, train_limit=None)
     validation set is a seeded, stratified hold-out of ``validation_size``
     training images (500 per class by default), so that tuning never sees the
     test set. ``train_limit`` keeps a seeded, class-balanced subset of what
-    remains for training, for cheap proxy tasks.
+    remains for training, for cheap proxy tasks. ``pool`` averages each
+    ``pool`` x ``pool`` block of pixels (2: 16x16 images, a quarter of the
+    compute a step), also for cheap proxies.
     """
     x_train, y_train, x_test, y_test = _cifar10_arrays(source)
     x_train, y_train, x_val, y_val = _hold_out(x_train, y_train, validation_size, seed)
     if train_limit is not None:
         keep = _balanced_subset(y_train, train_limit, seed)
         x_train, y_train = x_train[keep], y_train[keep]
+    if pool != 1:
+        x_train, x_val, x_test = (mean_pool(x, pool) for x in (x_train, x_val, x_test))
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
+
+
+def mean_pool(images, factor):
+    """uint8 NHWC images averaged over ``factor`` x ``factor`` pixel blocks (rounded, still uint8)."""
+    n, height, width, channels = images.shape
+    if not (isinstance(factor, int) and factor >= 1 and height % factor == 0 and width % factor == 0):
+        raise ValueError(f"pool must be a whole number >= 1 that divides the image size {height}x{width}, got {factor!r}")
+    blocks = images.reshape(n, height // factor, factor, width // factor, factor, channels)
+    return np.rint(blocks.mean(axis=(2, 4), dtype=np.float32)).astype(np.uint8)
 
 
 def _cifar10_arrays(source):
