@@ -32,6 +32,7 @@ machines sharing the folder) that write to the same file.
 import argparse
 import dataclasses
 import fcntl
+import functools
 import json
 import math
 import os
@@ -239,12 +240,15 @@ def main(argv=None):
         register_task(reduced, overwrite=True)
         full_reference_steps = reference.epochs * math.ceil(45000 / reference.batch_size)
         reference = reduced
-    evaluators = {
-        "reference": Evaluator(reference, learning_rates=SEARCH_LEARNING_RATES, seed=args.seed, data_path=args.data,
-                               hurdles=(), fuse_grid=False),
-        "proxy": Evaluator(args.proxy, learning_rates=SEARCH_LEARNING_RATES, seed=args.seed, data_path=args.data,
-                           hurdles=()),
-    }
+    settings = {"reference": dict(task=reference, fuse_grid=False), "proxy": dict(task=args.proxy)}
+
+    @functools.cache
+    def evaluator(which):
+        """Built when first needed: scoring a new proxy against stored reference rewards never loads the
+        reference's data."""
+        return Evaluator(learning_rates=SEARCH_LEARNING_RATES, seed=args.seed, data_path=args.data, hurdles=(),
+                         **settings[which])
+
     proxy = get_task(args.proxy)
     args.json = args.json or str(HERE / "results" / f"proxy_fidelity_{reference.name}.json")
     args.markdown = args.markdown or str(HERE / "results" / f"proxy_fidelity_{reference.name}_vs_{proxy.name}.md")
@@ -266,7 +270,7 @@ def main(argv=None):
         row = {"rule": text}
         for which in missing:  # both, interleaved rule by rule, unless one task scored this rule before
             c0, w0 = time.process_time(), time.perf_counter()
-            result = evaluators[which].evaluate(text)
+            result = evaluator(which).evaluate(text)
             row[tasks[which]] = {"reward": result.reward, "status": result.status, "steps": result.steps_trained,
                                  "best_lr": result.best_learning_rate, "lr_status": result.lr_status,
                                  "cpu": time.process_time() - c0, "wall": time.perf_counter() - w0}

@@ -73,7 +73,7 @@ def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
 
 @pytest.mark.skipif(not SHARED_JPEGS.exists(), reason=f"no CIFAR-10 copy at {SHARED_JPEGS}")
 @pytest.mark.filterwarnings("ignore:An input array is constant")  # two rules may tie on a task this tiny
-def test_proxy_fidelity_scores_rules_on_both_tasks_and_resumes(tmp_path, capsys):
+def test_proxy_fidelity_scores_rules_on_both_tasks_and_resumes(tmp_path, capsys, monkeypatch):
     register_task(Task(name="tiny-cifar10", load_data=lambda path, seed: load_cifar10(
                            path, seed=seed, train_limit=200, validation_size=500),
                        build_model=functools.partial(models.conv_block_net, filters=4), epochs=1, batch_size=100,
@@ -109,7 +109,12 @@ def test_proxy_fidelity_scores_rules_on_both_tasks_and_resumes(tmp_path, capsys)
     other = list(argv)
     other[other.index("--proxy") + 1] = "tiny-cifar10-pooled"
     other[other.index("--markdown") + 1] = str(tmp_path / "pooled.md")
+    import keras_nos.tasks
+
+    built, real_evaluator = [], keras_nos.tasks.Evaluator
+    monkeypatch.setattr(keras_nos.tasks, "Evaluator", lambda task, **kw: built.append(task) or real_evaluator(task, **kw))
     assert benchmark.main(other) == 0
+    assert built == ["tiny-cifar10-pooled"]  # the reference's evaluator (and its data) is never built
     rows = json.loads((tmp_path / "fidelity.json").read_text())["results"]
     for name, row in rows.items():
         assert {k: v for k, v in row.items() if k != "tiny-cifar10-pooled"} == saved["results"][name]

@@ -167,6 +167,38 @@ def test_resume_after_stop_loses_and_repeats_nothing(tmp_path):
     assert before <= {r.info.run_id for r in children}
 
 
+@pytest.mark.parametrize("cut", ["before its rule", "before its status"])
+def test_resume_discards_a_candidate_run_cut_off_mid_write(tmp_path, monkeypatch, cut):
+    # A kill can land inside log_candidate: after its run was created (no rule yet), or just before it was
+    # terminated. That candidate never finished: the resume must evaluate it again, once, and drop the stub.
+    from keras_nos.search.tracking import SearchTracker
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = dict(TINY, strategy="random", budget=4, batch_size=2, funnel_top_k=0, tracking_uri=uri)
+    owner, name = (SearchTracker, "_log_params") if cut == "before its rule" else (MlflowClient, "set_terminated")
+    original, calls = getattr(owner, name), []
+
+    def power_cut(self, run_id, *args, **kwargs):
+        if run_id != _search_run_id(uri):  # a candidate's run, not the parent's
+            calls.append(run_id)
+            if len(calls) == 3:  # the third candidate's write is cut off
+                raise KeyboardInterrupt("power cut")
+        return original(self, run_id, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, power_cut)
+    with pytest.raises(KeyboardInterrupt):
+        search(**options)
+    monkeypatch.setattr(owner, name, original)
+    run_id = _search_run_id(uri)
+    stub = calls[2]
+    assert MlflowClient(tracking_uri=uri).get_run(stub).info.status == "RUNNING"
+    search(resume=run_id, **options)
+    children = _children(uri, run_id)
+    assert stub not in {r.info.run_id for r in children}
+    assert sorted(int(r.data.tags["keras_nos.index"]) for r in children) == [0, 1, 2, 3]
+    assert all(r.info.status in ("FINISHED", "FAILED") and "rule" in r.data.params for r in children)
+
+
 def test_resume_after_kill_9_continues_the_search(tmp_path):
     # Most random rules fail the hurdles in milliseconds; the budget must outlast the poll below, or the
     # search finishes before the kill (8 candidates did, on an idle machine)
@@ -189,13 +221,14 @@ def test_resume_after_kill_9_continues_the_search(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert run_id is not None
-    # the kill may land while a candidate's run is being logged: a run without its rule never finished
+    # the kill may land while a candidate's run is being written: a run not yet terminated never finished
     finished_before = {int(r.data.tags["keras_nos.index"]): r.data.params["rule"] for r in _children(uri, run_id)
-                       if "rule" in r.data.params}
+                       if r.info.status != "RUNNING"}
     assert 0 < len(finished_before) < BUDGET
     assert subprocess.run(command + ["--resume", run_id], cwd=tmp_path, capture_output=True).returncode == 0
-    children = [r for r in _children(uri, run_id)
-                if "rule" in r.data.params and r.data.tags["keras_nos.stage"] == "search"]
+    children = _children(uri, run_id)
+    assert all(r.info.status != "RUNNING" for r in children)  # the half-written run, if any, is gone
+    children = [r for r in children if r.data.tags["keras_nos.stage"] == "search"]
     by_index = {}
     for child in children:
         by_index.setdefault(int(child.data.tags["keras_nos.index"]), []).append(child.data.params["rule"])

@@ -29,7 +29,7 @@ from keras_nos.search import leaderboard as board
 from keras_nos.search.plots import plot_rewards
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES, make_strategy
-from keras_nos.search.tracking import TAG_PREFIX, SearchTracker, candidate_runs, check_reachable, find_run
+from keras_nos.search.tracking import TAG_PREFIX, SearchTracker, check_reachable, find_run
 from keras_nos.tasks.evaluator import learning_rate_grid
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks import result as statuses
@@ -164,7 +164,7 @@ class _SearchRun:
             if not record["cache_hit"] and _cacheable(record["result"]):
                 self.cache.setdefault(record["result"]["fingerprint"], record["result"])
         finished = {record["index"] for record in self.records}
-        for mlflow_run in candidate_runs(self.tracker.uri, self.tracker.run_id):
+        for mlflow_run in self.tracker.discard_half_written_candidates():
             tags = mlflow_run.data.tags
             index = int(tags.get(TAG_PREFIX + "index", -1))
             if tags.get(TAG_PREFIX + "stage") == "search" and index >= 0 and index not in finished:

@@ -136,6 +136,22 @@ class SearchTracker:
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
         self.client.set_terminated(self.run_id, status="FINISHED")
 
+    def discard_half_written_candidates(self):
+        """Delete candidate runs that a killed driver left unfinished; return the finished ones.
+
+        ``log_candidate`` terminates every run it creates, so a run of this search still
+        RUNNING when it resumes was cut off mid-write (its rule, metrics or status may be
+        missing). Such a candidate never finished: it is evaluated again, and keeping its
+        run would show it twice in the MLflow UI.
+        """
+        finished = []
+        for run in candidate_runs(self.uri, self.run_id):
+            if run.info.status == "RUNNING" and run.data.tags.get(TAG_PREFIX + "stage") in ("search", "funnel"):
+                self.client.delete_run(run.info.run_id)
+            else:
+                finished.append(run)
+        return finished
+
     def set_tag(self, key, value):
         self.client.set_tag(self.run_id, TAG_PREFIX + key, json.dumps(value) if not isinstance(value, str) else value)
 
