@@ -124,6 +124,16 @@ def spearman(a, b):
     return float(spearmanr(a, b).statistic)
 
 
+def spearman_interval(a, b, seed=0):
+    """A 95% bootstrap interval of the Spearman correlation (rules resampled with replacement) and the
+    correlation's p-value: over a few dozen rules, how far the measured value can be from the truth."""
+    from scipy.stats import bootstrap, spearmanr
+
+    interval = bootstrap((a, b), spearman, paired=True, vectorized=False, n_resamples=2000, method="percentile",
+                         random_state=seed).confidence_interval
+    return float(interval.low), float(interval.high), float(spearmanr(a, b).pvalue)
+
+
 def kendall(a, b):
     from scipy.stats import kendalltau
 
@@ -180,6 +190,9 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
         f"wall {cost['reference']['wall'] / cost['proxy']['wall']:.1f}x. "
         f"Spearman rank correlation of the rewards: **{rho:.3f}** (Kendall's tau {tau:.3f}).",
     ]
+    if len(rows) >= 5:
+        low, high, p_value = spearman_interval(x, y)
+        lines[-1] += f" 95% bootstrap interval of the Spearman correlation {low:.2f} .. {high:.2f}; p-value {p_value:.3g}."
     if full_reference_steps:
         reduced_steps = sum(r[reference.name]["steps"] for r in rows) / len(rows)
         lines.append(f"The reference here is reduced ({reference.description}): it trained {reduced_steps:.0f} steps a "

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from keras_nos.tasks import Task, models, register_task
@@ -128,3 +129,13 @@ def test_proxy_fidelity_reads_the_earlier_two_task_layout(tmp_path):
         "adam": {"rule": "adam", "reference": {"reward": 0.6}, "proxy": {"reward": 0.4}}}}))
     assert load("proxy_fidelity").load_rows(path) == {"adam": {"rule": "adam", "big": {"reward": 0.6},
                                                                 "small": {"reward": 0.4}}}
+
+
+def test_proxy_fidelity_bounds_the_rank_correlation_it_measures():
+    benchmark = load("proxy_fidelity")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=30)
+    low, high, p_value = benchmark.spearman_interval(x, x + rng.normal(scale=0.02, size=30))  # nearly the same ranks
+    assert 0.9 < low <= high <= 1.0 and p_value < 1e-6
+    low, high, p_value = benchmark.spearman_interval(x, rng.uniform(size=30))  # unrelated rewards
+    assert low < 0 < high and high - low > 0.4 and p_value > 0.01
