@@ -201,7 +201,19 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
     lines += ["", f"| optimizer | rule | {reference.name} reward | {proxy.name} reward |", "|---|---|---|---|"]
     lines += [f"| {name} | `{done[name]['rule']}` | {done[name][reference.name]['reward']:.4f} | "
               f"{done[name][proxy.name]['reward']:.4f} |" for name in SHOWN if name in done]
+    lines += ["", "Every rule scored, reward (best learning rate or status) and CPU seconds on each task:", "",
+              f"| rule | text | {reference.name} | {proxy.name} | {reference.name} CPU s | {proxy.name} CPU s |",
+              "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {name} | `{row['rule']}` | {_outcome(row[reference.name])} | {_outcome(row[proxy.name])} | "
+              f"{row[reference.name]['cpu']:.0f} | {row[proxy.name]['cpu']:.0f} |" for name, row in done.items()]
     return "\n".join(lines)
+
+
+def _outcome(score):
+    """``0.6452 (0.01)``: the reward and the learning rate that won it, or the status when none trained."""
+    if score["best_lr"] is None:
+        return f"{score['reward']:.4f} ({score['status']})"
+    return f"{score['reward']:.4f} ({score['best_lr']:g})"
 
 
 def write_outputs(markdown, rules, done, reference, proxy, full_reference_steps):

@@ -90,6 +90,8 @@ def test_proxy_fidelity_scores_rules_on_both_tasks_and_resumes(tmp_path, capsys,
     assert "2 of 25 rules scored" in table  # 10 named optimizers and Table 3's 15 rules; two scored so far
     assert "| tiny-cifar10-reduced |" in table and "Spearman rank correlation of the rewards" in table
     assert "| sgd | `g` |" in table and "| momentum | `m` |" in table and "Kendall's tau" in table
+    # every rule's row: reward with the winning learning rate (or the status), CPU seconds on each task
+    assert re.search(r"\| momentum \| `m` \| \d\.\d{4} \([^)]+\) \| \d\.\d{4} \([^)]+\) \| \d+ \| \d+ \|", table)
     assert (tmp_path / "fidelity.png").stat().st_size > 0  # the scatter of the two tasks' rewards
     saved = json.loads((tmp_path / "fidelity.json").read_text())
     assert set(saved["results"]) == {"sgd", "momentum"}
