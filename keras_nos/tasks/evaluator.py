@@ -10,6 +10,7 @@ diverges or stays at chance is marked and ignored (it still trains: the grid
 is one graph); when every copy is done for, training stops, without validation.
 """
 
+import collections
 import math
 import time
 
@@ -48,7 +49,11 @@ class _GridRuleOptimizer(RuleOptimizer):
         self._scales = [self._grid[k] for k in copies]
         # Position of each variable inside its own copy: the random streams of noise and drop() are keyed by
         # it, so copy k draws what a one-copy run at its learning rate draws, whichever copies exist beside it.
-        self._index_in_copy = [copies[:i].count(k) for i, k in enumerate(copies)]
+        seen = collections.Counter()
+        self._index_in_copy = []
+        for k in copies:
+            self._index_in_copy.append(seen[k])
+            seen[k] += 1
 
     def update_step(self, gradient, variable, learning_rate):
         scale = self._scales[self._get_variable_index(variable)]
