@@ -22,11 +22,14 @@ it, and the table then says so. Results go to a JSON file named after the
 reference as they come, and the table is rewritten after every rule, so a
 killed run continues where it stopped and a run spread over days shows where
 it stands. ``--shard K/N`` splits the rules over N processes (cores, or
-machines sharing the folder) that write to the same file.
+machines sharing the folder) that write to the same file. ``--repeat-seed S``
+trains the reference again with another seed at each scored rule's best learning
+rate: the reference's agreement with itself, the most any proxy can reach.
 
     python benchmarks/proxy_fidelity.py --data ../shared/data/cifar10-jpeg.tar.gz
     python benchmarks/proxy_fidelity.py --reference-train-limit 10000 --reference-epochs 1 --random-rules 5   # the README's run
     python benchmarks/proxy_fidelity.py --shard 0/2 & python benchmarks/proxy_fidelity.py --shard 1/2   # two cores
+    python benchmarks/proxy_fidelity.py --repeat-seed 1   # the reference's own seed noise
 """
 
 import argparse
@@ -198,6 +201,7 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
         lines.append(f"The reference here is reduced ({reference.description}): it trained {reduced_steps:.0f} steps a "
                      f"rule on average, where the full one trains up to {full_reference_steps}, so the "
                      f"full reference costs more than this and the proxy's saving is larger than the ratio above.")
+    lines += self_agreement(done, reference, proxy)
     lines += ["", f"| optimizer | rule | {reference.name} reward | {proxy.name} reward |", "|---|---|---|---|"]
     lines += [f"| {name} | `{done[name]['rule']}` | {done[name][reference.name]['reward']:.4f} | "
               f"{done[name][proxy.name]['reward']:.4f} |" for name in SHOWN if name in done]
@@ -225,6 +229,66 @@ def write_outputs(markdown, rules, done, reference, proxy, full_reference_steps)
     return text
 
 
+def timed_score(evaluator, text):
+    """What is stored of one evaluation: reward, status, steps, best rate, each rate's status, CPU and wall s."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    result = evaluator.evaluate(text)
+    return {"reward": result.reward, "status": result.status, "steps": result.steps_trained,
+            "best_lr": result.best_learning_rate, "lr_status": result.lr_status,
+            "cpu": time.process_time() - c0, "wall": time.perf_counter() - w0}
+
+
+def repeat_key(reference_name, seed):
+    return f"{reference_name}@seed{seed}"
+
+
+def repeat_reference(args, rules, reference):
+    """Train the reference again with seed ``args.repeat_seed`` (its own data split, start and batch order) at
+    each scored rule's best learning rate, one rate a rule, and store it beside the first score."""
+    from keras_nos.tasks import Evaluator
+
+    key = repeat_key(reference.name, args.repeat_seed)
+
+    @functools.cache
+    def evaluator(learning_rate):
+        return Evaluator(reference, learning_rates=(learning_rate,), seed=args.repeat_seed, data_path=args.data,
+                         hurdles=(), fuse_grid=False)
+
+    k, n = args.shard
+    for i, (name, text) in enumerate(rules[:args.limit], 1):
+        row = load_rows(args.json).get(name, {})
+        first = row.get(reference.name) if row.get("rule") == text else None
+        if (i - 1) % n != k or first is None or first["best_lr"] is None or key in row:
+            continue
+        score = timed_score(evaluator(first["best_lr"]), text)
+        save_scores(args.json, name, {"rule": text, key: score})
+        print(f"  {i}/{len(rules)} {name:12s} reference seed {args.seed} {first['reward']:.4f}, seed "
+              f"{args.repeat_seed} {score['reward']:.4f} at lr {first['best_lr']:g} ({score['wall']:.0f} s)",
+              file=sys.stderr, flush=True)
+
+
+def self_agreement(done, reference, proxy):
+    """Lines comparing each stored repeat of the reference with its first scores, beside the proxy's agreement
+    over the same rules: the reference's own noise is the ceiling of any proxy's correlation."""
+    lines = []
+    repeats = sorted({key for row in done.values() for key in row if key.startswith(f"{reference.name}@seed")})
+    for key in repeats:
+        rows = [row for row in done.values() if key in row]
+        if len(rows) < 5:
+            continue
+        first = [row[reference.name]["reward"] for row in rows]
+        again, cheap = [row[key]["reward"] for row in rows], [row[proxy.name]["reward"] for row in rows]
+        low, high, _ = spearman_interval(first, again)
+        lines += ["", f"**The reference against itself** ({key}: trained again with seed {key.split('@seed')[1]}, "
+                      f"its own data split, start and batch order, at each rule's best learning rate; "
+                      f"{len(rows)} rules): Spearman **{spearman(first, again):.3f}** (95% bootstrap interval "
+                      f"{low:.2f} .. {high:.2f}); the proxy over the same rules: {spearman(first, cheap):.3f}. "
+                      f"No proxy can be expected to rank these rules more like the reference than the reference "
+                      f"does itself. Mean CPU s a rule of the repeat (one learning rate): "
+                      f"{sum(row[key]['cpu'] for row in rows) / len(rows):.0f}."]
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="any CIFAR-10 source the loaders accept")
@@ -240,6 +304,10 @@ def main(argv=None):
     parser.add_argument("--shard", type=shard, default=(0, 1), metavar="K/N",
                         help="score rules K, K+N, ... (run N processes, K = 0 .. N-1, to use N cores or machines "
                              "that share the results file)")
+    parser.add_argument("--repeat-seed", type=int, default=None, metavar="S",
+                        help="instead of the proxy, train the reference again with seed S at each scored rule's "
+                             "best learning rate: how well the reference agrees with itself bounds what any proxy "
+                             "can reach")
     parser.add_argument("--json", help="results so far, read to resume and written after every rule "
                                        "(default: results/proxy_fidelity_REFERENCE.json)")
     parser.add_argument("--markdown", help="the table (default: results/proxy_fidelity_REFERENCE.md)")
@@ -284,7 +352,9 @@ def main(argv=None):
           f"({proxy.description}); learning rates {', '.join(f'{lr:g}' for lr in SEARCH_LEARNING_RATES)}; "
           f"{len(done)} rules already done in {args.json}", flush=True)
     k, n = args.shard
-    for i, (name, text) in enumerate(rules[:args.limit], 1):
+    if args.repeat_seed is not None:
+        repeat_reference(args, rules, reference)
+    for i, (name, text) in enumerate(rules[:args.limit] if args.repeat_seed is None else [], 1):
         if (i - 1) % n != k:
             continue
         stored = load_rows(args.json).get(name, {})  # another shard may have scored rules meanwhile
@@ -294,11 +364,7 @@ def main(argv=None):
             continue
         row = {"rule": text}
         for which in missing:  # both, interleaved rule by rule, unless one task scored this rule before
-            c0, w0 = time.process_time(), time.perf_counter()
-            result = evaluator(which).evaluate(text)
-            row[tasks[which]] = {"reward": result.reward, "status": result.status, "steps": result.steps_trained,
-                                 "best_lr": result.best_learning_rate, "lr_status": result.lr_status,
-                                 "cpu": time.process_time() - c0, "wall": time.perf_counter() - w0}
+            row[tasks[which]] = timed_score(evaluator(which), text)
         both = {**stored, **row}
         done = scored(save_scores(args.json, name, row), rules, tasks.values())
         if len(done) > 1:  # a run spread over days shows where it stands

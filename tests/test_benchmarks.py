@@ -4,6 +4,7 @@ Each script's ``main`` runs in this process (one TensorFlow import for all) exce
 ``optimizer_step.py``, which picks its Keras backend before importing Keras.
 """
 
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -15,11 +16,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_nos.tasks import Task, models, register_task
+from keras_nos.tasks import Task, get_task, models, register_task
 from keras_nos.tasks.datasets import load_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_JPEGS = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+
+
+def register_tiny_cifar10():
+    register_task(Task(name="tiny-cifar10", load_data=lambda path, seed: load_cifar10(
+                           path, seed=seed, train_limit=200, validation_size=500),
+                       build_model=functools.partial(models.conv_block_net, filters=4), epochs=1, batch_size=100,
+                       description="200 CIFAR-10 images, 4 filters, for tests"), overwrite=True)
 
 
 def load(name):
@@ -75,10 +83,7 @@ def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
 @pytest.mark.skipif(not SHARED_JPEGS.exists(), reason=f"no CIFAR-10 copy at {SHARED_JPEGS}")
 @pytest.mark.filterwarnings("ignore:An input array is constant")  # two rules may tie on a task this tiny
 def test_proxy_fidelity_scores_rules_on_both_tasks_and_resumes(tmp_path, capsys, monkeypatch):
-    register_task(Task(name="tiny-cifar10", load_data=lambda path, seed: load_cifar10(
-                           path, seed=seed, train_limit=200, validation_size=500),
-                       build_model=functools.partial(models.conv_block_net, filters=4), epochs=1, batch_size=100,
-                       description="200 CIFAR-10 images, 4 filters, for tests"), overwrite=True)
+    register_tiny_cifar10()
     benchmark = load("proxy_fidelity")
     argv = ["--data", str(SHARED_JPEGS), "--reference", "tiny-cifar10", "--proxy", "tiny-cifar10",
             "--reference-train-limit", "100", "--reference-epochs", "1", "--random-rules", "0", "--limit", "2",
@@ -141,3 +146,34 @@ def test_proxy_fidelity_bounds_the_rank_correlation_it_measures():
     assert 0.9 < low <= high <= 1.0 and p_value < 1e-6
     low, high, p_value = benchmark.spearman_interval(x, rng.uniform(size=30))  # unrelated rewards
     assert low < 0 < high and high - low > 0.4 and p_value > 0.01
+
+
+@pytest.mark.skipif(not SHARED_JPEGS.exists(), reason=f"no CIFAR-10 copy at {SHARED_JPEGS}")
+@pytest.mark.filterwarnings("ignore:An input array is constant")  # at this size every repeat may stall at chance
+@pytest.mark.filterwarnings("ignore::scipy.stats.DegenerateDataWarning")
+def test_proxy_fidelity_repeats_the_reference_at_its_best_rate_and_reports_its_self_agreement(tmp_path):
+    benchmark = load("proxy_fidelity")
+    register_tiny_cifar10()
+    path = tmp_path / "fidelity.json"
+    names = ["sgd", "momentum", "adam", "rmsprop", "signsgd", "signum"]
+    rules = dict(benchmark.choose_rules(0, 0))
+    # first scores as a finished run left them; the reference is tiny-cifar10 itself, so it really trains again
+    path.write_text(json.dumps({"results": {name: {
+        "rule": rules[name],
+        "tiny-cifar10": {"reward": 0.1 + 0.05 * i, "best_lr": 0.01 if i else None, "status": "ok", "cpu": 9.0,
+                         "wall": 9.0, "steps": 2},
+        "tiny-proxy": {"reward": 0.1 + 0.04 * i, "best_lr": 0.01, "status": "ok", "cpu": 1.0, "wall": 1.0,
+                       "steps": 1}} for i, name in enumerate(names)}}))
+    register_task(dataclasses.replace(get_task("tiny-cifar10"), name="tiny-proxy"), overwrite=True)
+    argv = ["--data", str(SHARED_JPEGS), "--reference", "tiny-cifar10", "--proxy", "tiny-proxy", "--random-rules",
+            "0", "--json", str(path), "--markdown", str(tmp_path / "fidelity.md"), "--repeat-seed", "1"]
+    assert benchmark.main(argv) == 0
+    rows = json.loads(path.read_text())["results"]
+    assert "tiny-cifar10@seed1" not in rows["sgd"]  # no best rate (it never trained): nothing to repeat
+    for name in names[1:]:
+        again = rows[name]["tiny-cifar10@seed1"]
+        assert 0 <= again["reward"] <= 1 and again["steps"] > 0
+        assert list(again["lr_status"]) == ["0.01"]  # trained at the first run's best rate only
+        assert rows[name]["tiny-proxy"]["steps"] == 1  # the proxy did not train again
+    table = (tmp_path / "fidelity.md").read_text()
+    assert "**The reference against itself** (tiny-cifar10@seed1" in table and "5 rules" in table
