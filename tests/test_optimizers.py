@@ -311,6 +311,13 @@ def test_base_optimizer_arguments(name):
             assert int(ops.convert_to_numpy(optimizer.iterations)) == 4  # 8 batches, an update every 2nd
 
 
+@pytest.mark.parametrize("cls", [PowerSign, AddSign, RuleOptimizer])
+def test_docstring_lists_the_base_optimizer_arguments(cls):
+    """help() shows the keyword arguments every Keras optimizer takes, not the placeholder they replace."""
+    assert "{{" not in cls.__doc__
+    assert all(argument in cls.__doc__ for argument in BASE_ARGUMENTS)
+
+
 @pytest.mark.parametrize(
     "optimizer",
     [

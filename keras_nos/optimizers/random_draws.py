@@ -8,7 +8,8 @@ resume exactly after ``load_model`` because the step count is saved.
 
 import keras
 from keras import ops
-from keras.src.backend import random_seed_dtype
+
+from keras_nos.optimizers.keras_internals import random_seed_dtype
 
 
 class _FixedSeed(keras.random.SeedGenerator):

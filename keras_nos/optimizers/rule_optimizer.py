@@ -4,11 +4,11 @@ import re
 
 import keras
 from keras import ops
-from keras.src.optimizers.optimizer import base_optimizer_keyword_args
 
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.rule import decay_periods, decay_value
 from keras_nos.optimizers.dense_gradients import dense_gradient
+from keras_nos.optimizers.keras_internals import base_optimizer_keyword_args
 from keras_nos.optimizers.random_draws import step_seed
 
 NOISE_STDDEV = 0.1  # N(0, 0.01): variance 0.01

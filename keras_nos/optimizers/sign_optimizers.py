@@ -13,9 +13,9 @@ import math
 
 import keras
 from keras import ops
-from keras.src.optimizers.optimizer import base_optimizer_keyword_args
 
 from keras_nos.optimizers.dense_gradients import dense_gradient
+from keras_nos.optimizers.keras_internals import base_optimizer_keyword_args
 from keras_nos.optimizers.sign_decay import get_sign_decay
 
 

@@ -1,0 +1,23 @@
+"""The two private Keras names keras_nos uses, in one place, with fallbacks when a Keras release moves them.
+
+``random_seed_dtype`` is the dtype a backend's stateless random ops want for a seed
+pair; ``base_optimizer_keyword_args`` is the text Keras' own optimizers put in their
+docstrings for the keyword arguments every optimizer takes.
+"""
+
+import keras
+
+try:
+    from keras.src.backend import random_seed_dtype
+except ImportError:  # pragma: no cover - only on a Keras release that moved it
+    def random_seed_dtype():
+        return "int64" if keras.backend.backend() == "tensorflow" else "uint32"
+
+try:
+    from keras.src.optimizers.optimizer import base_optimizer_keyword_args
+except ImportError:  # pragma: no cover - only on a Keras release that moved it
+    base_optimizer_keyword_args = """**kwargs: the keyword arguments of `keras.optimizers.Optimizer` (`weight_decay`,
+            `clipnorm`, `clipvalue`, `global_clipnorm`, `use_ema`, `ema_momentum`,
+            `ema_overwrite_frequency`, `loss_scale_factor`, `gradient_accumulation_steps`)."""
+
+__all__ = ["base_optimizer_keyword_args", "random_seed_dtype"]
