@@ -25,11 +25,15 @@ it stands. ``--shard K/N`` splits the rules over N processes (cores, or
 machines sharing the folder) that write to the same file. ``--repeat-seed S``
 trains the reference again with another seed at each scored rule's best learning
 rate: the reference's agreement with itself, the most any proxy can reach.
+Every run ends by writing an overview of all the tasks stored beside the
+reference (each proxy's cost ratio and Spearman, every rule's rewards) to the
+JSON's ``_overview.md``, and with ``--readme`` into the README.
 
     python benchmarks/proxy_fidelity.py --data ../shared/data/cifar10-jpeg.tar.gz
     python benchmarks/proxy_fidelity.py --reference-train-limit 10000 --reference-epochs 1 --random-rules 5   # the README's run
     python benchmarks/proxy_fidelity.py --shard 0/2 & python benchmarks/proxy_fidelity.py --shard 1/2   # two cores
     python benchmarks/proxy_fidelity.py --repeat-seed 1   # the reference's own seed noise
+    python benchmarks/proxy_fidelity.py --limit 0 --readme README.md   # every task's column, into the README
 """
 
 import argparse
@@ -220,6 +224,51 @@ def _outcome(score):
     return f"{score['reward']:.4f} ({score['best_lr']:g})"
 
 
+def task_columns(rows, reference):
+    """The tasks stored beside ``reference``: the reference, its repeats with other seeds, then each proxy in the
+    order it was first scored."""
+    seen = dict.fromkeys(task for row in rows.values() for task in row if task != "rule")
+    repeats = sorted(task for task in seen if task.startswith(f"{reference}@seed"))
+    return [reference, *repeats, *(task for task in seen if task != reference and task not in repeats)]
+
+
+def overview(rules, rows, reference):
+    """Every task stored in one place: a line per proxy and per repeat of the reference (rules scored with the
+    reference, CPU s a rule, cost ratio, Spearman with its interval), then each rule's reward on every task."""
+    rows = scored(rows, rules, [reference])
+    tasks = task_columns(rows, reference)
+    lines = [f"Against `{reference}` ({len(rows)} of {len(rules)} rules scored):", "",
+             "| task | rules | CPU s/rule | reference/task CPU | Spearman | 95% bootstrap interval |",
+             "|---|---:|---:|---:|---:|---|"]
+    for task in tasks:
+        both = [row for row in rows.values() if task in row]
+        cpu = sum(row[task]["cpu"] for row in both) / len(both)
+        if task == reference:
+            lines.append(f"| {task} (reference) | {len(both)} | {cpu:.1f} | 1.0x | | |")
+            continue
+        x, y = [row[reference]["reward"] for row in both], [row[task]["reward"] for row in both]
+        ratio = sum(row[reference]["cpu"] for row in both) / len(both) / cpu
+        rho = f"**{spearman(x, y):.3f}**" if len(both) > 1 else "-"
+        interval = "{:.2f} .. {:.2f}".format(*spearman_interval(x, y)) if len(both) >= 5 else "-"
+        repeat = "@seed" in task  # one learning rate a rule, so its cost is not comparable
+        lines.append(f"| {task}{' (one rate)' if repeat else ''} | {len(both)} | {cpu:.1f} | "
+                     f"{'-' if repeat else f'{ratio:.1f}x'} | {rho} | {interval} |")
+    lines += ["", "| rule | text | " + " | ".join(tasks) + " |", "|---|---|" + "---:|" * len(tasks)]
+    lines += [f"| {name} | `{row['rule']}` | " + " | ".join(_outcome(row[task]) if task in row else "-"
+                                                          for task in tasks) + " |" for name, row in rows.items()]
+    return "\n".join(lines)
+
+
+def splice_readme(path, reference, text):
+    """Put ``text`` between the README's overview markers for ``reference``: its figures are the results file's."""
+    start, end = f"<!-- proxy_fidelity overview {reference} -->", "<!-- /proxy_fidelity overview -->"
+    readme = Path(path).read_text()
+    if readme.count(start) != 1 or readme.find(end, readme.find(start)) < 0:
+        raise SystemExit(f"proxy_fidelity: error: {path} needs one {start} ... {end} block to rewrite")
+    head, rest = readme.split(start)
+    Path(path).write_text(f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}")
+
+
 def write_outputs(markdown, rules, done, reference, proxy, full_reference_steps):
     """The table (markdown) and the scatter plot beside it (same name, .png) of the rules both tasks scored
     (``done``, in the run's order); returns the table."""
@@ -311,6 +360,10 @@ def main(argv=None):
     parser.add_argument("--json", help="results so far, read to resume and written after every rule "
                                        "(default: results/proxy_fidelity_REFERENCE.json)")
     parser.add_argument("--markdown", help="the table (default: results/proxy_fidelity_REFERENCE.md)")
+    parser.add_argument("--readme", metavar="PATH",
+                        help="also rewrite the overview of every task scored against the reference (the JSON's "
+                             "_overview.md) between PATH's <!-- proxy_fidelity overview REFERENCE --> and "
+                             "<!-- /proxy_fidelity overview --> lines")
     args = parser.parse_args(argv)
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
         import keras  # noqa: F401
@@ -373,7 +426,13 @@ def main(argv=None):
               f"({both[reference.name]['wall']:.0f} s)  proxy {both[proxy.name]['reward']:.4f} "
               f"({both[proxy.name]['wall']:.0f} s)  {text}", file=sys.stderr, flush=True)
 
-    done = scored(load_rows(args.json), rules, tasks.values())
+    all_rows = load_rows(args.json)
+    if scored(all_rows, rules, [reference.name]):
+        text = overview(rules, all_rows, reference.name)
+        Path(args.json).with_name(f"{Path(args.json).stem}_overview.md").write_text(text + "\n")
+        if args.readme:
+            splice_readme(args.readme, reference.name, text)
+    done = scored(all_rows, rules, tasks.values())
     if len(done) < 2:
         print(f"{len(done)} rule(s) scored so far: too few for a rank correlation")
         return 0

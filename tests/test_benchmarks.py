@@ -177,3 +177,38 @@ def test_proxy_fidelity_repeats_the_reference_at_its_best_rate_and_reports_its_s
         assert rows[name]["tiny-proxy"]["steps"] == 1  # the proxy did not train again
     table = (tmp_path / "fidelity.md").read_text()
     assert "**The reference against itself** (tiny-cifar10@seed1" in table and "5 rules" in table
+
+
+def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_readme_block(tmp_path):
+    benchmark = load("proxy_fidelity")
+    for name in ("big", "cheap"):
+        register_task(dataclasses.replace(get_task("synthetic"), name=name), overwrite=True)
+    rules = dict(benchmark.choose_rules(0, 0))
+    names = ["sgd", "momentum", "adam", "rmsprop", "signsgd", "signum"]
+
+    def score(reward, cpu):
+        return {"reward": reward, "best_lr": 0.01, "status": "ok", "cpu": cpu, "wall": cpu, "steps": 1}
+
+    rows = {name: {"rule": rules[name], "big": score(0.5 + 0.01 * i, 100.0), "cheap": score(0.3 + 0.02 * i, 10.0)}
+            for i, name in enumerate(names)}
+    for i, name in enumerate(names[:3]):  # a second proxy, scored on three rules so far, ranking them backwards
+        rows[name]["other"] = score(0.4 - 0.01 * i, 20.0)
+    path = tmp_path / "fidelity.json"
+    path.write_text(json.dumps({"results": rows}))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- proxy_fidelity overview big -->\nstale\n<!-- /proxy_fidelity overview -->\noutro\n")
+    argv = ["--data", str(tmp_path), "--reference", "big", "--proxy", "cheap", "--random-rules", "0", "--limit",
+            "0", "--json", str(path), "--markdown", str(tmp_path / "fidelity.md"), "--readme", str(readme)]
+    assert benchmark.main(argv) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- proxy_fidelity overview big -->\n") and text.endswith(
+        "<!-- /proxy_fidelity overview -->\noutro\n") and "stale" not in text
+    assert "| cheap | 6 | 10.0 | 10.0x | **1.000** |" in text  # same order as the reference, a tenth of its cost
+    assert "| other | 3 | 20.0 | 5.0x | **-1.000** | - |" in text  # too few rules for an interval
+    assert "| rule | text | big | cheap | other |" in text
+    assert "| adam | `adam` | 0.5200 (0.01) | 0.3400 (0.01) | 0.3800 (0.01) |" in text
+    assert "| rmsprop | `rmsprop` | 0.5300 (0.01) | 0.3600 (0.01) | - |" in text
+    assert (tmp_path / "fidelity_overview.md").read_text().strip() in text
+    readme.write_text("no markers here\n")
+    with pytest.raises(SystemExit, match="needs one <!-- proxy_fidelity overview big -->"):
+        benchmark.main(argv)
