@@ -97,6 +97,9 @@ def build_parser():
     e.add_argument("--epochs", type=_positive_int, default=None)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--no-hurdles", action="store_true")
+    e.add_argument("--lr-search", default="grid", choices=("grid", "halving", "optuna"),
+                   help="every rate in full (grid), every rate for an epoch and the best two in full (halving), "
+                        "or an Optuna TPE study")
     c = commands.add_parser("compare", help="compare rules with Adam, SGD, momentum, RMSProp and Lion on a task suite")
     c.add_argument("optimizers", nargs="+", metavar="RULE_OR_NAME", help="rule text or optimizer name")
     c.add_argument("--baselines", default="adam,sgd,momentum,rmsprop,lion",
@@ -160,7 +163,8 @@ def _evaluate(args):
 
     rule = parse_rule(args.rule)
     evaluator = Evaluator(args.task, learning_rates=args.lr or DEFAULT_LEARNING_RATES, seed=args.seed,
-                          data_path=args.data, epochs=args.epochs, hurdles=() if args.no_hurdles else DEFAULT_HURDLES)
+                          data_path=args.data, epochs=args.epochs, hurdles=() if args.no_hurdles else DEFAULT_HURDLES,
+                          lr_search=args.lr_search)
     result = evaluator.evaluate(rule)
     print(f"rule {result.rule}  task {result.task}  status {result.status}  reward {result.reward:.4f}  "
           f"best lr {result.best_learning_rate}  ({result.wall_time:.1f} s)")

@@ -262,6 +262,25 @@ def test_one_learning_rate_with_early_stopping():
     assert result.status == statuses.OK and result.reward > 0.9 and result.best_learning_rate == 0.1
 
 
+def test_halving_trains_the_best_screened_rates_in_full_and_they_score_what_the_grid_gives_them():
+    grid = (1e-2, 1e-1, 100.0)  # momentum at 100 diverges in the screen
+    every = Evaluator("synthetic", learning_rates=grid, epochs=3, hurdles=()).evaluate("m")
+    halved = Evaluator("synthetic", learning_rates=grid, epochs=3, hurdles=(), lr_search="halving",
+                       halving_keep=1).evaluate("m")
+    kept = [lr for lr, status in halved.lr_status.items() if status == statuses.OK]
+    assert len(kept) == 1 and halved.lr_status["100"] == statuses.DIVERGED
+    assert list(halved.lr_status.values()).count(statuses.PRUNED) == 1
+    for lr in kept:  # trained again from the start for all three epochs: the grid's curve
+        np.testing.assert_allclose(halved.curves[lr], every.curves[lr], rtol=0, atol=1e-6)
+    pruned = next(lr for lr, status in halved.lr_status.items() if status == statuses.PRUNED)
+    assert len(halved.curves[pruned]) == 1  # its one screened epoch
+    assert halved.curves[pruned][0] <= min(halved.curves[lr][0] for lr in kept)
+    if every.best_learning_rate in map(float, kept):
+        assert (halved.reward, halved.best_learning_rate) == (every.reward, every.best_learning_rate)
+    with pytest.raises(ValueError, match="halving_keep"):
+        Evaluator("synthetic", lr_search="halving", halving_keep=0)
+
+
 def test_optuna_learning_rate_search():
     low, high = 1e-3, 1.0
     evaluator = Evaluator("synthetic", learning_rates=(low, high), epochs=1, hurdles=(), lr_search="optuna",

@@ -248,6 +248,7 @@ def test_resume_after_kill_9_continues_the_search(tmp_path):
         (["search", "--resume", "0123456789abcdef"], "No search run"),
         (["evaluate", "exp(g", "--task", "synthetic"], "Unbalanced parentheses"),
         (["evaluate", "g", "--task", "nope"], "Unknown task"),
+        (["evaluate", "g", "--task", "synthetic", "--lr-search", "nope"], "invalid choice: 'nope'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, fragment):

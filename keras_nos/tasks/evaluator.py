@@ -26,6 +26,7 @@ from keras_nos.tasks.objectives import minimize_task
 from keras_nos.tasks.registry import get_task
 from keras_nos.tasks.result import EvaluationResult
 
+LR_SEARCHES = ("grid", "halving", "optuna")
 DEFAULT_LEARNING_RATES = tuple(10.0**k for k in range(-5, 2))  # 1e-5 ... 10
 
 
@@ -164,8 +165,12 @@ class Evaluator:
         prune_learning_rates: with hurdles on and the grid, train only the learning rates that made
             progress on some hurdle (``hurdles.PROMISING_RATIO``); the others get status ``failed_hurdle``.
         no_progress_steps: steps after which training accuracy at chance level means no progress.
-        lr_search: ``"grid"`` (every rate at once) or ``"optuna"`` (a TPE study with a median pruner);
-            objective tasks such as ``rosenbrock`` always run the grid, which costs milliseconds.
+        lr_search: ``"grid"`` (every rate at once), ``"halving"`` (every rate for ``screen_epochs``, then the
+            ``halving_keep`` best trained again from the start for all the epochs: a long training for the rates
+            that can win at the price of a short one for the rest) or ``"optuna"`` (a TPE study with a median
+            pruner); objective tasks such as ``rosenbrock`` always run the grid, which costs milliseconds.
+        halving_keep: how many of the screened rates ``"halving"`` trains in full.
+        screen_epochs: the epochs of ``"halving"``'s screen over the whole grid.
         optuna_trials: trials of the Optuna study.
         fuse_grid: train the grid's learning rates side by side in one model (one trace, one pass over the
             data). ``False`` trains each on its own, so a rate that diverges or stalls stops at once instead of
@@ -175,10 +180,13 @@ class Evaluator:
 
     def __init__(self, task, learning_rates=DEFAULT_LEARNING_RATES, seed=0, data_path=None, epochs=None,
                  hurdles=DEFAULT_HURDLES, early_stop=True, no_progress_steps=None, lr_search="grid",
-                 optuna_trials=8, prune_learning_rates=True, fuse_grid=True):
+                 optuna_trials=8, prune_learning_rates=True, fuse_grid=True, halving_keep=2, screen_epochs=1):
         self.task = get_task(task)
-        if lr_search not in ("grid", "optuna"):
-            raise ValueError(f"Unknown lr_search {lr_search!r}; allowed: grid, optuna")
+        if lr_search not in LR_SEARCHES:
+            raise ValueError(f"Unknown lr_search {lr_search!r}; allowed: {', '.join(LR_SEARCHES)}")
+        if halving_keep < 1 or screen_epochs < 1:
+            raise ValueError(f"halving_keep and screen_epochs must be at least 1, got {halving_keep} and "
+                             f"{screen_epochs}")
         self.learning_rates = tuple(float(lr) for lr in learning_rates)
         if not self.learning_rates or min(self.learning_rates) <= 0:
             raise ValueError(f"Learning rates must be positive numbers, got {learning_rates!r}")
@@ -190,6 +198,8 @@ class Evaluator:
         self.lr_search = lr_search
         self.optuna_trials = optuna_trials
         self.fuse_grid = fuse_grid
+        self.halving_keep = halving_keep
+        self.screen_epochs = screen_epochs
         self._keras_state = False  # whether a model was built since the last clear_session
         if self.task.objective is not None:  # a function to minimise: no data, no network
             self.steps_per_epoch = self.task.steps_per_epoch
@@ -225,7 +235,7 @@ class Evaluator:
                                           message=hurdles.failure)
             elif self.task.objective is not None:
                 result = minimize_task(rule, self.task, self.learning_rates, self.epochs, seed=self.seed)
-            elif self.lr_search == "grid":
+            elif self.lr_search in ("grid", "halving"):
                 result = self._train_promising(rule, hurdles)
             else:
                 result = self._optuna(rule)
@@ -243,19 +253,43 @@ class Evaluator:
         compute whatever becomes of it; each copy trains as it would alone, so the others' rewards stay)."""
         keep = hurdles.promising if hurdles and self.prune_learning_rates else [True] * len(self.learning_rates)
         rates = [lr for lr, kept in zip(self.learning_rates, keep) if kept]
-        if self.fuse_grid:
-            result = self._result(rule, [(rates, self._train(rule, rates))])
+        if self.lr_search == "halving" and len(rates) > self.halving_keep and self.screen_epochs < self.epochs:
+            result = self._halving(rule, rates)
         else:
-            parts = []
-            for lr in rates:
-                parts.append(([lr], self._train(rule, [lr])))
-                self._clear_session()
-            result = self._result(rule, parts)
+            result = self._train_rates(rule, rates, self.epochs)
         result.lr_status = {f"{lr:g}": result.lr_status[f"{lr:g}"] if kept else statuses.FAILED_HURDLE
                             for lr, kept in zip(self.learning_rates, keep)}
         return result
 
-    def _train(self, rule, learning_rates, callbacks=()):
+    def _train_rates(self, rule, rates, epochs):
+        """Train ``rates`` for ``epochs``, side by side or one by one (``fuse_grid``)."""
+        if self.fuse_grid:
+            return self._result(rule, [(rates, self._train(rule, rates, epochs))])
+        parts = []
+        for lr in rates:
+            parts.append(([lr], self._train(rule, [lr], epochs)))
+            self._clear_session()
+        return self._result(rule, parts)
+
+    def _halving(self, rule, rates):
+        """Screen every rate for ``screen_epochs``, then train the ``halving_keep`` best again from the start
+        for all the epochs; the others keep their screen curves and get status ``pruned``. A kept rate scores
+        exactly what the grid would give it."""
+        screen = self._train_rates(rule, rates, self.screen_epochs)
+        self._clear_session()
+        alive = [lr for lr in rates if screen.lr_status[f"{lr:g}"] == statuses.OK]
+        if not alive:
+            return screen
+        ranked = sorted(alive, key=lambda lr: screen.curves[f"{lr:g}"][-1], reverse=True)
+        kept = sorted(ranked[:self.halving_keep])
+        result = self._train_rates(rule, kept, self.epochs)
+        result.curves = {**screen.curves, **result.curves}
+        result.lr_status = {**{f"{lr:g}": screen.lr_status[f"{lr:g}"] if lr not in alive else statuses.PRUNED
+                               for lr in rates}, **result.lr_status}
+        result.steps_trained += screen.steps_trained
+        return result
+
+    def _train(self, rule, learning_rates, epochs=None, callbacks=()):
         self._keras_state = True
         inputs = keras.Input(self.x_train.shape[1:])
         outputs = {}
@@ -290,7 +324,7 @@ class Evaluator:
         keras.utils.set_random_seed(self.seed)  # the batch order does not depend on how many copies were built
         model.fit(
             self.x_train, {k: self.y_train for k in outputs},
-            epochs=self.epochs, batch_size=self.task.batch_size, steps_per_epoch=self.task.steps_per_epoch,
+            epochs=epochs or self.epochs, batch_size=self.task.batch_size, steps_per_epoch=self.task.steps_per_epoch,
             verbose=0, callbacks=[monitor, *callbacks],
         )
         return monitor
@@ -328,7 +362,7 @@ class Evaluator:
             single = self._result(rule, [([lr], self._train(rule, [lr], callbacks=[pruning]))])
             self._clear_session()
             merged.curves.update(single.curves)
-            merged.lr_status.update({k: ("pruned" if pruning.pruned else v) for k, v in single.lr_status.items()})
+            merged.lr_status.update({k: (statuses.PRUNED if pruning.pruned else v) for k, v in single.lr_status.items()})
             merged.steps_trained += single.steps_trained
             if single.status == statuses.OK and not pruning.pruned:
                 study.tell(trial, single.reward)

@@ -10,6 +10,7 @@ ERROR = "error"
 FAILED_HURDLE = "failed_hurdle"
 WORKER_LOST = "worker_lost"
 TIMEOUT = "timeout"
+PRUNED = "pruned"  # a learning rate stopped early by the search over rates; never a whole result's status
 STATUSES = (OK, DIVERGED, NO_PROGRESS, ERROR, FAILED_HURDLE, WORKER_LOST, TIMEOUT)
 
 
