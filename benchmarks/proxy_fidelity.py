@@ -56,6 +56,39 @@ DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 NAMED = ("sgd", "momentum", "adam", "rmsprop", "signsgd", "signum", "powersign", "addsign", "powersign-ld",
          "addsign-ld")
 SHOWN = ("adam", "rmsprop", "sgd", "momentum", "powersign", "addsign")
+# Proxy candidates measured against the reference besides the library's tasks, registered here so that
+# ``--proxy NAME`` reproduces each column of the overview: name -> (what it trains, changes to cifar10-pooled,
+# Evaluator options). Each buys cifar10-pooled a longer horizon at about the same cost.
+CANDIDATES = {
+    "cifar10-pooled-b50": ("cifar10-pooled at batch 50: 1,920 steps", dict(batch_size=50), {}),
+    "cifar10-pooled-halving4": (
+        "cifar10-pooled, every rate for 1 epoch, then the best 2 for 4 epochs (1,920 steps)", dict(epochs=4),
+        dict(lr_search="halving", halving_keep=2)),
+    "cifar10-pooled-b25-v5k": ("cifar10-pooled at batch 25 (3,840 steps), the reference's 5,000 validation images",
+                               dict(batch_size=25, validation_size=5000), {}),
+    "cifar10-pooled-b50-halving3-v5k": (
+        "cifar10-pooled at batch 50, every rate for 1 epoch, then the best 2 for 3 epochs (2,700 steps), the "
+        "reference's 5,000 validation images", dict(batch_size=50, epochs=3, validation_size=5000),
+        dict(lr_search="halving", halving_keep=2)),
+}
+
+
+def _pooled_cifar10(data_path, seed, validation_size):
+    from keras_nos.tasks.datasets import load_cifar10
+
+    return load_cifar10(data_path, seed=seed, validation_size=validation_size, pool=2)
+
+
+def register_candidates():
+    """Put the ``CANDIDATES`` into the task registry, next to the library's tasks."""
+    from keras_nos.tasks import get_task, register_task
+
+    pooled = get_task("cifar10-pooled")
+    for name, (description, changes, _) in CANDIDATES.items():
+        changes = dict(changes)
+        load_data = functools.partial(_pooled_cifar10, validation_size=changes.pop("validation_size", 2000))
+        register_task(dataclasses.replace(pooled, name=name, load_data=load_data, description=description, **changes),
+                      overwrite=True)
 
 
 def choose_rules(random_count, seed):
@@ -386,7 +419,9 @@ def main(argv=None):
         register_task(reduced, overwrite=True)
         full_reference_steps = reference.epochs * math.ceil(45000 / reference.batch_size)
         reference = reduced
-    settings = {"reference": dict(task=reference, fuse_grid=False), "proxy": dict(task=args.proxy)}
+    register_candidates()
+    options = CANDIDATES.get(args.proxy, (None, None, {}))[2]
+    settings = {"reference": dict(task=reference, fuse_grid=False), "proxy": dict(task=args.proxy, **options)}
 
     @functools.cache
     def evaluator(which):

@@ -212,3 +212,23 @@ def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_readme_b
     readme.write_text("no markers here\n")
     with pytest.raises(SystemExit, match="needs one <!-- proxy_fidelity overview big -->"):
         benchmark.main(argv)
+
+
+def test_proxy_fidelity_registers_its_candidate_proxies_as_changes_to_cifar10_pooled():
+    """``--proxy NAME`` reproduces each candidate's column: the registered task is cifar10-pooled with exactly
+    the listed changes, and its Evaluator options are ones the Evaluator takes."""
+    from keras_nos.tasks import Evaluator
+
+    benchmark = load("proxy_fidelity")
+    benchmark.register_candidates()
+    pooled = get_task("cifar10-pooled")
+    for name, (description, changes, options) in benchmark.CANDIDATES.items():
+        task = get_task(name)
+        expected = {key: value for key, value in changes.items() if key != "validation_size"}
+        assert {field: getattr(task, field) for field in expected} == expected
+        kept = ("build_model", "batch_size", "epochs", "steps_per_epoch")
+        assert all(getattr(task, field) == getattr(pooled, field) for field in kept if field not in expected)
+        assert task.description == description
+        assert task.load_data.keywords == {"validation_size": changes.get("validation_size", 2000)}
+        Evaluator("synthetic", learning_rates=(0.1,), **options)  # a bad option name or value raises here
+    assert any(options.get("lr_search") == "halving" for _, _, options in benchmark.CANDIDATES.values())
