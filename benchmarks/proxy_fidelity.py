@@ -25,13 +25,16 @@ it stands. ``--shard K/N`` splits the rules over N processes (cores, or
 machines sharing the folder) that write to the same file. ``--repeat-seed S``
 trains the reference again with another seed at each scored rule's best learning
 rate: the reference's agreement with itself, the most any proxy can reach.
-Every run ends by writing an overview of all the tasks stored beside the
-reference (each proxy's cost ratio and Spearman, every rule's rewards) to the
+``--proxy`` takes any registered task, or one of the ``CANDIDATES`` below
+(cifar10-pooled with a longer horizon: smaller batches, or a learning-rate
+screen that trains only the best rates in full). Every run ends by writing an
+overview of all the tasks stored beside the reference (each proxy's cost ratio and Spearman, every rule's rewards) to the
 JSON's ``_overview.md``, and with ``--readme`` into the README.
 
     python benchmarks/proxy_fidelity.py --data ../shared/data/cifar10-jpeg.tar.gz
     python benchmarks/proxy_fidelity.py --reference-train-limit 10000 --reference-epochs 1 --random-rules 5   # the README's run
     python benchmarks/proxy_fidelity.py --shard 0/2 & python benchmarks/proxy_fidelity.py --shard 1/2   # two cores
+    python benchmarks/proxy_fidelity.py --proxy cifar10-pooled-halving4   # a candidate against the stored reference
     python benchmarks/proxy_fidelity.py --repeat-seed 1   # the reference's own seed noise
     python benchmarks/proxy_fidelity.py --limit 0 --readme README.md   # every task's column, into the README
 """
@@ -60,7 +63,6 @@ SHOWN = ("adam", "rmsprop", "sgd", "momentum", "powersign", "addsign")
 # ``--proxy NAME`` reproduces each column of the overview: name -> (what it trains, changes to cifar10-pooled,
 # Evaluator options). Each buys cifar10-pooled a longer horizon at about the same cost.
 CANDIDATES = {
-    "cifar10-pooled-b50": ("cifar10-pooled at batch 50: 1,920 steps", dict(batch_size=50), {}),
     "cifar10-pooled-halving4": (
         "cifar10-pooled, every rate for 1 epoch, then the best 2 for 4 epochs (1,920 steps)", dict(epochs=4),
         dict(lr_search="halving", halving_keep=2)),
