@@ -66,7 +66,7 @@ CANDIDATES = {
     "cifar10-pooled-halving4": (
         "cifar10-pooled, every rate for 1 epoch, then the best 2 for 4 epochs (1,920 steps)", dict(epochs=4),
         dict(lr_search="halving", halving_keep=2)),
-    "cifar10-pooled-b25-v5k": ("cifar10-pooled at batch 25 (3,840 steps), the reference's 5,000 validation images",
+    "cifar10-pooled-b25-v5k": ("cifar10-pooled at batch 25 (3,600 steps), the reference's 5,000 validation images",
                                dict(batch_size=25, validation_size=5000), {}),
     "cifar10-pooled-b50-halving3-v5k": (
         "cifar10-pooled at batch 50, every rate for 1 epoch, then the best 2 for 3 epochs (2,700 steps), the "
@@ -183,27 +183,32 @@ def kendall(a, b):
 
 
 def plot(names, rows, reference, proxy, path):
-    """Scatter of the two tasks' rewards, one labelled point per rule: what a rank correlation summarises."""
+    """The two tasks' rewards, one labelled point per rule, beside their ranks (what the Spearman correlation
+    summarises; the rewards of the good rules crowd into one corner)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from scipy.stats import rankdata
 
-    figure, axes = plt.subplots(figsize=(7, 6))
     x = [row[reference]["reward"] for row in rows]
     y = [row[proxy]["reward"] for row in rows]
     colors = ["C2" if name in NAMED else "C0" if name.startswith("nos-") else "C1" for name in names]
-    axes.scatter(x, y, c=colors, s=18)
-    for name, xi, yi in zip(names, x, y):
-        axes.annotate(name, (xi, yi), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    figure, panels = plt.subplots(1, 2, figsize=(13, 6))
+    ranks = (len(x) + 1 - rankdata(x), len(y) + 1 - rankdata(y))  # 1 = the best reward
+    for axes, (xs, ys), what in ((panels[0], (x, y), "reward (best validation accuracy over learning rates)"),
+                                 (panels[1], ranks, "rank (1 = best reward)")):
+        axes.scatter(xs, ys, c=colors, s=18)
+        for name, xi, yi in zip(names, xs, ys):
+            axes.annotate(name, (xi, yi), fontsize=6, xytext=(3, 2), textcoords="offset points")
+        axes.set_xlabel(f"{reference} {what}")
+        axes.set_ylabel(f"{proxy} {what.split(' (')[0]}")
     for color, label in (("C2", "named optimizer"), ("C0", "paper's Table 3"), ("C1", "random rule")):
-        axes.scatter([], [], c=color, s=18, label=label)
-    axes.set_xlabel(f"{reference} reward (best validation accuracy over learning rates)")
-    axes.set_ylabel(f"{proxy} reward")
-    axes.set_title(f"{len(rows)} rules: Spearman {spearman(x, y):.3f}, Kendall {kendall(x, y):.3f}")
-    axes.legend(loc="lower right", fontsize=8)
+        panels[0].scatter([], [], c=color, s=18, label=label)
+    panels[0].legend(loc="lower right", fontsize=8)
+    figure.suptitle(f"{len(rows)} rules: Spearman {spearman(x, y):.3f}, Kendall {kendall(x, y):.3f}")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
