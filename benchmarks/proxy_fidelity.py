@@ -28,7 +28,8 @@ rate: the reference's agreement with itself, the most any proxy can reach.
 ``--proxy`` takes any registered task, or one of the ``CANDIDATES`` below
 (cifar10-pooled with a longer horizon: smaller batches, or a learning-rate
 screen that trains only the best rates in full). Every run ends by writing an
-overview of all the tasks stored beside the reference (each proxy's cost ratio and Spearman, every rule's rewards) to the
+overview of all the tasks stored beside the reference (each proxy's cost ratio
+and Spearman, every rule's rewards) to the
 JSON's ``_overview.md``, and with ``--readme`` into the README.
 
     python benchmarks/proxy_fidelity.py --data ../shared/data/cifar10-jpeg.tar.gz
