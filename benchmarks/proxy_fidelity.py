@@ -73,6 +73,10 @@ CANDIDATES = {
         "cifar10-pooled at batch 50, every rate for 1 epoch, then the best 2 for 3 epochs (2,700 steps), the "
         "reference's 5,000 validation images", dict(batch_size=50, epochs=3, validation_size=5000),
         dict(lr_search="halving", halving_keep=2)),
+    "cifar10-pooled-b50-lr3x": (
+        "cifar10-pooled at batch 50, learning rates 10^0.5 times the reference's (its best rate is 1 to 10 "
+        "times the reference's, about evenly split: the shifted grid meets each rule where the reference's does)",
+        dict(batch_size=50), dict(learning_rates=tuple(10 ** (k + 0.5) for k in range(-4, 1)))),
 }
 
 
@@ -92,6 +96,17 @@ def register_candidates():
         load_data = functools.partial(_pooled_cifar10, validation_size=changes.pop("validation_size", 2000))
         register_task(dataclasses.replace(pooled, name=name, load_data=load_data, description=description, **changes),
                       overwrite=True)
+
+
+def proxy_learning_rates(proxy_name):
+    """The learning rates ``proxy_name`` is scored with: its candidate's own, or the search grid."""
+    from keras_nos.search.loop import SEARCH_LEARNING_RATES
+
+    return CANDIDATES.get(proxy_name, (None, None, {}))[2].get("learning_rates", SEARCH_LEARNING_RATES)
+
+
+def _rates(learning_rates):
+    return ", ".join(f"{lr:.3g}" for lr in learning_rates)
 
 
 def choose_rules(random_count, seed):
@@ -217,6 +232,9 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
     """The markdown table of the rules scored so far: costs, cost ratio, rank correlation, the usual optimizers."""
     from keras_nos.search.loop import SEARCH_LEARNING_RATES
 
+    rates = _rates(SEARCH_LEARNING_RATES)
+    if proxy_learning_rates(proxy.name) != SEARCH_LEARNING_RATES:
+        rates += f" (the proxy: {_rates(proxy_learning_rates(proxy.name))})"
     names = list(done)
     rows = list(done.values())
     cost = {which: {unit: sum(r[task.name][unit] for r in rows) / len(rows) for unit in ("cpu", "wall")}
@@ -227,7 +245,7 @@ def report(rules, done, reference, proxy, full_reference_steps=None):
     lines = [
         f"{len(rows)} of {len(rules)} rules scored ({len(names) - random_count} named optimizers and rules of the "
         f"paper's Table 3, {random_count} random rules that pass the hurdles); learning rates "
-        f"{', '.join(f'{lr:g}' for lr in SEARCH_LEARNING_RATES)}; early stopping on, hurdles off.",
+        f"{rates}; early stopping on, hurdles off.",
         "",
         "| task | what it trains | CPU s/rule | wall s/rule |",
         "|---|---|---|---|",
@@ -262,7 +280,7 @@ def _outcome(score):
     """``0.6452 (0.01)``: the reward and the learning rate that won it, or the status when none trained."""
     if score["best_lr"] is None:
         return f"{score['reward']:.4f} ({score['status']})"
-    return f"{score['reward']:.4f} ({score['best_lr']:g})"
+    return f"{score['reward']:.4f} ({score['best_lr']:.3g})"
 
 
 def task_columns(rows, reference):
@@ -435,8 +453,8 @@ def main(argv=None):
     def evaluator(which):
         """Built when first needed: scoring a new proxy against stored reference rewards never loads the
         reference's data."""
-        return Evaluator(learning_rates=SEARCH_LEARNING_RATES, seed=args.seed, data_path=args.data, hurdles=(),
-                         **settings[which])
+        return Evaluator(**{"learning_rates": SEARCH_LEARNING_RATES, "seed": args.seed, "data_path": args.data,
+                            "hurdles": (), **settings[which]})
 
     proxy = get_task(args.proxy)
     args.json = args.json or str(HERE / "results" / f"proxy_fidelity_{reference.name}.json")
@@ -445,7 +463,7 @@ def main(argv=None):
     tasks = {"reference": reference.name, "proxy": proxy.name}
     done = scored(load_rows(args.json), rules, tasks.values())
     print(f"{len(rules)} rules; reference {reference.name} ({reference.description}); proxy {proxy.name} "
-          f"({proxy.description}); learning rates {', '.join(f'{lr:g}' for lr in SEARCH_LEARNING_RATES)}; "
+          f"({proxy.description}); proxy learning rates {_rates(proxy_learning_rates(proxy.name))}; "
           f"{len(done)} rules already done in {args.json}", flush=True)
     k, n = args.shard
     if args.repeat_seed is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from keras_nos.search.loop import SEARCH_LEARNING_RATES
 from keras_nos.tasks import Task, get_task, models, register_task
 from keras_nos.tasks.datasets import load_cifar10
 
@@ -230,5 +231,6 @@ def test_proxy_fidelity_registers_its_candidate_proxies_as_changes_to_cifar10_po
         assert all(getattr(task, field) == getattr(pooled, field) for field in kept if field not in expected)
         assert task.description == description
         assert task.load_data.keywords == {"validation_size": changes.get("validation_size", 2000)}
-        Evaluator("synthetic", learning_rates=(0.1,), **options)  # a bad option name or value raises here
+        Evaluator("synthetic", **{"learning_rates": (0.1,), **options})  # a bad option name or value raises here
+        assert benchmark.proxy_learning_rates(name) == options.get("learning_rates", SEARCH_LEARNING_RATES)
     assert any(options.get("lr_search") == "halving" for _, _, options in benchmark.CANDIDATES.values())
