@@ -100,6 +100,8 @@ def build_parser():
     e.add_argument("--lr-search", default="grid", choices=("grid", "halving", "optuna"),
                    help="every rate in full (grid), every rate for an epoch and the best two in full (halving), "
                         "or an Optuna TPE study")
+    e.add_argument("--reward-seeds", type=_positive_int, default=1, metavar="N",
+                   help="train the best rate with N seeds; the reward is their mean accuracy (grid, halving)")
     c = commands.add_parser("compare", help="compare rules with Adam, SGD, momentum, RMSProp and Lion on a task suite")
     c.add_argument("optimizers", nargs="+", metavar="RULE_OR_NAME", help="rule text or optimizer name")
     c.add_argument("--baselines", default="adam,sgd,momentum,rmsprop,lion",
@@ -164,12 +166,14 @@ def _evaluate(args):
     rule = parse_rule(args.rule)
     evaluator = Evaluator(args.task, learning_rates=args.lr or DEFAULT_LEARNING_RATES, seed=args.seed,
                           data_path=args.data, epochs=args.epochs, hurdles=() if args.no_hurdles else DEFAULT_HURDLES,
-                          lr_search=args.lr_search)
+                          lr_search=args.lr_search, reward_seeds=args.reward_seeds)
     result = evaluator.evaluate(rule)
     print(f"rule {result.rule}  task {result.task}  status {result.status}  reward {result.reward:.4f}  "
           f"best lr {result.best_learning_rate}  ({result.wall_time:.1f} s)")
     if result.message:
         print(result.message)
+    if result.seed_rewards:
+        print(f"best lr with each seed: {', '.join(f'{reward:.4f}' for reward in result.seed_rewards)}")
     score = "final reward" if get_task(args.task).objective else "final val accuracy"
     print(f"{'learning rate':>14}  {'status':13}  {score}")
     for lr, status in result.lr_status.items():  # every rate, the ones the hurdles ruled out too

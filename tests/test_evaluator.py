@@ -281,6 +281,23 @@ def test_halving_trains_the_best_screened_rates_in_full_and_they_score_what_the_
         Evaluator("synthetic", lr_search="halving", halving_keep=0)
 
 
+def test_reward_seeds_average_the_best_rate_over_seeds_each_trained_as_its_own_run():
+    grid = (1e-3, 1e-2, 1e-1, 100.0)
+    once = Evaluator("synthetic", learning_rates=grid, epochs=1, hurdles=()).evaluate("g")
+    thrice = Evaluator("synthetic", learning_rates=grid, epochs=1, hurdles=(), reward_seeds=3).evaluate("g")
+    assert thrice.best_learning_rate == once.best_learning_rate and thrice.seed_rewards[0] == once.reward
+    assert len(thrice.seed_rewards) == 3 and len(set(thrice.seed_rewards)) > 1  # other starts, other accuracies
+    assert thrice.reward == pytest.approx(np.mean(thrice.seed_rewards))
+    assert thrice.steps_trained == 3 * once.steps_trained  # the fused grid's one epoch, then one a seed
+    alone = Evaluator("synthetic", learning_rates=(once.best_learning_rate,), epochs=1, hurdles=(),
+                      reward_seeds=3).evaluate("g")
+    np.testing.assert_allclose(alone.seed_rewards, thrice.seed_rewards, rtol=0, atol=1e-6)  # whatever the grid
+    with pytest.raises(ValueError, match="reward_seeds"):
+        Evaluator("synthetic", reward_seeds=0)
+    with pytest.raises(ValueError, match="optuna"):
+        Evaluator("synthetic", reward_seeds=2, lr_search="optuna")
+
+
 def test_optuna_learning_rate_search():
     low, high = 1e-3, 1.0
     evaluator = Evaluator("synthetic", learning_rates=(low, high), epochs=1, hurdles=(), lr_search="optuna",

@@ -1,6 +1,7 @@
 """End-to-end searches on the synthetic task: strategies, cache, MLflow, resume, CLI errors."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -249,6 +250,9 @@ def test_resume_after_kill_9_continues_the_search(tmp_path):
         (["evaluate", "exp(g", "--task", "synthetic"], "Unbalanced parentheses"),
         (["evaluate", "g", "--task", "nope"], "Unknown task"),
         (["evaluate", "g", "--task", "synthetic", "--lr-search", "nope"], "invalid choice: 'nope'"),
+        (["evaluate", "g", "--task", "synthetic", "--reward-seeds", "0"], "must be at least 1, got 0"),
+        (["evaluate", "g", "--task", "synthetic", "--reward-seeds", "2", "--lr-search", "optuna"],
+         "reward_seeds=2 needs lr_search 'grid' or 'halving'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, fragment):
@@ -261,6 +265,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, f
         client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
         experiment = client.get_experiment_by_name("keras-nos")
         assert experiment is None or not client.search_runs([experiment.experiment_id])  # nothing written
+
+
+def test_evaluate_prints_the_best_rate_with_each_seed(capsys):
+    argv = ["evaluate", "g", "--task", "synthetic", "--lr", "0.1", "--epochs", "1", "--no-hurdles",
+            "--reward-seeds", "2"]
+    assert cli_main(argv) == 0
+    out = capsys.readouterr().out
+    seeds = re.search(r"best lr with each seed: ([0-9.]+), ([0-9.]+)", out)
+    reward = re.search(r"reward ([0-9.]+)", out)
+    assert seeds and reward
+    assert float(reward[1]) == pytest.approx((float(seeds[1]) + float(seeds[2])) / 2, abs=1e-4)
 
 
 def _free_port():

@@ -19,7 +19,9 @@ class EvaluationResult:
     """The reward of a rule on a task, and how it was reached.
 
     ``curves`` maps each learning rate tried (as text) to its per-epoch
-    validation accuracy; ``lr_status`` gives each learning rate's status.
+    validation accuracy; ``lr_status`` gives each learning rate's status;
+    ``seed_rewards`` the best rate's final accuracy with each seed, when the
+    reward is their mean (``Evaluator(reward_seeds=...)``).
     """
 
     rule: str
@@ -33,6 +35,7 @@ class EvaluationResult:
     wall_time: float = 0.0
     steps_trained: int = 0
     message: str = ""
+    seed_rewards: list = dataclasses.field(default_factory=list)
 
     def to_dict(self):
         return dataclasses.asdict(self)
