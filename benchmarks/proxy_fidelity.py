@@ -60,6 +60,7 @@ DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 NAMED = ("sgd", "momentum", "adam", "rmsprop", "signsgd", "signum", "powersign", "addsign", "powersign-ld",
          "addsign-ld")
 SHOWN = ("adam", "rmsprop", "sgd", "momentum", "powersign", "addsign")
+SHIFTED_RATES = tuple(10 ** (k + 0.5) for k in range(-4, 1))  # 3.16e-4 ... 3.16: the search grid times 10^0.5
 # Proxy candidates measured against the reference besides the library's tasks, registered here so that
 # ``--proxy NAME`` reproduces each column of the overview: name -> (what it trains, changes to cifar10-pooled,
 # Evaluator options). Each buys cifar10-pooled a longer horizon at about the same cost.
@@ -76,7 +77,13 @@ CANDIDATES = {
     "cifar10-pooled-b50-lr3x": (
         "cifar10-pooled at batch 50, learning rates 10^0.5 times the reference's (its best rate is 1 to 10 "
         "times the reference's, about evenly split: the shifted grid meets each rule where the reference's does)",
-        dict(batch_size=50), dict(learning_rates=tuple(10 ** (k + 0.5) for k in range(-4, 1)))),
+        dict(batch_size=50), dict(learning_rates=SHIFTED_RATES)),
+    "cifar10-pooled-b50-lr3x-seeds2": (
+        "cifar10-pooled-b50-lr3x, its best rate trained again with a second seed: the reward is the two seeds' mean",
+        dict(batch_size=50), dict(learning_rates=SHIFTED_RATES, reward_seeds=2)),
+    "cifar10-pooled-b50-lr3x-seeds3": (
+        "cifar10-pooled-b50-lr3x, its best rate trained again with two more seeds: the reward is the three seeds' "
+        "mean", dict(batch_size=50), dict(learning_rates=SHIFTED_RATES, reward_seeds=3)),
 }
 
 
@@ -338,11 +345,13 @@ def write_outputs(markdown, rules, done, reference, proxy, full_reference_steps)
 
 
 def timed_score(evaluator, text):
-    """What is stored of one evaluation: reward, status, steps, best rate, each rate's status, CPU and wall s."""
+    """What is stored of one evaluation: reward, status, steps, best rate, each rate's status, the best rate's
+    reward with each seed (``reward_seeds``), CPU and wall s."""
     c0, w0 = time.process_time(), time.perf_counter()
     result = evaluator.evaluate(text)
     return {"reward": result.reward, "status": result.status, "steps": result.steps_trained,
             "best_lr": result.best_learning_rate, "lr_status": result.lr_status,
+            **({"seed_rewards": result.seed_rewards} if result.seed_rewards else {}),
             "cpu": time.process_time() - c0, "wall": time.perf_counter() - w0}
 
 
