@@ -57,6 +57,8 @@ def build_parser():
     s.add_argument("--epochs", type=_positive_int, default=None, help="override the task's epochs")
     s.add_argument("--lr", type=_learning_rates, default=None, help="comma-separated learning-rate grid")
     s.add_argument("--data", default=None, help="path of the task's data set (CIFAR-10 tasks)")
+    s.add_argument("--reward-seeds", type=_positive_int, default=1, metavar="N",
+                   help="train each candidate's best rate with N seeds; the reward is their mean (less noise)")
     s.add_argument("--funnel-top-k", type=int, default=5)
     s.add_argument("--funnel-seeds", type=_positive_int, default=3)
     s.add_argument("--funnel-suite", default=None, metavar="TASKS",
@@ -130,7 +132,7 @@ def _search(args):
                   funnel_top_k=args.funnel_top_k, funnel_seeds=args.funnel_seeds, progress=not args.no_progress,
                   executor=args.executor, ray_address=args.ray_address, candidate_timeout=args.timeout,
                   max_retries=args.max_retries, mode="async" if args.async_mode else "sync",
-                  funnel_suite=args.funnel_suite)
+                  funnel_suite=args.funnel_suite, reward_seeds=args.reward_seeds)
     print(format_leaderboard(rows))
 
 

@@ -61,6 +61,25 @@ def test_funnel_top_k_zero_trains_nothing_after_the_search(tmp_path):
     assert all(row["funnel_reward"] is None and row["tokens"] != "reference" for row in rows)
 
 
+def test_reward_seeds_reward_the_mean_over_seeds_and_log_each_while_the_funnel_trains_one_seed_a_run(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    search(strategy="random", budget=3, batch_size=3, tracking_uri=uri, reward_seeds=2,
+           **dict(TINY, funnel_top_k=1, funnel_seeds=1))
+    run_id = _search_run_id(uri)
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(run_id).data.params["reward_seeds"] == "2"
+    children = _children(uri, run_id)
+    trained = [r for r in children if r.data.tags["keras_nos.stage"] == "search"
+               and r.data.tags["keras_nos.status"] == "ok"]
+    assert trained
+    for child in trained:
+        history = sorted(client.get_metric_history(child.info.run_id, "seed_reward"), key=lambda m: m.step)
+        seeds = [m.value for m in history]
+        assert len(seeds) == 2 and child.data.metrics["reward"] == pytest.approx(np.mean(seeds))
+    funnel = [r for r in children if r.data.tags["keras_nos.stage"] == "funnel"]
+    assert funnel and all("seed_reward" not in r.data.metrics for r in funnel)
+
+
 class _RepeatingStrategy:
     """Proposes the same two behaviours again and again."""
 

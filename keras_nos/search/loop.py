@@ -42,8 +42,10 @@ MODES = ("sync", "async")
 
 
 def _validate(task, strategy, space, budget, num_groups, executor="local", mode="sync", candidate_timeout=None,
-              max_retries=2, ray_address=None):
+              max_retries=2, ray_address=None, reward_seeds=1):
     get_task(task)
+    if not isinstance(reward_seeds, int) or reward_seeds < 1:
+        raise ValueError(f"reward_seeds must be a whole number >= 1, got {reward_seeds!r}")
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
     if not isinstance(budget, int) or budget < 1:
@@ -65,7 +67,8 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
            num_groups=None, tracking_uri=None, resume=None, experiment="keras-nos", learning_rates=SEARCH_LEARNING_RATES,
            epochs=None, data_path=None, hurdles=DEFAULT_HURDLES, funnel_top_k=5, funnel_seeds=3, funnel_epochs=None,
            executor="local", progress=True, strategy_options=None, max_batches=None, ray_address=None,
-           candidate_timeout=None, max_retries=2, mode="sync", executor_options=None, funnel_suite=None):
+           candidate_timeout=None, max_retries=2, mode="sync", executor_options=None, funnel_suite=None,
+           reward_seeds=1):
     """Run (or resume) a search and return its leaderboard rows, best first.
 
     Every argument is checked before anything is written. ``resume`` is the
@@ -81,6 +84,8 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
     ``"sync"`` (batches; reproducible) or ``"async"`` (``workers`` candidates
     always in flight). ``executor_options`` are further keyword arguments of
     the executor (for Ray: ``num_cpus_per_task``, ``num_gpus_per_task``, ``ship_data``).
+    ``reward_seeds`` > 1 trains each candidate's best learning rate with that many
+    seeds and rewards their mean (``Evaluator``): a less noisy reward for more compute.
 
     ``funnel_suite`` (names of ``keras_nos.compare`` tasks, or ``"all"``) also runs
     the funnel's top rules and Adam through that suite, with the same
@@ -88,14 +93,14 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
     then says on how many of its tasks each rule beat Adam.
     """
     search_space = _validate(task, strategy, space, budget, num_groups, executor, mode, candidate_timeout,
-                             max_retries, ray_address)
+                             max_retries, ray_address, reward_seeds)
     suite = _suite_names(funnel_suite)
     uri = tracking_uri or store.default_tracking_uri()
     check_reachable(uri)
     if resume:
         find_run(uri, resume)
     options = dict(task=task, learning_rates=tuple(learning_rates), seed=seed, data_path=data_path, epochs=epochs,
-                   hurdles=tuple(hurdles))
+                   hurdles=tuple(hurdles), reward_seeds=reward_seeds)
     params = {"strategy": strategy, "budget": budget, "space": search_space.name, "num_groups": search_space.num_groups,
               "workers": workers, "batch_size": batch_size, "executor": executor, "funnel_top_k": funnel_top_k,
               "funnel_seeds": funnel_seeds, "mode": mode, "candidate_timeout": candidate_timeout,
@@ -329,7 +334,9 @@ class _SearchRun:
             if not waiting:
                 continue
             bar.set_postfix_str(f"seed {seed}")
-            self.executor.reconfigure(dict(self.options, seed=seed, epochs=epochs, hurdles=()), timeout=timeout)
+            # The funnel averages its own seeds: each of its trainings is one seed's.
+            self.executor.reconfigure(dict(self.options, seed=seed, epochs=epochs, hurdles=(), reward_seeds=1),
+                                      timeout=timeout)
             for i, result in self.executor.map_unordered([rule for _, (_, rule, _) in waiting]):
                 position, (fingerprint, rule, is_reference) = waiting[i]
                 record = {"index": position * seeds + seed, "tokens": None, "result": result.to_dict(),

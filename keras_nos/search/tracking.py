@@ -101,6 +101,8 @@ class SearchTracker:
                     metrics.append(Metric(f"val_accuracy_lr_{lr}", value, 0, epoch))
                     if lr == best:
                         metrics.append(Metric("val_accuracy", value, 0, epoch))
+        # The best rate's reward with each seed, where the reward is their mean (reward_seeds > 1).
+        metrics += [Metric("seed_reward", value, 0, k) for k, value in enumerate(result.get("seed_rewards") or [])]
         for start in range(0, len(metrics), 500):
             self.client.log_batch(run.info.run_id, metrics=metrics[start:start + 500])
         self.client.set_terminated(run.info.run_id, status="FINISHED" if result["status"] == "ok" else "FAILED")
