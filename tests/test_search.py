@@ -63,8 +63,7 @@ def test_funnel_top_k_zero_trains_nothing_after_the_search(tmp_path):
 
 def test_reward_seeds_reward_the_mean_over_seeds_and_log_each_while_the_funnel_trains_one_seed_a_run(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    search(strategy="random", budget=3, batch_size=3, tracking_uri=uri, reward_seeds=2,
-           **dict(TINY, funnel_top_k=1, funnel_seeds=1))
+    search(strategy="random", budget=3, batch_size=3, tracking_uri=uri, reward_seeds=2, **TINY)
     run_id = _search_run_id(uri)
     client = MlflowClient(tracking_uri=uri)
     assert client.get_run(run_id).data.params["reward_seeds"] == "2"
