@@ -300,25 +300,39 @@ def task_columns(rows, reference):
 
 def overview(rules, rows, reference):
     """Every task stored in one place: a line per proxy and per repeat of the reference (rules scored with the
-    reference, CPU s a rule, cost ratio, Spearman with its interval), then each rule's reward on every task."""
+    reference, CPU s a rule, cost ratio, Spearman with its interval), then each rule's reward on every task.
+
+    Where the reference was repeated with other seeds on every rule, a last column gives each proxy's Spearman
+    against the reference's mean over its seeds: the reference's ranking with less of its own noise."""
     rows = scored(rows, rules, [reference])
     tasks = task_columns(rows, reference)
+    repeats = [task for task in tasks if task.startswith(f"{reference}@seed")]
+    averaged = bool(repeats) and all(task in row for row in rows.values() for task in repeats)
+    seeds = [reference, *repeats] if averaged else []
+    mean = {name: sum(row[task]["reward"] for task in seeds) / len(seeds) for name, row in rows.items()} if seeds else {}
+    extra = (" | Spearman vs the mean of the reference's seeds (interval)", "---|") if averaged else ("", "")
     lines = [f"Against `{reference}` ({len(rows)} of {len(rules)} rules scored):", "",
-             "| task | rules | CPU s/rule | reference/task CPU | Spearman | 95% bootstrap interval |",
-             "|---|---:|---:|---:|---:|---|"]
+             f"| task | rules | CPU s/rule | reference/task CPU | Spearman | 95% bootstrap interval{extra[0]} |",
+             f"|---|---:|---:|---:|---:|---|{extra[1]}"]
     for task in tasks:
-        both = [row for row in rows.values() if task in row]
-        cpu = sum(row[task]["cpu"] for row in both) / len(both)
+        both = {name: row for name, row in rows.items() if task in row}
+        cpu = sum(row[task]["cpu"] for row in both.values()) / len(both)
         if task == reference:
-            lines.append(f"| {task} (reference) | {len(both)} | {cpu:.1f} | 1.0x | | |")
+            lines.append(f"| {task} (reference) | {len(both)} | {cpu:.1f} | 1.0x | | |{' |' if averaged else ''}")
             continue
-        x, y = [row[reference]["reward"] for row in both], [row[task]["reward"] for row in both]
-        ratio = sum(row[reference]["cpu"] for row in both) / len(both) / cpu
+        x, y = [row[reference]["reward"] for row in both.values()], [row[task]["reward"] for row in both.values()]
+        ratio = sum(row[reference]["cpu"] for row in both.values()) / len(both) / cpu
         rho = f"**{spearman(x, y):.3f}**" if len(both) > 1 else "-"
         interval = "{:.2f} .. {:.2f}".format(*spearman_interval(x, y)) if len(both) >= 5 else "-"
         repeat = "@seed" in task  # one learning rate a rule, so its cost is not comparable
+        against_mean = ""
+        if averaged:
+            against_mean = " - |"
+            if not repeat and len(both) >= 5:
+                m = [mean[name] for name in both]
+                against_mean = " {:.3f} ({:.2f} .. {:.2f}) |".format(spearman(m, y), *spearman_interval(m, y)[:2])
         lines.append(f"| {task}{' (one rate)' if repeat else ''} | {len(both)} | {cpu:.1f} | "
-                     f"{'-' if repeat else f'{ratio:.1f}x'} | {rho} | {interval} |")
+                     f"{'-' if repeat else f'{ratio:.1f}x'} | {rho} | {interval} |{against_mean}")
     lines += ["", "| rule | text | " + " | ".join(tasks) + " |", "|---|---|" + "---:|" * len(tasks)]
     lines += [f"| {name} | `{row['rule']}` | " + " | ".join(_outcome(row[task]) if task in row else "-"
                                                           for task in tasks) + " |" for name, row in rows.items()]

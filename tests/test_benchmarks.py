@@ -210,6 +210,15 @@ def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_readme_b
     assert "| adam | `adam` | 0.5200 (0.01) | 0.3400 (0.01) | 0.3800 (0.01) |" in text
     assert "| rmsprop | `rmsprop` | 0.5300 (0.01) | 0.3600 (0.01) | - |" in text
     assert (tmp_path / "fidelity_overview.md").read_text().strip() in text
+    assert "seeds" not in text  # no repeats of the reference: no column for their mean
+    for i, name in enumerate(names):  # the reference again with seed 1: the seeds' mean ranks the rules backwards
+        rows[name]["big@seed1"] = score(0.6 - 0.03 * i, 50.0)
+    path.write_text(json.dumps({"results": rows}))
+    assert benchmark.main(argv) == 0
+    lines = readme.read_text().splitlines()
+    assert "Spearman vs the mean of the reference's seeds" in lines[4]
+    assert next(line for line in lines if line.startswith("| cheap |")).endswith(" | -1.000 (-1.00 .. -1.00) |")
+    assert next(line for line in lines if line.startswith("| other |")).endswith(" | - |")  # too few rules
     readme.write_text("no markers here\n")
     with pytest.raises(SystemExit, match="needs one <!-- proxy_fidelity overview big -->"):
         benchmark.main(argv)
