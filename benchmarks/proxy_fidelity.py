@@ -78,9 +78,6 @@ CANDIDATES = {
         "cifar10-pooled at batch 50, learning rates 10^0.5 times the reference's (its best rate is 1 to 10 "
         "times the reference's, about evenly split: the shifted grid meets each rule where the reference's does)",
         dict(batch_size=50), dict(learning_rates=SHIFTED_RATES)),
-    "cifar10-pooled-b50-lr3x-seeds2": (
-        "cifar10-pooled-b50-lr3x, its best rate trained again with a second seed: the reward is the two seeds' mean",
-        dict(batch_size=50), dict(learning_rates=SHIFTED_RATES, reward_seeds=2)),
     "cifar10-pooled-b50-lr3x-seeds3": (
         "cifar10-pooled-b50-lr3x, its best rate trained again with two more seeds: the reward is the three seeds' "
         "mean", dict(batch_size=50), dict(learning_rates=SHIFTED_RATES, reward_seeds=3)),
