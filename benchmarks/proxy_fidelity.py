@@ -144,6 +144,13 @@ def shard(text):
     return k, n
 
 
+def seed_count(text):
+    """``--extra-seeds K``: at least 2 (the stored run is the first seed)."""
+    if not text.isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"--extra-seeds wants a whole number of seeds >= 2, got {text!r}")
+    return int(text)
+
+
 def load_rows(path):
     """Every rule's scores so far: ``{name: {"rule": text, TASK: score, ...}}``, one score per task.
 
@@ -395,6 +402,38 @@ def repeat_reference(args, rules, reference):
               file=sys.stderr, flush=True)
 
 
+def extra_seeds(args, rules, proxy_name):
+    """Train each rule's stored best rate of ``proxy_name`` again with ``args.extra_seeds - 1`` more seeds and
+    store the column ``PROXY+seedsK``: the reward ``Evaluator(reward_seeds=K)`` gives (the stored grid run is
+    its first seed, and deterministic, so only the extra trainings run), at the stored run's cost plus theirs."""
+    from keras_nos.tasks import Evaluator
+
+    key = f"{proxy_name}+seeds{args.extra_seeds}"
+    options = {option: value for option, value in CANDIDATES.get(proxy_name, (None, None, {}))[2].items()
+               if option not in ("learning_rates", "reward_seeds")}
+    evaluator = functools.cache(lambda: Evaluator(proxy_name, seed=args.seed, data_path=args.data, hurdles=(),
+                                                  **options))
+    k, n = args.shard
+    for i, (name, text) in enumerate(rules[:args.limit], 1):
+        row = load_rows(args.json).get(name, {})
+        first = row.get(proxy_name) if row.get("rule") == text else None
+        if (i - 1) % n != k or first is None or key in row:
+            continue
+        score = dict(first)
+        if first["best_lr"] is not None:  # nothing trained to the end: no rate to train again, the reward stays
+            finals = [first["reward"]]
+            for seed in range(args.seed + 1, args.seed + args.extra_seeds):
+                c0, w0 = time.process_time(), time.perf_counter()
+                final, steps = evaluator().train_with_seed(text, first["best_lr"], seed)
+                finals.append(final)
+                score.update(steps=score["steps"] + steps, cpu=score["cpu"] + time.process_time() - c0,
+                             wall=score["wall"] + time.perf_counter() - w0)
+            score.update(reward=sum(finals) / len(finals), seed_rewards=finals)
+        save_scores(args.json, name, {"rule": text, key: score})
+        print(f"  {i}/{len(rules)} {name:12s} {proxy_name} {first['reward']:.4f}, mean of {args.extra_seeds} seeds "
+              f"{score['reward']:.4f}", file=sys.stderr, flush=True)
+
+
 def self_agreement(done, reference, proxy):
     """Lines comparing each stored repeat of the reference with its first scores, beside the proxy's agreement
     over the same rules: the reference's own noise is the ceiling of any proxy's correlation."""
@@ -436,6 +475,9 @@ def main(argv=None):
                         help="instead of the proxy, train the reference again with seed S at each scored rule's "
                              "best learning rate: how well the reference agrees with itself bounds what any proxy "
                              "can reach")
+    parser.add_argument("--extra-seeds", type=seed_count, default=None, metavar="K",
+                        help="instead of scoring the proxy, train its stored best rate of each rule with seeds "
+                             "1 .. K-1 and store the column PROXY+seedsK: the reward of Evaluator(reward_seeds=K)")
     parser.add_argument("--json", help="results so far, read to resume and written after every rule "
                                        "(default: results/proxy_fidelity_REFERENCE.json)")
     parser.add_argument("--markdown", help="the table (default: results/proxy_fidelity_REFERENCE.md)")
@@ -488,7 +530,10 @@ def main(argv=None):
     k, n = args.shard
     if args.repeat_seed is not None:
         repeat_reference(args, rules, reference)
-    for i, (name, text) in enumerate(rules[:args.limit] if args.repeat_seed is None else [], 1):
+    elif args.extra_seeds is not None:
+        extra_seeds(args, rules, proxy.name)
+    scoring = args.repeat_seed is None and args.extra_seeds is None
+    for i, (name, text) in enumerate(rules[:args.limit] if scoring else [], 1):
         if (i - 1) % n != k:
             continue
         stored = load_rows(args.json).get(name, {})  # another shard may have scored rules meanwhile

@@ -180,6 +180,39 @@ def test_proxy_fidelity_repeats_the_reference_at_its_best_rate_and_reports_its_s
     assert "**The reference against itself** (tiny-cifar10@seed1" in table and "5 rules" in table
 
 
+@pytest.mark.skipif(not SHARED_JPEGS.exists(), reason=f"no CIFAR-10 copy at {SHARED_JPEGS}")
+@pytest.mark.filterwarnings("ignore:An input array is constant")  # two rules: the correlation may be undefined
+def test_proxy_fidelity_extra_seeds_add_to_a_stored_proxy_what_reward_seeds_would(tmp_path):
+    from keras_nos.tasks import Evaluator
+
+    benchmark = load("proxy_fidelity")
+    register_tiny_cifar10()
+    register_task(dataclasses.replace(get_task("tiny-cifar10"), name="tiny-proxy"), overwrite=True)
+    path = tmp_path / "fidelity.json"
+    rules = dict(benchmark.choose_rules(0, 0))
+    stored = {"sgd": None, "momentum": 0.01}  # sgd never trained to the end: no best rate
+
+    def score(reward, best_lr):
+        return {"reward": reward, "best_lr": best_lr, "status": "ok", "cpu": 9.0, "wall": 9.0, "steps": 2}
+
+    path.write_text(json.dumps({"results": {name: {
+        "rule": rules[name], "tiny-cifar10": score(0.3, 0.01), "tiny-proxy": score(0.2, best_lr)}
+        for name, best_lr in stored.items()}}))
+    argv = ["--data", str(SHARED_JPEGS), "--reference", "tiny-cifar10", "--proxy", "tiny-proxy", "--random-rules",
+            "0", "--json", str(path), "--markdown", str(tmp_path / "fidelity.md"), "--extra-seeds", "3"]
+    assert benchmark.main(argv) == 0
+    rows = json.loads(path.read_text())["results"]
+    assert rows["sgd"]["tiny-proxy+seeds3"] == rows["sgd"]["tiny-proxy"]  # nothing to train again
+    again = rows["momentum"]["tiny-proxy+seeds3"]
+    assert again["seed_rewards"][0] == 0.2 and again["reward"] == pytest.approx(np.mean(again["seed_rewards"]))
+    assert again["cpu"] > 9.0 and again["steps"] > 2 and rows["momentum"]["tiny-cifar10"] == score(0.3, 0.01)
+    direct = Evaluator("tiny-proxy", learning_rates=(0.01,), hurdles=(), reward_seeds=3,
+                       data_path=str(SHARED_JPEGS)).evaluate(rules["momentum"])
+    np.testing.assert_allclose(again["seed_rewards"][1:], direct.seed_rewards[1:], rtol=0, atol=1e-6)
+    with pytest.raises(SystemExit):
+        benchmark.main(argv[:-1] + ["1"])  # the stored run is the first seed: K must be at least 2
+
+
 def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_readme_block(tmp_path):
     benchmark = load("proxy_fidelity")
     for name in ("big", "cheap"):

@@ -292,6 +292,8 @@ def test_reward_seeds_average_the_best_rate_over_seeds_each_trained_as_its_own_r
     alone = Evaluator("synthetic", learning_rates=(once.best_learning_rate,), epochs=1, hurdles=(),
                       reward_seeds=3).evaluate("g")
     np.testing.assert_allclose(alone.seed_rewards, thrice.seed_rewards, rtol=0, atol=1e-6)  # whatever the grid
+    final, steps = Evaluator("synthetic", epochs=1, hurdles=()).train_with_seed("g", once.best_learning_rate, 2)
+    assert final == pytest.approx(thrice.seed_rewards[2], abs=1e-6) and steps == once.steps_trained  # one at a time
     with pytest.raises(ValueError, match="reward_seeds"):
         Evaluator("synthetic", reward_seeds=0)
     with pytest.raises(ValueError, match="optuna"):

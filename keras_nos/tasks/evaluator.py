@@ -304,13 +304,21 @@ class Evaluator:
         """Train the best rate again with the next ``reward_seeds - 1`` seeds; the reward becomes the mean."""
         finals = [result.reward]
         for seed in range(self.seed + 1, self.seed + self.reward_seeds):
-            self._clear_session()
-            monitor = self._train(rule, [result.best_learning_rate], self.epochs, seed=seed)
-            curve = monitor.curves[0]
-            finals.append(curve[-1] if monitor.status[0] == statuses.OK and curve else 0.0)
-            result.steps_trained += monitor.steps
+            final, steps = self.train_with_seed(rule, result.best_learning_rate, seed)
+            finals.append(final)
+            result.steps_trained += steps
         result.seed_rewards = finals
         result.reward = sum(finals) / len(finals)
+
+    def train_with_seed(self, rule, learning_rate, seed):
+        """(final validation accuracy, steps) of one training at ``learning_rate`` whose initial weights, batch
+        order and noise come from ``seed``, on this evaluator's data split; 0.0 if it diverges or stalls. What
+        ``reward_seeds`` adds to a reward, one seed at a time."""
+        self._clear_session()
+        monitor = self._train(parse_rule(rule), [learning_rate], self.epochs, seed=seed)
+        self._clear_session()
+        curve = monitor.curves[0]
+        return (curve[-1] if monitor.status[0] == statuses.OK and curve else 0.0), monitor.steps
 
     def _train(self, rule, learning_rates, epochs=None, callbacks=(), seed=None):
         seed = self.seed if seed is None else seed
