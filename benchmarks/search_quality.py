@@ -59,8 +59,9 @@ def parse_args(argv=None):
                         help="comma-separated learning-rate grid per candidate (default: the search's, 1e-4 ... 1, 5 values)")
     parser.add_argument("--batch-size", type=int, default=10, help="proposals per batch (default 10)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (default: all four)")
-    parser.add_argument("--rl-lr", type=float, action="append", default=[],
-                        help="also run rl with this controller learning rate (repeatable); row 'rl (lr=X)'")
+    parser.add_argument("--strategy-option", action="append", default=[], metavar="STRATEGY.KEY=VALUE",
+                        help="an option of one strategy, e.g. rl.learning_rate=0.002 (repeatable; VALUE read as "
+                             "JSON where it parses, else as text); the strategy's row is labelled with it")
     parser.add_argument("--tolerance", type=float, default=0.005,
                         help="'matching' random's best means reward >= best - tolerance (default 0.005)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
@@ -76,12 +77,35 @@ def parse_args(argv=None):
 # -- running --------------------------------------------------------------------------------
 
 
+def strategy_options(pairs):
+    """{strategy: {key: value}} from ``STRATEGY.KEY=VALUE`` texts; SystemExit naming a malformed one."""
+    options = {}
+    for pair in pairs:
+        name, _, assignment = pair.partition(".")
+        key, equals, text = assignment.partition("=")
+        if not (name and key and equals):
+            raise SystemExit(f"--strategy-option {pair!r} is not STRATEGY.KEY=VALUE, e.g. rl.learning_rate=0.002")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        options.setdefault(name, {})[key] = value
+    return options
+
+
 def _runs(args):
     """(label, strategy, strategy_options) for every row of the tables."""
-    rows = [(name, name, None) for name in args.strategies.split(",") if name]
-    for unknown in [name for _, name, _ in rows if name not in STRATEGIES]:
+    names = [name for name in args.strategies.split(",") if name]
+    options = strategy_options(args.strategy_option)
+    for unknown in [name for name in names + list(options) if name not in STRATEGIES]:
         raise SystemExit(f"unknown strategy {unknown!r}; allowed: {', '.join(STRATEGIES)}")
-    rows += [(f"rl (lr={lr:g})", "rl", {"learning_rate": lr}) for lr in args.rl_lr]
+    for name in set(options) - set(names):
+        raise SystemExit(f"--strategy-option for {name!r}, which --strategies ({args.strategies}) does not run")
+    rows = []
+    for name in names:
+        given = options.get(name)
+        label = name + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(given.items())) + ")" if given else "")
+        rows.append((label, name, given))
     return rows
 
 
@@ -175,6 +199,54 @@ def _first_reach(curve, target):
     return int(hits[0]) + 1 if len(hits) else None
 
 
+def _mean_se(values):
+    values = np.asarray(values, dtype=float)
+    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return f"{values.mean():.4f} ± {se:.4f}"
+
+
+def bootstrap_interval(differences, resamples=10000, seed=0):
+    """95% percentile bootstrap interval of the mean of paired differences (seeds resampled)."""
+    differences = np.asarray(differences, dtype=float)
+    draws = np.random.default_rng(seed).integers(0, len(differences), size=(resamples, len(differences)))
+    return tuple(np.percentile(differences[draws].mean(axis=1), [2.5, 97.5]))
+
+
+def learning_tables(raw):
+    """Lines of (a2) mean sample reward and hurdle-failure fraction per budget quarter, and (a3) each strategy's
+    best at the full budget paired by seed against random's and evolution's, with a bootstrap interval."""
+    budget = raw["settings"]["budget"]
+    bounds = [round(budget * q / 4) for q in range(5)]
+    per_label = {}
+    for entry in raw["searches"]:
+        rewards = np.asarray(entry["rewards"], dtype=float)
+        failed = np.array([status == "failed_hurdle" for status in entry["statuses"]], dtype=float)
+        per_label.setdefault(entry["label"], {})[entry["seed"]] = (rewards, failed)
+    lines = ["(a2) Mean sample reward and fraction of samples failing the hurdles, per quarter of the budget "
+             "(mean ± standard error over seeds). A strategy that learns raises the first and lowers the second.", "",
+             "| strategy | " + " | ".join(f"reward Q{q + 1}" for q in range(4)) + " | " +
+             " | ".join(f"failing Q{q + 1}" for q in range(4)) + " |", "|---" * 9 + "|"]
+    for label, seeds in per_label.items():
+        cells = [_mean_se([r[bounds[q]:bounds[q + 1]].mean() for r, _ in seeds.values()]) for q in range(4)]
+        cells += [_mean_se([f[bounds[q]:bounds[q + 1]].mean() for _, f in seeds.values()]) for q in range(4)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", f"(a3) Best reward at {budget} evaluations, paired by seed: mean difference and its 95% bootstrap "
+              "interval over seeds", "", "| strategy | against | seeds | mean difference | 95% interval |",
+              "|---|---|---|---|---|"]
+    for baseline in ("random", "evolution"):
+        if baseline not in per_label:
+            continue
+        for label, seeds in per_label.items():
+            common = sorted(set(seeds) & set(per_label[baseline]))
+            if label == baseline or not common:
+                continue
+            differences = [seeds[s][0].max() - per_label[baseline][s][0].max() for s in common]
+            low, high = bootstrap_interval(differences)
+            lines.append(f"| {label} | {baseline} | {len(common)} | {np.mean(differences):+.4f} | "
+                         f"{low:+.4f} .. {high:+.4f} |")
+    return lines + [""]
+
+
 def tables(raw, tolerance):
     settings = raw["settings"]
     budget = settings["budget"]
@@ -191,7 +263,7 @@ def tables(raw, tolerance):
 
     # (a) best reward against evaluations
     points = _checkpoints(budget)
-    lines.append("(a) Best reward reached after N evaluations (mean ± std over seeds; population std)")
+    lines.append("(a) Best reward reached after N evaluations (mean ± standard error over seeds)")
     lines.append("")
     header = "| strategy | " + " | ".join(f"N={p}" for p in points) + " |"
     lines += [header, "|" + "---|" * (len(points) + 1)]
@@ -199,9 +271,10 @@ def tables(raw, tolerance):
         cells = []
         for p in points:
             values = np.array([c[min(p, len(c)) - 1] for c in per_seed.values()])
-            cells.append(f"{values.mean():.4f} ± {values.std():.4f}")
+            cells.append(_mean_se(values))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines += learning_tables(raw)
 
     # (b) evaluations to match random's full-budget best
     if "random" not in curves:

@@ -36,7 +36,8 @@ def _search_run_id(uri):
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_each_strategy_runs_a_tiny_search_end_to_end(tmp_path, strategy):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    rows = search(strategy=strategy, budget=4, batch_size=2, tracking_uri=uri, **TINY)
+    options = {"pretrain_samples": 20} if strategy == "rl" else None
+    rows = search(strategy=strategy, budget=4, batch_size=2, tracking_uri=uri, strategy_options=options, **TINY)
     assert rows and rows[0]["rank"] == 1
     assert all(rows[i]["funnel_reward"] is not None or rows[i]["reward"] <= rows[0]["reward"] for i in range(len(rows)))
     run_id = _search_run_id(uri)
@@ -51,6 +52,26 @@ def test_each_strategy_runs_a_tiny_search_end_to_end(tmp_path, strategy):
     artifacts = {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(run_id)}
     assert {"leaderboard.csv", "reward_vs_samples.png", "checkpoint"} <= artifacts
     assert [r["rule"] for r in read_leaderboard(uri, run_id)] == [r["rule"] for r in rows]
+
+
+def test_parent_run_logs_the_learning_curve_and_the_controller_diagnostics_as_step_metrics(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = {"pretrain_samples": 20, "update_every": 3}
+    search(strategy="rl", budget=6, batch_size=3, tracking_uri=uri, strategy_options=options,
+           **dict(TINY, funnel_top_k=0))
+    client = MlflowClient(tracking_uri=uri)
+    run_id = _search_run_id(uri)
+    history = {name: client.get_metric_history(run_id, name) for name in
+               ("sample_reward", "best_reward", "moving_mean_reward", "hurdle_fail_fraction", "controller_entropy")}
+    assert [m.step for m in history["sample_reward"]] == list(range(6))  # step = candidate index
+    children = {int(r.data.tags["keras_nos.index"]): r.data.metrics["reward"] for r in _children(uri, run_id)}
+    samples = [m.value for m in sorted(history["sample_reward"], key=lambda m: m.step)]
+    assert samples == pytest.approx([children[i] for i in range(6)])
+    assert [m.value for m in sorted(history["best_reward"], key=lambda m: m.step)] == pytest.approx(
+        np.maximum.accumulate(samples))
+    assert [m.value for m in history["moving_mean_reward"] if m.step == 5] == pytest.approx([np.mean(samples)])
+    assert all(0 <= m.value <= 1 for m in history["hurdle_fail_fraction"])
+    assert [m.step for m in history["controller_entropy"]] == [2, 5]  # after each batch's update
 
 
 def test_funnel_top_k_zero_trains_nothing_after_the_search(tmp_path):

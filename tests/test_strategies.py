@@ -9,7 +9,8 @@ from keras_nos.search.strategies import STRATEGIES, Strategy, make_strategy
 
 SMALL = SearchSpace.preset("small")
 PAPER = SearchSpace.preset("paper")
-FAST_OPTIONS = {"random": {}, "evolution": {"population_size": 6, "tournament_size": 3}, "tpe": {"n_startup_trials": 4}, "rl": {"batch_size": 5}}
+FAST_OPTIONS = {"random": {}, "evolution": {"population_size": 6, "tournament_size": 3}, "tpe": {"n_startup_trials": 4}, "rl": {"update_every": 5, "pretrain_samples": 40, "pretrain_batch": 20}}
+NO_PRETRAINING = {"pretrain_samples": 0}
 
 
 def matching_reward(target):
@@ -87,7 +88,8 @@ def test_deterministic_and_state_round_trip(name):
 
 def test_different_seeds_differ():
     for name in STRATEGIES:
-        assert make_strategy(name, SMALL, 0).propose(5) != make_strategy(name, SMALL, 1).propose(5), name
+        options = FAST_OPTIONS[name]
+        assert make_strategy(name, SMALL, 0, **options).propose(5) != make_strategy(name, SMALL, 1, **options).propose(5), name
 
 
 def test_evolution_starts_from_seed_rules():
@@ -155,7 +157,7 @@ def _probability_of_first(strategy, token):
 
 
 def test_ppo_update_raises_the_probability_of_rewarded_sequences():
-    strategy = make_strategy("rl", SMALL, 0)
+    strategy = make_strategy("rl", SMALL, 0, **NO_PRETRAINING)
     target = ["g", "g", "identity", "identity", "mul", "h0", "g", "identity", "identity", "mul"]
     before_first = _probability_of_first(strategy, "g")
     before_target = strategy.log_prob([target])[0]
@@ -163,7 +165,7 @@ def test_ppo_update_raises_the_probability_of_rewarded_sequences():
     for _ in range(12):
         proposals = strategy.propose(10)
         strategy.observe([(t, float(t[0] == "g")) for t in proposals])
-    assert strategy.num_updates == 12
+    assert strategy.num_updates == 24  # one update every 5 results, whatever the batch
     after_first = _probability_of_first(strategy, "g")
     after_target = strategy.log_prob([target])[0]
     print("P(first='g')", before_first, "->", after_first, "log p(target)", before_target, "->", after_target)
@@ -172,7 +174,7 @@ def test_ppo_update_raises_the_probability_of_rewarded_sequences():
 
 
 def test_controller_masks_and_samples_in_batches():
-    strategy = make_strategy("rl", PAPER, 0)
+    strategy = make_strategy("rl", PAPER, 0, **NO_PRETRAINING)
     proposals = strategy.propose(64)
     for tokens in proposals:
         PAPER.validate(tokens)
@@ -190,7 +192,44 @@ def test_learning_strategies_beat_random_on_a_hidden_target():
     """~200 proposals on the small space, reward = fraction of slots matching a hidden target, 3 seeds."""
     rand = _average_reward("random", SMALL, range(3), 20, 10)
     evolution = _average_reward("evolution", SMALL, range(3), 20, 10)
-    rl = _average_reward("rl", SMALL, range(3), 20, 10)
+    rl = _average_reward("rl", SMALL, range(3), 20, 10, **NO_PRETRAINING)
     print("random", rand, "evolution", evolution, "rl", rl)
     assert np.mean(evolution) > np.mean(rand) + 0.1
     assert np.mean(rl) > np.mean(rand) + 0.03
+
+
+def test_rl_on_a_sparse_reward_neither_collapses_nor_repeats():
+    """Reward 1 only when the first group reads g or m and adds or multiplies (4% of uniform samples), else 0."""
+    strategy = make_strategy("rl", PAPER, 0, **NO_PRETRAINING)
+    reward = lambda tokens: float(tokens[0] in ("g", "m") and tokens[4] in ("mul", "add"))  # noqa: E731
+    rewards = run(strategy, reward, 20, 10)
+    proposals = [tokens for tokens, _ in strategy.elites.values()]
+    assert len(strategy.seen) >= 195  # at most 5 of the 200 proposals repeat a behaviour proposed before
+    assert strategy.diagnostics()["controller_entropy"] > 3.0  # not collapsed onto a few sequences
+    assert np.mean(rewards[-50:]) > np.mean(rewards[:50]) + 0.1  # and it learned what is rewarded
+    assert proposals and all(reward(t) == 1.0 for t in proposals)  # the elites it replays are the rewarded ones
+
+
+def test_pretrained_controller_proposes_fewer_failing_rules():
+    from keras_nos.search.strategies.rl import PRETRAIN_LEARNING_RATES
+    from keras_nos.tasks.hurdles import check_hurdles
+
+    def failing(strategy):
+        proposals = strategy.propose(60)
+        return np.mean([check_hurdles(PAPER.to_rule(t), PRETRAIN_LEARNING_RATES) is not None for t in proposals])
+
+    untrained = failing(make_strategy("rl", PAPER, 0, **NO_PRETRAINING))
+    pretrained = failing(make_strategy("rl", PAPER, 0, pretrain_samples=400, pretrain_batch=25))
+    print("failing fraction: untrained", untrained, "pretrained", pretrained)
+    assert pretrained < untrained - 0.2
+
+
+def test_rl_update_reports_its_diagnostics_and_skips_rewards_that_carry_no_information():
+    strategy = make_strategy("rl", SMALL, 0, **NO_PRETRAINING)
+    strategy.observe([(t, 0.0) for t in strategy.propose(5)])  # all equal: nothing to learn
+    assert strategy.diagnostics()["controller_epochs"] == 0 and strategy.diagnostics()["controller_kl"] == 0
+    proposals = strategy.propose(5)
+    strategy.observe([(t, float(i)) for i, t in enumerate(proposals)])
+    diagnostics = strategy.diagnostics()
+    assert diagnostics["controller_epochs"] >= 1 and diagnostics["controller_kl"] > 0
+    assert diagnostics["controller_updates"] == 2 and diagnostics["controller_entropy"] > 0

@@ -27,6 +27,7 @@ from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
 from keras_nos.executors import EXECUTORS, make_executor
 from keras_nos.search import leaderboard as board
 from keras_nos.search.plots import plot_rewards
+from keras_nos.search.progress import progress_metrics
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES, make_strategy
 from keras_nos.search.tracking import TAG_PREFIX, SearchTracker, check_reachable, find_run
@@ -150,6 +151,7 @@ class _SearchRun:
         self.replay = {}  # index -> record logged after the last checkpoint
         self.references = []  # funnel records of reference optimizers, shown beside the found rules
         self.suite_results = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
+        self.progress_logged = 0  # candidates before this index have their step metrics on the parent run
 
     @property
     def cache_hits(self):
@@ -169,6 +171,7 @@ class _SearchRun:
             if not record["cache_hit"] and _cacheable(record["result"]):
                 self.cache.setdefault(record["result"]["fingerprint"], record["result"])
         finished = {record["index"] for record in self.records}
+        self.progress_logged = max(finished, default=-1) + 1
         for mlflow_run in self.tracker.discard_half_written_candidates():
             tags = mlflow_run.data.tags
             index = int(tags.get(TAG_PREFIX + "index", -1))
@@ -180,6 +183,7 @@ class _SearchRun:
                  "references": self.references, "suite": self.suite_results}
         if self.mode == "async":
             state.update(pending=[(index, list(tokens)) for index, tokens in in_flight], next_index=self.next_index)
+        self._log_progress()
         self.tracker.save_checkpoint(state)
         rewards = [r["result"]["reward"] for r in self.records]
         with tempfile.TemporaryDirectory() as folder:
@@ -189,6 +193,15 @@ class _SearchRun:
             table = os.path.join(folder, "leaderboard.csv")
             board.write_csv(self.leaderboard(), table)
             self.tracker.log_artifact_file(table)
+
+    def _log_progress(self):
+        """Step metrics of the candidates finished since the last checkpoint, and the strategy's diagnostics."""
+        steps = [step for step in progress_metrics(self.records) if step[0] >= self.progress_logged]
+        if steps:
+            diagnostics = getattr(self.strategy, "diagnostics", None)  # optional: duck-typed strategies may lack it
+            steps[-1][1].update(diagnostics() if diagnostics else {})
+            self.tracker.log_progress(steps)
+            self.progress_logged = steps[-1][0] + 1
 
     def run(self, max_batches=None):
         """Evaluate until the budget is spent; True when it was."""

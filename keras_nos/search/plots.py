@@ -1,10 +1,13 @@
-"""The paper's Figure 4: reward of each sampled rule, with the running best."""
+"""The paper's Figure 4: reward of each sampled rule, with the running best and a moving mean."""
 
 import numpy as np
 
+from keras_nos.search.progress import MOVING_WINDOW, moving_mean
+
 
 def plot_rewards(rewards, path, title="Search progress"):
-    """Save a scatter of reward against the number of sampled rules and the running best."""
+    """Save a scatter of reward against the number of sampled rules, the running best and the moving mean: a
+    search that learns shows the mean rising, not only the best."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -16,6 +19,7 @@ def plot_rewards(rewards, path, title="Search progress"):
     axes.scatter(samples, rewards, s=8, alpha=0.5, label="sampled rule")
     if len(rewards):
         axes.plot(samples, np.maximum.accumulate(rewards), color="C3", label="running best")
+        axes.plot(samples, moving_mean(rewards), color="C2", label=f"mean of the last {MOVING_WINDOW}")
     axes.set_xlabel("number of sampled rules")
     axes.set_ylabel("reward (validation accuracy)")
     axes.set_title(title)

@@ -154,6 +154,14 @@ class SearchTracker:
                 finished.append(run)
         return finished
 
+    def log_progress(self, steps):
+        """Step metrics on the parent run, ``steps`` = [(step, {name: value})]: the curves of the chart view."""
+        from mlflow.entities import Metric
+
+        metrics = [Metric(name, float(value), 0, step) for step, values in steps for name, value in values.items()]
+        for start in range(0, len(metrics), 500):
+            self.client.log_batch(self.run_id, metrics=metrics[start:start + 500])
+
     def set_tag(self, key, value):
         self.client.set_tag(self.run_id, TAG_PREFIX + key, json.dumps(value) if not isinstance(value, str) else value)
 

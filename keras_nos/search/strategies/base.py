@@ -1,8 +1,8 @@
 """The interface every search strategy implements: a small, Optuna-Sampler-like ask/tell.
 
 The rest of the project only calls ``propose``, ``observe``, ``state`` and
-``load_state``; strategies work on token sequences of a ``SearchSpace`` and
-know nothing of training.
+``load_state``, and ``diagnostics`` where a strategy has it; strategies work
+on token sequences of a ``SearchSpace`` and know nothing of training.
 """
 
 import numpy as np
@@ -36,6 +36,10 @@ class Strategy:
     def observe(self, results):
         """Learn from ``(tokens, reward)`` pairs, reward a float in [0, 1]; any order, partial batches."""
         raise NotImplementedError
+
+    def diagnostics(self):
+        """The strategy's own numbers after its last observation (``{name: float}``), logged as step metrics."""
+        return {}
 
     def state(self):
         """Everything needed to resume, picklable: Python types and NumPy arrays."""

@@ -46,6 +46,27 @@ def seed_tokens(space, rules):
     return expressed
 
 
+def mutate(space, parent, rng, max_mutations):
+    """A valid child of ``parent`` that differs from it in 1 to ``max_mutations`` slots.
+
+    Only slots with another valid choice can change, so the child always differs from its parent; later
+    tokens that the change made invalid (a result that is no longer read, say) are resampled too.
+    """
+    child = list(parent)
+    free = [p for p in range(space.sequence_length) if len(space.choices(p, child[:p])) > 1]
+    count = min(int(rng.integers(1, max_mutations + 1)), len(free))
+    positions = sorted(int(p) for p in rng.choice(free, size=count, replace=False))
+    for position in positions:
+        options = [t for t in space.choices(position, child[:position]) if t != child[position]]
+        if options:
+            child[position] = options[int(rng.integers(len(options)))]
+    for position in range(space.sequence_length):
+        options = space.choices(position, child[:position])
+        if child[position] not in options:
+            child[position] = options[int(rng.integers(len(options)))]
+    return child
+
+
 class EvolutionStrategy(Strategy):
     name = "evolution"
     defaults = {"population_size": 20, "tournament_size": 5, "max_mutations": 2, "seed_rules": ()}
@@ -82,22 +103,7 @@ class EvolutionStrategy(Strategy):
         return self.population[best][0]
 
     def mutate(self, parent):
-        space = self.space
-        child = list(parent)
-        # Only slots with another valid choice can change, so the child always differs from its parent.
-        free = [p for p in range(space.sequence_length) if len(space.choices(p, child[:p])) > 1]
-        count = min(int(self.rng.integers(1, self.options["max_mutations"] + 1)), len(free))
-        positions = sorted(int(p) for p in self.rng.choice(free, size=count, replace=False))
-        for position in positions:
-            options = [t for t in space.choices(position, child[:position]) if t != child[position]]
-            if options:
-                child[position] = options[int(self.rng.integers(len(options)))]
-        # Repair: later tokens the mutation made invalid are resampled.
-        for position in range(space.sequence_length):
-            options = space.choices(position, child[:position])
-            if child[position] not in options:
-                child[position] = options[int(self.rng.integers(len(options)))]
-        return child
+        return mutate(self.space, parent, self.rng, self.options["max_mutations"])
 
     def observe(self, results):
         for tokens, reward in self._results(results):

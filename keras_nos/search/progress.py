@@ -1,0 +1,31 @@
+"""The search's learning curve, candidate by candidate: what the paper's Figure 4 plots, as MLflow step metrics.
+
+For candidate ``i`` (its index in proposal order): its own reward, the best so far, the mean reward of the
+last ``MOVING_WINDOW`` candidates and the fraction of them that failed the hurdles. A strategy that learns
+shows the moving mean rising and the failure fraction falling; the best so far alone cannot show that.
+"""
+
+import numpy as np
+
+from keras_nos.tasks import result as statuses
+
+MOVING_WINDOW = 20
+
+
+def moving_mean(values, window=MOVING_WINDOW):
+    """Mean of the last ``window`` values at each position (fewer at the start)."""
+    values = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def progress_metrics(records):
+    """``[(step, {name: value})]`` for ``records`` sorted by index: the step metrics of every candidate."""
+    rewards = [r["result"]["reward"] for r in records]
+    failed = [r["result"]["status"] == statuses.FAILED_HURDLE for r in records]
+    best, mean, failing = np.maximum.accumulate(rewards) if rewards else [], moving_mean(rewards), moving_mean(failed)
+    return [(record["index"], {"sample_reward": rewards[i], "best_reward": float(best[i]),
+                               "moving_mean_reward": float(mean[i]), "hurdle_fail_fraction": float(failing[i])})
+            for i, record in enumerate(records)]
