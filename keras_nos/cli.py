@@ -159,8 +159,9 @@ def _leaderboard(args):
     uri = args.tracking_uri or tracking.default_tracking_uri()
     check_reachable(uri)
     run_id = args.run_id or _latest_search(uri, args.experiment)
+    rows = read_leaderboard(uri, run_id)  # an unknown run id is an error before anything is printed
     print(f"search run {run_id}")
-    print(format_leaderboard(read_leaderboard(uri, run_id), limit=args.limit))
+    print(format_leaderboard(rows, limit=args.limit))
 
 
 def _evaluate(args):

@@ -132,7 +132,9 @@ def _run_search(tracking_uri, resume, progress, max_batches, stored_settings, *,
     extra = dict(executor_options or {}, timeout=candidate_timeout, max_retries=max_retries)
     if executor == "ray":
         extra["address"] = ray_address
-    # The executor comes first: a missing Ray or an unreachable cluster is reported before anything is written.
+    # The data and the executor come first: a missing data set, a missing Ray or an unreachable cluster is
+    # reported before anything is written.
+    _check_data(task, data_path, seed)
     runner = make_executor(executor, options, workers, **extra)
     try:
         tracker = SearchTracker(uri, experiment, run_id=resume, params=params, run_name=f"{strategy}-{task}",
@@ -402,6 +404,13 @@ class _SearchRun:
     def leaderboard(self):
         funnel = {fp: {"mean": float(np.mean(v)), "std": float(np.std(v))} for fp, v in self.funnel_results.items()}
         return board.build_leaderboard(self.records + self.references, funnel, self.suite_results)
+
+
+def _check_data(task, data_path, seed):
+    """Load the task's data once in the driver: the workers load it lazily, after the parent run exists."""
+    task = get_task(task)
+    if task.load_data is not None:
+        task.load_data(data_path, seed)
 
 
 def _suite_names(funnel_suite):

@@ -30,7 +30,10 @@ def check_reachable(uri):
     try:
         _client(uri).search_experiments(max_results=1)
     except Exception as error:  # any failure here means the store is unusable
-        raise ValueError(f"Tracking URI {uri!r} is unreachable: {type(error).__name__}: {str(error)[:200]}") from None
+        cause = " ".join(str(error).split())[:200]  # one line, whatever the store's message
+        raise ValueError(f"Tracking URI {uri!r} is unreachable; start its MLflow server or pass another "
+                         f"--tracking-uri (default: $MLFLOW_TRACKING_URI or ./mlruns). "
+                         f"Cause: {type(error).__name__}: {cause}") from None
 
 
 def find_run(uri, run_id):
