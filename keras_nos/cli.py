@@ -1,7 +1,9 @@
 """The ``keras-nos`` command: search, leaderboard, evaluate, export, compare.
 
-A user error (bad rule text, unknown task, strategy or space, unreachable
-store, missing data) prints one line on stderr and exits with status 2.
+A user error (bad rule text, unknown task, strategy or space, unknown run id,
+unreachable store, missing data) prints one line on stderr and exits with
+status 2. Only the message's first line is printed, so each error puts the bad
+value and what would work there, and any detail on the lines after.
 """
 
 import argparse

@@ -107,7 +107,7 @@ def test_every_optimizer_gets_the_same_number_of_trials(tmp_path):
     (["compare", "exp(((", "--tasks", "rosenbrock"], "Unknown optimizer 'exp((('"),
     (["compare", "powersign", "--baselines", "adam,notanoptimizer"], "Unknown optimizer 'notanoptimizer'"),
     (["compare", "powersign", "--tasks", "rosenbrock,nosuchtask"], "Unknown compare task 'nosuchtask'"),
-    (["compare", "powersign", "--lr-grid", "0"], "--lr-grid"),
+    (["compare", "powersign", "--lr-grid", "0"], "--lr-grid: must be at least 1, got 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, fragment):
     assert cli_main(argv + ["--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]) == 2
