@@ -87,6 +87,10 @@ def plot(trajectories, path, steps):
 
 def main(argv=None):
     args = parse_args(argv)
+    from keras_nos.native_log import quiet_native_stderr
+
+    with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
+        import keras  # noqa: F401
     from keras_nos import tracking
     from keras_nos.compare.runner import make_budget, resolve_optimizers
 

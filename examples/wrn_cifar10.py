@@ -228,11 +228,8 @@ def load_data(cfg):
     try:
         return load_cifar10(cfg.data, seed=cfg.seed, train_limit=cfg.train_limit,
                             validation_size=cfg.validation_size)
-    except FileNotFoundError as error:
-        tried = [line.strip(" -") for line in str(error).splitlines()[1:]
-                 if line.strip().startswith("-")]
-        raise UsageError(f"CIFAR-10 not found; tried: {'; '.join(tried) or first_line(error)}") \
-            from None
+    except FileNotFoundError as error:  # its first line names the path and what would work
+        raise UsageError(first_line(error)) from None
     except (ValueError, OSError) as error:
         raise UsageError(f"CIFAR-10 could not be read from {cfg.data}: {first_line(error)}") \
             from None

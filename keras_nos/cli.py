@@ -1,10 +1,13 @@
 """The ``keras-nos`` command: search, leaderboard, evaluate, export, compare.
 
-A user error (bad rule text, unknown task, strategy or space, unreachable
-store, missing data) prints one line on stderr and exits with status 2.
+A user error (bad rule text, unknown task, strategy or space, unknown run id,
+unreachable store, missing data) prints one line on stderr and exits with
+status 2. Only the message's first line is printed, so each error puts the bad
+value and what would work there, and any detail on the lines after.
 """
 
 import argparse
+import functools
 import logging
 import sys
 
@@ -45,38 +48,47 @@ def build_parser():
     parser = _ArgumentParser(prog="keras-nos", description="Neural Optimizer Search for Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
 
-    s = commands.add_parser("search", help="search for update rules; every candidate is an MLflow run")
-    s.add_argument("--task", default="digits-convnet")
-    s.add_argument("--strategy", default="rl", help="rl, random, evolution or tpe")
-    s.add_argument("--budget", type=int, default=200, help="number of sampled rules")
-    s.add_argument("--workers", type=_positive_int, default=1)
-    s.add_argument("--space", default="paper", help="paper, paper-decay or small")
-    s.add_argument("--groups", type=int, default=None, help="groups of five tokens (1 to 4)")
-    s.add_argument("--batch-size", type=_positive_int, default=10, help="rules proposed per batch")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--epochs", type=_positive_int, default=None, help="override the task's epochs")
-    s.add_argument("--lr", type=_learning_rates, default=None, help="comma-separated learning-rate grid")
-    s.add_argument("--data", default=None, help="path of the task's data set (CIFAR-10 tasks)")
-    s.add_argument("--reward-seeds", type=_positive_int, default=1, metavar="N",
-                   help="train each candidate's best rate with N seeds; the reward is their mean (less noise)")
-    s.add_argument("--funnel-top-k", type=int, default=5)
-    s.add_argument("--funnel-seeds", type=_positive_int, default=3)
-    s.add_argument("--funnel-suite", default=None, metavar="TASKS",
-                   help="also run the funnel's top rules against Adam on these keras-nos compare tasks (or all)")
-    s.add_argument("--resume", default=None, metavar="RUN_ID", help="continue the search of this parent run")
+    s = commands.add_parser(
+        "search", help="search for update rules; every candidate is an MLflow run",
+        description="With --resume RUN_ID every setting comes from that search's parent run: a flag given with it "
+                    "must agree with the stored value, except a larger --budget and --workers, --ray-address, --data.")
+    # No defaults here: a flag left out is absent, so a resumed search takes it from its parent run, and a new
+    # one from search()'s defaults (the values in brackets).
+    setting = functools.partial(s.add_argument, default=argparse.SUPPRESS)
+    setting("--task", help="[digits-convnet]")
+    setting("--strategy", help="rl, random, evolution or tpe [rl]")
+    setting("--budget", type=int, help="number of sampled rules [200]")
+    setting("--workers", type=_positive_int, help="[1]")
+    setting("--space", help="paper, paper-decay or small [paper]")
+    setting("--groups", dest="num_groups", type=int, metavar="N",
+            help="groups of five tokens (1 to 4) [the space's]")
+    setting("--batch-size", type=_positive_int, help="rules proposed per batch [10]")
+    setting("--seed", type=int, help="[0]")
+    setting("--epochs", type=_positive_int, help="override the task's epochs")
+    setting("--lr", dest="learning_rates", type=_learning_rates, metavar="LR,LR,...",
+            help="comma-separated learning-rate grid [1e-4 .. 1, 5 rates]")
+    setting("--data", dest="data_path", metavar="PATH", help="path of the task's data set (CIFAR-10 tasks)")
+    setting("--reward-seeds", type=_positive_int, metavar="N",
+            help="train each candidate's best rate with N seeds; the reward is their mean (less noise) [1]")
+    setting("--funnel-top-k", type=int, help="[5]")
+    setting("--funnel-seeds", type=_positive_int, help="[3]")
+    setting("--funnel-suite", metavar="TASKS",
+            help="also run the funnel's top rules against Adam on these keras-nos compare tasks (or all)")
+    s.add_argument("--resume", default=None, metavar="RUN_ID",
+                   help="continue the search of this parent run, with its settings")
     s.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlruns)")
-    s.add_argument("--experiment", default="keras-nos")
+    setting("--experiment", help="[keras-nos]")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    s.add_argument("--executor", default="local", choices=("local", "ray"),
-                   help="where candidates run: local processes or a Ray cluster (pip install keras-nos[ray])")
-    s.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                   help="Ray cluster to use with --executor ray: auto, HOST:PORT, or local (default: start one here)")
-    s.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
-                   help="cancel a candidate after this many seconds (status timeout)")
-    s.add_argument("--max-retries", type=_non_negative_int, default=2,
-                   help="retries of a candidate whose worker died, before it is recorded as worker_lost")
-    s.add_argument("--async", dest="async_mode", action="store_true",
-                   help="keep --workers candidates in flight, proposing one as each finishes (not reproducible)")
+    setting("--executor", choices=("local", "ray"),
+            help="where candidates run: local processes or a Ray cluster (pip install keras-nos[ray]) [local]")
+    setting("--ray-address", metavar="ADDRESS",
+            help="Ray cluster to use with --executor ray: auto, HOST:PORT, or local (default: start one here)")
+    setting("--timeout", dest="candidate_timeout", type=_positive_float, metavar="SECONDS",
+            help="cancel a candidate after this many seconds (status timeout)")
+    setting("--max-retries", type=_non_negative_int,
+            help="retries of a candidate whose worker died, before it is recorded as worker_lost [2]")
+    setting("--async", dest="mode", action="store_const", const="async",
+            help="keep --workers candidates in flight, proposing one as each finishes (not reproducible)")
 
     b = commands.add_parser("leaderboard", help="print a search's leaderboard from MLflow")
     b.add_argument("run_id", nargs="?", default=None, help="parent run id (default: the latest search)")
@@ -123,16 +135,9 @@ def build_parser():
 
 def _search(args):
     from keras_nos.search import format_leaderboard, search
-    from keras_nos.search.loop import SEARCH_LEARNING_RATES
 
-    rows = search(task=args.task, strategy=args.strategy, budget=args.budget, space=args.space, seed=args.seed,
-                  workers=args.workers, batch_size=args.batch_size, num_groups=args.groups,
-                  tracking_uri=args.tracking_uri, resume=args.resume, experiment=args.experiment,
-                  learning_rates=args.lr or SEARCH_LEARNING_RATES, epochs=args.epochs, data_path=args.data,
-                  funnel_top_k=args.funnel_top_k, funnel_seeds=args.funnel_seeds, progress=not args.no_progress,
-                  executor=args.executor, ray_address=args.ray_address, candidate_timeout=args.timeout,
-                  max_retries=args.max_retries, mode="async" if args.async_mode else "sync",
-                  funnel_suite=args.funnel_suite, reward_seeds=args.reward_seeds)
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "tracking_uri", "no_progress")}
+    rows = search(resume=args.resume, tracking_uri=args.tracking_uri, progress=not args.no_progress, **given)
     print(format_leaderboard(rows))
 
 
@@ -156,8 +161,9 @@ def _leaderboard(args):
     uri = args.tracking_uri or tracking.default_tracking_uri()
     check_reachable(uri)
     run_id = args.run_id or _latest_search(uri, args.experiment)
+    rows = read_leaderboard(uri, run_id)  # an unknown run id is an error before anything is printed
     print(f"search run {run_id}")
-    print(format_leaderboard(read_leaderboard(uri, run_id), limit=args.limit))
+    print(format_leaderboard(rows, limit=args.limit))
 
 
 def _evaluate(args):

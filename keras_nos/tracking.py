@@ -43,13 +43,39 @@ def use_tracking_uri(uri=None):
     return uri
 
 
+EXPERIMENT_DESCRIPTION = """\
+**keras_nos**: update rules found by search (Neural Optimizer Search, Bello et al. 2017) and their comparisons.
+
+* Each `keras-nos search` is one parent run (tag `keras_nos.kind` = `search`): its settings as parameters and in
+  the tag `keras_nos.settings` (what `--resume RUN_ID` uses), and the artifacts `leaderboard.csv`,
+  `reward_vs_samples.png` (reward of every candidate in proposal order) and `checkpoint/`.
+* Under it, one nested run per candidate (`keras_nos.stage` = `search`) and per funnel training (`funnel`):
+  parameters `rule`, `simplified_rule`, `tokens`, `fingerprint`, `learning_rate` (the best); metrics `reward`
+  (best final validation accuracy over the learning rates), `val_accuracy` per epoch at the best rate and
+  `val_accuracy_lr_<rate>` for every rate; tags `keras_nos.status` (`ok`, `failed_hurdle`, `diverged`,
+  `no_progress`, `pruned`, `error`, `timeout`, `worker_lost`) and `keras_nos.cache_hit`.
+* Read it in the runs table (Model training): sort by `metrics.reward`, filter with
+  `tags.keras_nos.status = 'ok'`, or open the chart view; `keras-nos leaderboard RUN_ID` prints a search's table.
+* `keras-nos compare` makes a parent run (`keras_nos.kind` = `compare`) with one nested run per training
+  (`train_loss` per step, the held-out metric) and the tables and loss curves as artifacts.
+"""
+# The experiment page of MLflow 3 opens on GenAI pages (Overview, Traces), empty for these runs, unless the
+# experiment says it holds model training ("Machine learning" in its kind selector).
+EXPERIMENT_TAGS = {"mlflow.note.content": EXPERIMENT_DESCRIPTION, "mlflow.experimentKind": "custom_model_development"}
+
+
 def get_or_create_experiment(name, uri=None):
     """The id of experiment ``name``, creating it with artifacts beside a local SQLite store
-    (not under the working directory: two folders' stores must not share artifacts)."""
+    (not under the working directory: two folders' stores must not share artifacts) and with
+    :data:`EXPERIMENT_TAGS`; an experiment without them (made before, or by hand) gets them, one
+    that has its own description or kind keeps it."""
     import mlflow
 
     uri = use_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return mlflow.create_experiment(name, artifact_location=artifact_location_for(uri))
+    if experiment is None:
+        return mlflow.create_experiment(name, artifact_location=artifact_location_for(uri), tags=EXPERIMENT_TAGS)
+    for key, value in EXPERIMENT_TAGS.items():
+        if key not in experiment.tags:
+            mlflow.MlflowClient(uri).set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id

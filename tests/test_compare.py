@@ -107,7 +107,7 @@ def test_every_optimizer_gets_the_same_number_of_trials(tmp_path):
     (["compare", "exp(((", "--tasks", "rosenbrock"], "Unknown optimizer 'exp((('"),
     (["compare", "powersign", "--baselines", "adam,notanoptimizer"], "Unknown optimizer 'notanoptimizer'"),
     (["compare", "powersign", "--tasks", "rosenbrock,nosuchtask"], "Unknown compare task 'nosuchtask'"),
-    (["compare", "powersign", "--lr-grid", "0"], "--lr-grid"),
+    (["compare", "powersign", "--lr-grid", "0"], "--lr-grid: must be at least 1, got 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, fragment):
     assert cli_main(argv + ["--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]) == 2
@@ -204,3 +204,13 @@ def test_rosenbrock_example_writes_the_picture_and_logs_it(tmp_path):
     run = client.search_runs([client.get_experiment_by_name("keras-nos").experiment_id])[0]
     assert {"lr.adam", "lr.powersign"} <= set(run.data.params) and run.data.metrics["final_f.adam"] < 12.5
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["r.png"]
+
+
+def test_rosenbrock_example_keeps_tensorflow_start_up_lines_off_the_terminal(tmp_path):
+    from example_scripts import run_example
+
+    done = run_example("rosenbrock.py", "--optimizers", "adam", "--steps", "10", "--lr-grid", "1",
+                       "--out", str(tmp_path / "r.png"), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+                       cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "absl" not in done.stderr and "oneDNN" not in done.stderr and "cuda" not in done.stderr, done.stderr

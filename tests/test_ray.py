@@ -228,11 +228,10 @@ def test_async_mode_observes_out_of_order_results_and_resumes_with_the_candidate
 def test_cli_passes_the_executor_flags():
     args = build_parser().parse_args(["search", "--executor", "ray", "--ray-address", "auto", "--workers", "8",
                                       "--timeout", "600", "--max-retries", "1", "--async"])
-    assert (args.executor, args.ray_address, args.workers, args.timeout, args.max_retries, args.async_mode) == \
-        ("ray", "auto", 8, 600.0, 1, True)
-    defaults = build_parser().parse_args(["search"])
-    assert (defaults.executor, defaults.ray_address, defaults.timeout, defaults.max_retries, defaults.async_mode) == \
-        ("local", None, None, 2, False)
+    assert (args.executor, args.ray_address, args.workers, args.candidate_timeout, args.max_retries, args.mode) == \
+        ("ray", "auto", 8, 600.0, 1, "async")
+    left_out = vars(build_parser().parse_args(["search"]))  # search() fills in its defaults or the parent run's
+    assert not {"executor", "ray_address", "candidate_timeout", "max_retries", "mode", "workers"} & set(left_out)
     with pytest.raises(ValueError):
         build_parser().parse_args(["search", "--executor", "dask"])
     with pytest.raises(ValueError, match="ray_address"):

@@ -26,9 +26,9 @@ def _children(uri, run_id):
     return client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
 
 
-def _search_run_id(uri):
+def _search_run_id(uri, experiment="keras-nos"):
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("keras-nos")
+    experiment = client.get_experiment_by_name(experiment)
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.`keras_nos.kind` = 'search'")
     return runs[0].info.run_id
 
@@ -239,22 +239,69 @@ def test_resume_discards_a_candidate_run_cut_off_mid_write(tmp_path, monkeypatch
     assert all(r.info.status in ("FINISHED", "FAILED") and "rule" in r.data.params for r in children)
 
 
-def test_resume_after_kill_9_continues_the_search(tmp_path):
+def test_resume_takes_every_setting_from_the_parent_run(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = dict(TINY, strategy="evolution", budget=6, batch_size=2, seed=3, reward_seeds=2, experiment="other")
+    search(max_batches=1, tracking_uri=uri, **options)
+    client = MlflowClient(tracking_uri=uri)
+    run_id = _search_run_id(uri, "other")
+    search(resume=run_id, tracking_uri=uri, progress=False)  # nothing else: the stored settings are used
+    children = _children(uri, run_id)
+    trained = [r for r in children if r.data.tags["keras_nos.stage"] == "search"]
+    assert sorted(int(r.data.tags["keras_nos.index"]) for r in trained) == list(range(6))
+    assert {r.data.tags["keras_nos.strategy"] for r in trained} == {"evolution"}
+    assert {r.data.params["seed"] for r in trained} == {"3"} and {r.data.params["task"] for r in trained} == {"synthetic"}
+    assert all(len(client.get_metric_history(r.info.run_id, "seed_reward")) == 2 for r in trained
+               if r.data.tags["keras_nos.status"] == "ok")
+    funnel = [r for r in children if r.data.tags["keras_nos.stage"] == "funnel"]
+    assert len(funnel) == 2  # funnel_top_k=1 and funnel_seeds=1: the top rule and Adam, once each
+
+
+def test_resume_refuses_a_contradicting_setting_and_may_raise_the_budget(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = dict(TINY, strategy="random", budget=4, batch_size=2, funnel_top_k=0, tracking_uri=uri)
+    search(max_batches=1, **options)
+    run_id = _search_run_id(uri)
+    with pytest.raises(ValueError, match=r"strategy='rl' contradicts the strategy='random'"):
+        search(resume=run_id, tracking_uri=uri, strategy="rl")
+    with pytest.raises(ValueError, match=r"budget=3 contradicts the budget=4"):
+        search(resume=run_id, tracking_uri=uri, budget=3)
+    assert cli_main(["search", "--resume", run_id, "--tracking-uri", uri, "--lr", "0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "learning_rates=(0.5,)" in err and "[0.01, 0.1]" in err, err
+    assert len(_children(uri, run_id)) == 2  # the refused resumes ran nothing
+    search(resume=run_id, tracking_uri=uri, budget=6, progress=False, **{"strategy": "random", "workers": 2})
+    assert sorted(int(r.data.tags["keras_nos.index"]) for r in _children(uri, run_id)) == list(range(6))
+    search(resume=run_id, tracking_uri=uri, progress=False)  # the raised budget is stored: nothing left to do
+    assert len(_children(uri, run_id)) == 6
+
+
+def test_a_run_made_before_settings_were_stored_resumes_with_the_given_ones(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    options = dict(TINY, strategy="random", budget=4, batch_size=2, funnel_top_k=0, tracking_uri=uri)
+    search(max_batches=1, **options)
+    run_id = _search_run_id(uri)
+    MlflowClient(tracking_uri=uri).delete_tag(run_id, "keras_nos.settings")
+    search(resume=run_id, **options)
+    assert sorted(int(r.data.tags["keras_nos.index"]) for r in _children(uri, run_id)) == list(range(4))
+
+
+def test_resume_after_kill_9_needs_only_the_run_id(tmp_path):
     # Most random rules fail the hurdles in milliseconds; the budget must outlast the poll below, or the
     # search finishes before the kill (8 candidates did, on an idle machine)
     BUDGET = 30
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    command = [sys.executable, "-m", "keras_nos.cli", "search", "--task", "synthetic", "--space", "small",
-               "--strategy", "random", "--budget", str(BUDGET), "--batch-size", "2", "--epochs", "1", "--lr", "0.01,0.1",
-               "--funnel-top-k", "1", "--funnel-seeds", "1", "--tracking-uri", uri, "--no-progress"]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "keras_nos.cli", "search", "--tracking-uri", uri]
+    process = subprocess.Popen(command + ["--task", "digits-mlp", "--strategy", "random", "--budget", str(BUDGET),
+                                          "--batch-size", "2", "--epochs", "1", "--funnel-top-k", "0"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     run_id = None
     while time.time() < deadline:
         time.sleep(0.2)
         try:
             run_id = _search_run_id(uri)
-            if len(_children(uri, run_id)) >= 3:
+            if len(_children(uri, run_id)) >= 3:  # at least one batch checkpointed, the next under way
                 break
         except Exception:
             continue
@@ -262,19 +309,22 @@ def test_resume_after_kill_9_continues_the_search(tmp_path):
     process.wait()
     assert run_id is not None
     # the kill may land while a candidate's run is being written: a run not yet terminated never finished
-    finished_before = {int(r.data.tags["keras_nos.index"]): r.data.params["rule"] for r in _children(uri, run_id)
-                       if r.info.status != "RUNNING"}
+    finished_before = {int(r.data.tags["keras_nos.index"]): (r.info.run_id, r.data.params["rule"])
+                       for r in _children(uri, run_id) if r.info.status != "RUNNING"}
     assert 0 < len(finished_before) < BUDGET
-    assert subprocess.run(command + ["--resume", run_id], cwd=tmp_path, capture_output=True).returncode == 0
+    resumed = subprocess.run(command + ["--resume", run_id], cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
     children = _children(uri, run_id)
     assert all(r.info.status != "RUNNING" for r in children)  # the half-written run, if any, is gone
-    children = [r for r in children if r.data.tags["keras_nos.stage"] == "search"]
+    assert {r.data.tags["keras_nos.stage"] for r in children} == {"search"}  # the stored funnel_top_k=0
     by_index = {}
     for child in children:
-        by_index.setdefault(int(child.data.tags["keras_nos.index"]), []).append(child.data.params["rule"])
+        by_index.setdefault(int(child.data.tags["keras_nos.index"]), []).append((child.info.run_id,
+                                                                                 child.data.params["rule"]))
     assert sorted(by_index) == list(range(BUDGET))
-    assert all(len(rules) == 1 for rules in by_index.values())  # nothing evaluated twice
-    assert all(by_index[i] == [rule] for i, rule in finished_before.items())  # nothing finished lost
+    assert all(len(runs) == 1 for runs in by_index.values())  # nothing evaluated twice
+    assert all(by_index[i] == [run] for i, run in finished_before.items())  # nothing finished lost or redone
+    assert {child.data.params["task"] for child in children} == {"digits-mlp"}
 
 
 @pytest.mark.parametrize(
@@ -282,10 +332,10 @@ def test_resume_after_kill_9_continues_the_search(tmp_path):
     [
         (["search", "--task", "nope"], "Unknown task 'nope'"),
         (["search", "--strategy", "nope"], "Unknown strategy 'nope'"),
-        (["search", "--space", "nope"], "nope"),
-        (["search", "--budget", "0"], "budget"),
-        (["search", "--tracking-uri", "http://127.0.0.1:9"], "unreachable"),
-        (["search", "--resume", "0123456789abcdef"], "No search run"),
+        (["search", "--space", "nope"], "Unknown search space 'nope'; allowed: paper"),
+        (["search", "--budget", "0"], "budget must be a whole number of candidates >= 1, got 0"),
+        (["search", "--tracking-uri", "http://127.0.0.1:9"], "'http://127.0.0.1:9' is unreachable"),
+        (["search", "--resume", "0123456789abcdef"], "No search run with id '0123456789abcdef'"),
         (["evaluate", "exp(g", "--task", "synthetic"], "Unbalanced parentheses"),
         (["evaluate", "g", "--task", "nope"], "Unknown task"),
         (["evaluate", "g", "--task", "synthetic", "--lr-search", "nope"], "invalid choice: 'nope'"),

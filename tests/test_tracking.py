@@ -27,3 +27,16 @@ def test_default_store_is_under_mlruns_of_the_working_directory(tmp_path, monkey
     assert uri == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}" and Path(tmp_path / "mlruns").is_dir()
     assert tracking.artifact_location_for(uri) == (tmp_path / "mlruns" / "artifacts").as_uri()
     assert tracking.artifact_location_for("http://127.0.0.1:5000") is None
+
+
+def test_an_experiment_says_what_keras_nos_logs_and_opens_on_its_runs(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = mlflow.get_experiment(tracking.get_or_create_experiment("described", uri))
+    assert "keras_nos.status" in experiment.tags["mlflow.note.content"]
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # not MLflow 3's GenAI pages
+    client = mlflow.MlflowClient(uri)
+    older = client.create_experiment("older", artifact_location=(tmp_path / "art").as_uri())  # made before
+    client.set_experiment_tag(older, "mlflow.note.content", "my own notes")
+    tracking.get_or_create_experiment("older", uri)
+    tags = client.get_experiment(older).tags
+    assert tags["mlflow.note.content"] == "my own notes" and tags["mlflow.experimentKind"] == "custom_model_development"

@@ -26,8 +26,10 @@ from keras_nos import tracking as store
 from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
 from keras_nos.executors import EXECUTORS, make_executor
 from keras_nos.search import leaderboard as board
+from keras_nos.search import settings
 from keras_nos.search.plots import plot_rewards
 from keras_nos.search.progress import progress_metrics
+from keras_nos.search.settings import Default
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES, make_strategy
 from keras_nos.search.tracking import TAG_PREFIX, SearchTracker, check_reachable, find_run
@@ -64,18 +66,23 @@ def _validate(task, strategy, space, budget, num_groups, executor="local", mode=
     return SearchSpace.preset(space, num_groups=num_groups)
 
 
-def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed=0, workers=1, batch_size=10,
-           num_groups=None, tracking_uri=None, resume=None, experiment="keras-nos", learning_rates=SEARCH_LEARNING_RATES,
-           epochs=None, data_path=None, hurdles=DEFAULT_HURDLES, funnel_top_k=5, funnel_seeds=3, funnel_epochs=None,
-           executor="local", progress=True, strategy_options=None, max_batches=None, ray_address=None,
-           candidate_timeout=None, max_retries=2, mode="sync", executor_options=None, funnel_suite=None,
-           reward_seeds=1):
+def search(task=Default("digits-convnet"), strategy=Default("rl"), budget=Default(200), space=Default("paper"),
+           seed=Default(0), workers=Default(1), batch_size=Default(10), num_groups=Default(None), tracking_uri=None,
+           resume=None, experiment=Default("keras-nos"), learning_rates=Default(SEARCH_LEARNING_RATES),
+           epochs=Default(None), data_path=Default(None), hurdles=Default(DEFAULT_HURDLES), funnel_top_k=Default(5),
+           funnel_seeds=Default(3), funnel_epochs=Default(None), executor=Default("local"), progress=True,
+           strategy_options=Default(None), max_batches=None, ray_address=Default(None), candidate_timeout=Default(None),
+           max_retries=Default(2), mode=Default("sync"), executor_options=Default(None), funnel_suite=Default(None),
+           reward_seeds=Default(1)):
     """Run (or resume) a search and return its leaderboard rows, best first.
 
     Every argument is checked before anything is written. ``resume`` is the
-    parent run id of an earlier search with the same settings; finished
-    evaluations are restored, never run again. ``max_batches`` stops early
-    after that many batches (in async mode: checkpoints; for tests of resume).
+    parent run id of an earlier search: its settings are stored on that run
+    and used for every argument left out; a given one that contradicts them is
+    a ValueError, except a larger ``budget`` and ``workers``, ``ray_address``
+    and ``data_path`` (where it runs, not what). Finished evaluations are
+    restored, never run again. ``max_batches`` stops early after that many
+    batches (in async mode: checkpoints; for tests of resume).
 
     ``executor`` is ``"local"`` (processes on this machine) or ``"ray"`` (a Ray
     cluster at ``ray_address``: None starts a local instance, ``"auto"`` or
@@ -93,13 +100,26 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
     learning-rate budget for each; the leaderboard's ``suite_vs_adam`` column
     then says on how many of its tasks each rule beat Adam.
     """
+    defaults = settings.defaults_of(search)
+    chosen = settings.given(locals(), defaults)
+    if resume:
+        uri = tracking_uri or store.default_tracking_uri()
+        check_reachable(uri)
+        chosen = settings.for_resume(find_run(uri, resume), chosen, defaults)
+    resolved = dict(defaults, **chosen)
+    return _run_search(tracking_uri, resume, progress, max_batches, settings.encode(resolved), **resolved)
+
+
+def _run_search(tracking_uri, resume, progress, max_batches, stored_settings, *, task, strategy, budget, space, seed,
+                workers, batch_size, num_groups, experiment, learning_rates, epochs, data_path, hurdles, funnel_top_k,
+                funnel_seeds, funnel_epochs, executor, strategy_options, ray_address, candidate_timeout, max_retries,
+                mode, executor_options, funnel_suite, reward_seeds):
+    """The search of ``search()``, every setting resolved; ``stored_settings`` is their JSON for the parent run."""
     search_space = _validate(task, strategy, space, budget, num_groups, executor, mode, candidate_timeout,
                              max_retries, ray_address, reward_seeds)
     suite = _suite_names(funnel_suite)
     uri = tracking_uri or store.default_tracking_uri()
     check_reachable(uri)
-    if resume:
-        find_run(uri, resume)
     options = dict(task=task, learning_rates=tuple(learning_rates), seed=seed, data_path=data_path, epochs=epochs,
                    hurdles=tuple(hurdles), reward_seeds=reward_seeds)
     params = {"strategy": strategy, "budget": budget, "space": search_space.name, "num_groups": search_space.num_groups,
@@ -113,10 +133,13 @@ def search(task="digits-convnet", strategy="rl", budget=200, space="paper", seed
     extra = dict(executor_options or {}, timeout=candidate_timeout, max_retries=max_retries)
     if executor == "ray":
         extra["address"] = ray_address
-    # The executor comes first: a missing Ray or an unreachable cluster is reported before anything is written.
+    # The data and the executor come first: a missing data set, a missing Ray or an unreachable cluster is
+    # reported before anything is written.
+    _check_data(task, data_path, seed)
     runner = make_executor(executor, options, workers, **extra)
     try:
-        tracker = SearchTracker(uri, experiment, run_id=resume, params=params, run_name=f"{strategy}-{task}")
+        tracker = SearchTracker(uri, experiment, run_id=resume, params=params, run_name=f"{strategy}-{task}",
+                                settings=stored_settings)
         run = _SearchRun(tracker, search_space,
                          make_strategy(strategy, search_space, seed=seed, **(strategy_options or {})), runner, options,
                          budget, batch_size, progress, mode)
@@ -394,6 +417,13 @@ class _SearchRun:
     def leaderboard(self):
         funnel = {fp: {"mean": float(np.mean(v)), "std": float(np.std(v))} for fp, v in self.funnel_results.items()}
         return board.build_leaderboard(self.records + self.references, funnel, self.suite_results)
+
+
+def _check_data(task, data_path, seed):
+    """Load the task's data once in the driver: the workers load it lazily, after the parent run exists."""
+    task = get_task(task)
+    if task.load_data is not None:
+        task.load_data(data_path, seed)
 
 
 def _suite_names(funnel_suite):

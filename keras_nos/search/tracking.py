@@ -11,6 +11,7 @@ import pickle
 import tempfile
 
 from keras_nos import tracking as store
+from keras_nos.search.settings import SETTINGS_TAG
 
 TAG_PREFIX = "keras_nos."
 CHECKPOINT_ARTIFACT = "checkpoint/search_state.pkl"
@@ -29,26 +30,43 @@ def check_reachable(uri):
     try:
         _client(uri).search_experiments(max_results=1)
     except Exception as error:  # any failure here means the store is unusable
-        raise ValueError(f"Tracking URI {uri!r} is unreachable: {type(error).__name__}: {str(error)[:200]}") from None
+        cause = " ".join(str(error).split())[:200]  # one line, whatever the store's message
+        raise ValueError(f"Tracking URI {uri!r} is unreachable; start its MLflow server or pass another "
+                         f"--tracking-uri (default: $MLFLOW_TRACKING_URI or ./mlruns). "
+                         f"Cause: {type(error).__name__}: {cause}") from None
 
 
 def find_run(uri, run_id):
-    """The parent run ``run_id``; ValueError when it does not exist."""
+    """The parent run ``run_id`` of a search; ValueError when it does not exist or is another kind of run."""
     try:
-        return _client(uri).get_run(run_id)
+        run = _client(uri).get_run(run_id)
     except Exception:
-        raise ValueError(f"No search run with id {run_id!r} in tracking store {uri!r}") from None
+        raise ValueError(f"No search run with id {run_id!r} in tracking store {uri!r}; "
+                         f"'keras-nos leaderboard --tracking-uri URI' prints the latest search's run id") from None
+    tags = run.data.tags
+    kind = tags.get(TAG_PREFIX + "kind")
+    if TAG_PREFIX + "stage" in tags:
+        raise ValueError(f"Run {run_id!r} is a {tags[TAG_PREFIX + 'stage']} candidate of search run "
+                         f"{tags.get('mlflow.parentRunId')!r}; give that parent run's id")
+    if kind not in (None, "search"):
+        raise ValueError(f"Run {run_id!r} in {uri!r} is a {kind} run, not a search's parent run; "
+                         f"'keras-nos leaderboard --tracking-uri URI' prints the latest search's run id")
+    return run
 
 
 class SearchTracker:
     """Writes a search's parent run, candidate runs, artifacts and checkpoint."""
 
-    def __init__(self, uri, experiment_name="keras-nos", run_id=None, params=None, run_name=None):
+    def __init__(self, uri, experiment_name="keras-nos", run_id=None, params=None, run_name=None, settings=None):
+        """``settings``: the JSON text of the search's settings (``keras_nos.search.settings``), stored as a tag
+        when the run is made (a kill right after still leaves a resumable run) and again on each resume."""
         self.uri = uri
         self.client = _client(uri)
+        settings_tag = {SETTINGS_TAG: settings} if settings is not None else {}
         if run_id is None:
             experiment_id = store.get_or_create_experiment(experiment_name, uri)
-            run = self.client.create_run(experiment_id, run_name=run_name, tags={TAG_PREFIX + "kind": "search"})
+            run = self.client.create_run(experiment_id, run_name=run_name,
+                                         tags={TAG_PREFIX + "kind": "search", **settings_tag})
             self.run_id = run.info.run_id
             self.experiment_id = experiment_id
             self._log_params(self.run_id, params or {})
@@ -56,6 +74,8 @@ class SearchTracker:
             run = find_run(uri, run_id)
             self.run_id = run_id
             self.experiment_id = run.info.experiment_id
+            for key, value in settings_tag.items():
+                self.client.set_tag(run_id, key, value)
             self.client.update_run(run_id, status="RUNNING")
 
     def _log_params(self, run_id, params):

@@ -38,7 +38,8 @@ _LAYOUTS = (
     + " ".join(CIFAR10_CLASSES)
     + ")"
 )
-_HINT = f"Pass --data PATH or set {SOURCE_ENV} to {_LAYOUTS}."
+_HINT = f"pass --data PATH or set {SOURCE_ENV}"
+_LAYOUT_HINT = f"PATH is {_LAYOUTS}."
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,19 +97,18 @@ def mean_pool(images, factor):
 def _cifar10_arrays(source):
     """(x_train, y_train, x_test, y_test) from the first place that has CIFAR-10."""
     if source is not None:
-        return _load_local(Path(source), "source argument")
+        return _load_local(Path(source))
     if os.environ.get(SOURCE_ENV):
-        return _load_local(Path(os.environ[SOURCE_ENV]), f"${SOURCE_ENV}")
+        return _load_local(Path(os.environ[SOURCE_ENV]), f"from ${SOURCE_ENV}, ")
     return _load_keras()
 
 
-def _load_local(path, origin):
-    """Decode a local copy once, then reuse the cached arrays."""
+def _load_local(path, origin=""):
+    """Decode a local copy once, then reuse the cached arrays. ``origin`` says where ``path`` came from."""
     path = path.expanduser().resolve()
     if not path.exists():
-        raise FileNotFoundError(
-            f"CIFAR-10 not found. Tried:\n  - {origin}: {path} (does not exist)\n{_HINT}"
-        )
+        # The first line is the whole story (the command line prints only it); the layouts follow.
+        raise FileNotFoundError(f"CIFAR-10 not found at {path} ({origin}does not exist); {_HINT}\n{_LAYOUT_HINT}")
     cache = _cache_path(path)
     if cache.exists():
         with np.load(cache) as arrays:
@@ -131,12 +131,9 @@ def _load_keras():
     except Exception as err:
         keras_cache = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "datasets"
         raise FileNotFoundError(
-            "CIFAR-10 not found. Tried:\n"
-            "  - source argument: not given\n"
-            f"  - ${SOURCE_ENV}: not set\n"
-            f"  - Keras cache {keras_cache / 'cifar-10-batches-py-target'}: no usable copy\n"
-            f"  - download from {CIFAR10_URL}: failed ({err})\n"
-            f"{_HINT}"
+            f"CIFAR-10 not found: no --data, ${SOURCE_ENV} not set, no usable copy in the Keras cache "
+            f"{keras_cache / 'cifar-10-batches-py-target'}, download from {CIFAR10_URL} failed "
+            f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); {_HINT}\n{_LAYOUT_HINT}"
         ) from err
     if keras.config.image_data_format() == "channels_first":
         x_train, x_test = x_train.transpose(0, 2, 3, 1), x_test.transpose(0, 2, 3, 1)
