@@ -8,6 +8,7 @@ value and what would work there, and any detail on the lines after.
 
 import argparse
 import functools
+import json
 import logging
 import sys
 
@@ -44,6 +45,17 @@ def _learning_rates(text):
     return tuple(float(x) for x in text.split(","))
 
 
+def _strategy_option(text):
+    """``KEY=VALUE`` -> (key, value), the value read as JSON where it parses (0.002, true, [1, 2]), else text."""
+    key, equals, value = text.partition("=")
+    if not (key and equals):
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE, e.g. learning_rate=0.002; got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
 def build_parser():
     parser = _ArgumentParser(prog="keras-nos", description="Neural Optimizer Search for Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
@@ -63,6 +75,8 @@ def build_parser():
     setting("--groups", dest="num_groups", type=int, metavar="N",
             help="groups of five tokens (1 to 4) [the space's]")
     setting("--batch-size", type=_positive_int, help="rules proposed per batch [10]")
+    setting("--strategy-option", dest="strategy_options", type=_strategy_option, action="append",
+            metavar="KEY=VALUE", help="an option of the strategy, e.g. learning_rate=0.002 (repeatable; README)")
     setting("--seed", type=int, help="[0]")
     setting("--epochs", type=_positive_int, help="override the task's epochs")
     setting("--lr", dest="learning_rates", type=_learning_rates, metavar="LR,LR,...",
@@ -137,6 +151,8 @@ def _search(args):
     from keras_nos.search import format_leaderboard, search
 
     given = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "tracking_uri", "no_progress")}
+    if "strategy_options" in given:
+        given["strategy_options"] = dict(given["strategy_options"])
     rows = search(resume=args.resume, tracking_uri=args.tracking_uri, progress=not args.no_progress, **given)
     print(format_leaderboard(rows))
 

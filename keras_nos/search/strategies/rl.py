@@ -1,21 +1,22 @@
 """``rl``: the paper's search, an LSTM controller trained with PPO, made to learn within a few hundred rewards.
 
 The paper's controller learned from about 10^4 sampled rules; a search here gets 100 to 500, and most of
-them score 0. Four additions make PPO learn at that budget (measured in ``benchmarks/search_quality.py``):
+them score 0. On top of the paper's PPO (measured in ``benchmarks/search_quality.py``, README):
 
-* **Pretraining on a cheap signal.** Before its first proposal the controller trains on
-  ``pretrain_samples`` of its own samples scored by ``hurdles.hurdle_score`` (the NumPy hurdles, milliseconds
-  a rule, no task reward), so the budget is not spent on the ~90% of random rules that fail the hurdles.
-* **Elite replay.** The ``elite_size`` best distinct rules seen so far join every update (as in
-  priority-queue training), so a good early rule is not forgotten.
-* **Normalised advantages.** The rewards of an update (its new results and the elites) are standardised;
-  an update whose rewards are all equal carries no information and is skipped.
-* **Repeats become mutations.** A sample whose behaviour (fingerprint) was proposed before is mutated in 1
-  to ``max_mutations`` slots (evolution's operator), up to ``novelty_tries`` times, until its behaviour is
-  new. Once the policy concentrates on its best rules, most samples are such repeats, so the search walks
-  the neighbourhood of the rules the policy favours, as the RNN-seeded genetic programming of Mundhenk et
-  al. (NeurIPS 2021) does; the policy learns from those children like from its own samples (their
-  log-probability under the policy is the old one for PPO).
+* **Normalised advantages.** The rewards of an update are standardised; an update whose rewards are all
+  equal (a batch of zeros) carries no information and is skipped instead of pushing down what was sampled.
+* **Elite replay.** The ``elite_size`` best distinct rules observed join every update (as in priority-queue
+  training), so a good early rule is not forgotten.
+* **Half of each batch varies the best rules.** A share ``mutation_share`` of the proposals are mutations
+  (evolution's operator, 1 to ``max_mutations`` slots) of elites drawn with the probability the policy gives
+  them, as in the RNN-seeded genetic programming of Mundhenk et al. (NeurIPS 2021); the rest are the
+  policy's own samples. The policy learns from all of them (their log-probability under the policy at
+  proposal is the old one for PPO).
+* **No repeats.** A proposal whose behaviour (fingerprint) was proposed before is mutated, up to
+  ``novelty_tries`` times, until it is new.
+* **Optional pretraining on a cheap signal.** With ``pretrain_samples`` > 0 the controller first trains on
+  that many of its own samples scored by ``hurdles.hurdle_score`` (the NumPy hurdles, milliseconds a rule,
+  no task reward), which cuts the share of proposals that fail the hurdles.
 
 An update comes every ``update_every`` results, whatever the search's batch size. It is up to
 ``ppo_epochs`` passes of the clipped PPO objective (``clip``) with Adam (``learning_rate``) and an entropy
@@ -65,6 +66,9 @@ class RLStrategy(Strategy):
             raise ValueError(f"update_every, ppo_epochs and pretrain_batch must be at least 1; got {o}")
         if min(o["elite_size"], o["pretrain_samples"], o["novelty_tries"]) < 0:
             raise ValueError(f"elite_size, pretrain_samples and novelty_tries must be at least 0; got {o}")
+        if not 0 <= o["mutation_share"] <= 1 or o["max_mutations"] < 1:
+            raise ValueError(f"mutation_share must be in [0, 1] and max_mutations at least 1; got "
+                             f"{o['mutation_share']!r} and {o['max_mutations']!r}")
         self._build()
         self.buffer = []  # [(tokens, reward, old log-probability or None)] not yet learned from
         self.proposed = {}  # tuple(tokens) -> [log-probability at proposal], oldest first
@@ -195,12 +199,6 @@ class RLStrategy(Strategy):
         every = self.options["update_every"]
         while len(self.buffer) >= every:
             chunk, self.buffer = self.buffer[:every], self.buffer[every:]
-            self._update(chunk, self.elites)
-
-    def update(self):
-        """Learn from every result observed since the last update, however few."""
-        if self.buffer:
-            chunk, self.buffer = self.buffer, []
             self._update(chunk, self.elites)
 
     def _update(self, chunk, elites, pretraining=False):
