@@ -24,6 +24,13 @@ Every proposal is kept only when the rule's fingerprint
 ``x/(1+1e-8)``), ``x*0`` (NaN for an infinite ``x``) and ``log(exp(x))``
 (``exp`` is capped) are only taken where they behave the same on the
 fingerprint's states. The result never has more nodes than the input.
+
+Near-identities are not proposed, though the fingerprint (random states
+without zeros, outputs to 6 significant digits) cannot tell them apart:
+``sign(x)^y`` is 1, not ``sign(x)``, where ``y`` is exactly 0, and a search's
+``sign(m)^clip(-g*sign(w), 1e-4)`` trains differently from ``sign(m)`` because
+gradients of exactly 0 occur. The funnel and ``keras-nos export`` use the
+simplified rule, so it must compute what the search evaluated.
 """
 
 import functools
