@@ -25,13 +25,12 @@ Every proposal is kept only when the rule's fingerprint
 (``exp`` is capped) are only taken where they behave the same on the
 fingerprint's states. The result never has more nodes than the input.
 
-That check is the tolerance: the simplified rule computes what the rule does
-on the fingerprint's 256 random states of each operand (none of them zero), to
-its 6 significant digits. Near-identities pass it, and are proposed where
-they are simple: ``sign(x)^y`` -> ``sign(x)``, which differ only where ``y`` is
-exactly an even whole number (``sign(x)^0`` is 1). The search's
-``sign(m)^clip(-g*sign(w), 1e-4)`` is thus ``sign(m)`` everywhere but where a
-gradient is exactly 0.
+Near-identities are not proposed, though the fingerprint (random states
+without zeros, outputs to 6 significant digits) cannot tell them apart:
+``sign(x)^y`` is 1, not ``sign(x)``, where ``y`` is exactly 0, and a search's
+``sign(m)^clip(-g*sign(w), 1e-4)`` trains differently from ``sign(m)`` because
+gradients of exactly 0 occur. The funnel and ``keras-nos export`` use the
+simplified rule, so it must compute what the search evaluated.
 """
 
 import functools
@@ -278,8 +277,9 @@ def _binary_proposals(node):
             yield a
         if _is_const(b, 0.0) or _is_const(a, 1.0):
             yield Const(1.0)
-        if isinstance(a, Unary) and a.fn == "sign":
-            yield a  # a near-identity: see the module's docstring
+        if isinstance(a, Unary) and a.fn == "sign" and _is_const(b):
+            if float(b.value).is_integer() and int(b.value) % 2 == 1:
+                yield a
 
 
 def _terms(node, positive=True):
