@@ -52,7 +52,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="digits-mlp", help="registered task (default digits-mlp)")
     parser.add_argument("--budget", type=int, default=100, help="evaluations per search (default 100)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per strategy: 0 .. seeds-1 (default 3)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per strategy (default 3)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds are first-seed .. first-seed+seeds-1 (default 0): more seeds in another run, "
+                             "pooled with --from-raw")
     parser.add_argument("--space", default="paper", help="search space preset (default paper)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per candidate (default: the task's)")
     parser.add_argument("--lr", default=None,
@@ -144,7 +147,7 @@ def run_searches(args):
     started = time.perf_counter()
     try:
         # Seed-major order: if the run is stopped early every strategy has the same number of seeds done.
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for label, strategy, options in _runs(args):
                 experiment = f"{label}-seed{seed}".replace(" ", "_")
                 t0 = time.perf_counter()

@@ -3,6 +3,7 @@
 #
 #   docs/screenshots.sh                       # after a default search (minutes), into docs/
 #   docs/screenshots.sh --task digits-mlp --strategy random --budget 12 --epochs 1   # a quick one
+#   STORE=sqlite:////path/mlflow.db docs/screenshots.sh   # the pictures of a search already in that store
 #
 # Every argument goes to `keras-nos search`. The search writes into a fresh SQLite store in a temporary
 # folder; a real `mlflow server` serves it on 127.0.0.1 and headless Chromium (Debian: apt-get install
@@ -18,7 +19,6 @@ if [ -z "$CHROMIUM" ]; then
     exit 2
 fi
 WORK="$(mktemp -d)"
-STORE="sqlite:///$WORK/mlflow.db"
 SERVER=""
 cleanup() {
     if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
@@ -26,8 +26,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$WORK" && PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" python -m keras_nos.cli search --tracking-uri "$STORE" \
-    --no-progress "$@")
+if [ -z "${STORE:-}" ]; then
+    STORE="sqlite:///$WORK/mlflow.db"
+    (cd "$WORK" && PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" python -m keras_nos.cli search --tracking-uri "$STORE" \
+        --no-progress "$@")
+fi
 
 # MLflow's background job runner (eight processes, for GenAI scoring) is not needed to look at runs.
 MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false python -m mlflow server --host 127.0.0.1 --port "$PORT" --workers 1 \
