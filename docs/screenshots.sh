@@ -47,7 +47,7 @@ EXPERIMENT="$(curl -fs "http://127.0.0.1:$PORT/api/2.0/mlflow/experiments/get-by
     python -c 'import json, sys; print(json.load(sys.stdin)["experiment"]["experiment_id"])')"
 
 shoot() {  # URL PNG: the page after 60 s of its (virtual) time, when the charts have drawn
-    timeout 300 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,900 \
+    timeout 300 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=2000,1300 \
         --virtual-time-budget=60000 --screenshot="$2" "$1" 2>>"$WORK/chromium.log"
     echo "wrote $2 ($1)"
 }
