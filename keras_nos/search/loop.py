@@ -174,7 +174,7 @@ class _SearchRun:
         self.replay = {}  # index -> record logged after the last checkpoint
         self.references = []  # funnel records of reference optimizers, shown beside the found rules
         self.suite_results = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
-        self.progress_logged = 0  # candidates before this index have their step metrics on the parent run
+        self.progress_logged = set()  # indices of the candidates whose step metrics are on the parent run
 
     @property
     def cache_hits(self):
@@ -194,7 +194,7 @@ class _SearchRun:
             if not record["cache_hit"] and _cacheable(record["result"]):
                 self.cache.setdefault(record["result"]["fingerprint"], record["result"])
         finished = {record["index"] for record in self.records}
-        self.progress_logged = max(finished, default=-1) + 1
+        self.progress_logged = set(finished)
         for mlflow_run in self.tracker.discard_half_written_candidates():
             tags = mlflow_run.data.tags
             index = int(tags.get(TAG_PREFIX + "index", -1))
@@ -219,12 +219,13 @@ class _SearchRun:
 
     def _log_progress(self):
         """Step metrics of the candidates finished since the last checkpoint, and the strategy's diagnostics."""
-        steps = [step for step in progress_metrics(self.records) if step[0] >= self.progress_logged]
+        # By index, not by count: in async mode a candidate can finish after one proposed later.
+        steps = [step for step in progress_metrics(self.records) if step[0] not in self.progress_logged]
         if steps:
             diagnostics = getattr(self.strategy, "diagnostics", None)  # optional: duck-typed strategies may lack it
             steps[-1][1].update(diagnostics() if diagnostics else {})
             self.tracker.log_progress(steps)
-            self.progress_logged = steps[-1][0] + 1
+            self.progress_logged.update(step for step, _ in steps)
 
     def run(self, max_batches=None):
         """Evaluate until the budget is spent; True when it was."""

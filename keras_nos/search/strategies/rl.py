@@ -252,6 +252,9 @@ class RLStrategy(Strategy):
         }
 
     def load_state(self, state):
+        if "elites" not in state:
+            raise ValueError("This rl checkpoint comes from an earlier controller, without elite replay; resume "
+                             "it with the keras_nos version that started it, or start a new search")
         options = dict(self.options)
         super().load_state(state)
         if options != self.options or (self.controller.optimizer.built and not state["optimizer"]):
