@@ -164,17 +164,23 @@ class HurdleOutcome:
     promising: list  # one bool per learning rate: below PROMISING_RATIO on some hurdle (all hurdles run)
 
 
+def _loss_ratios(name, rule, learning_rates, seed):
+    """Final over starting loss of hurdle ``name`` at each learning rate; inf where it diverged."""
+    if name not in HURDLES:
+        raise ValueError(f"Unknown hurdle {name!r}; allowed: {', '.join(HURDLES)}")
+    hurdle = HURDLES[name]
+    value_and_grad, start = hurdle.make_problem()
+    losses = numpy_stepper.minimize(rule, value_and_grad, start, learning_rates, hurdle.steps, seed=seed)
+    ratios = losses[:, -1] / losses[:, 0]
+    return np.where(np.isfinite(ratios), ratios, np.inf)
+
+
 def run_hurdles(rule, learning_rates, names=DEFAULT_HURDLES, seed=0):
     """A ``HurdleOutcome``: whether ``rule`` passes, and which learning rates deserve training."""
     progress, vetoes = [], []  # per hurdle: the rates that took its loss below PROMISING_RATIO of the start
     for name in names:
-        if name not in HURDLES:
-            raise ValueError(f"Unknown hurdle {name!r}; allowed: {', '.join(HURDLES)}")
+        ratios = _loss_ratios(name, rule, learning_rates, seed)  # an unknown name is a ValueError here
         hurdle = HURDLES[name]
-        value_and_grad, start = hurdle.make_problem()
-        losses = numpy_stepper.minimize(rule, value_and_grad, start, learning_rates, hurdle.steps, seed=seed)
-        ratios = losses[:, -1] / losses[:, 0]
-        ratios = np.where(np.isfinite(ratios), ratios, np.inf)
         if not np.min(ratios) < hurdle.pass_ratio:
             failure = (f"failed the {name} hurdle: best loss ratio {np.min(ratios):.3g} over {hurdle.steps} steps, "
                        f"needs < {hurdle.pass_ratio}")
@@ -199,12 +205,8 @@ def hurdle_score(rule, learning_rates, names=DEFAULT_HURDLES, seed=0):
     """
     score = 0.0
     for name in names:
-        hurdle = HURDLES[name]
-        value_and_grad, start = hurdle.make_problem()
-        losses = numpy_stepper.minimize(rule, value_and_grad, start, learning_rates, hurdle.steps, seed=seed)
-        ratios = losses[:, -1] / losses[:, 0]
-        best = float(np.min(np.where(np.isfinite(ratios), ratios, np.inf)))
-        if not best < hurdle.pass_ratio:
+        best = float(np.min(_loss_ratios(name, rule, learning_rates, seed)))
+        if not best < HURDLES[name].pass_ratio:
             score += max(0.0, 1.0 - best) if np.isfinite(best) else 0.0
             break
         score += 1.0

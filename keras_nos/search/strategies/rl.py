@@ -209,8 +209,8 @@ class RLStrategy(Strategy):
         rewards = np.array([reward for _, reward, _ in chunk] + [reward for _, reward in replayed])
         current, entropy = self._evaluate(sequences)
         old = np.array([current[i] if o is None else o for i, (_, _, o) in enumerate(chunk)] + list(current[len(chunk):]))
-        diagnostics = {"sample_reward": float(rewards[:len(chunk)].mean()), "kl": 0.0, "epochs": 0,
-                       "entropy": float(entropy[:len(chunk)].mean()), "pretraining": pretraining}
+        diagnostics = {"kl": 0.0, "epochs": 0, "entropy": float(entropy[:len(chunk)].mean()),
+                       "pretraining": pretraining}
         if rewards.std() >= _NO_SIGNAL:
             advantages = (rewards - rewards.mean()) / rewards.std()
             x, y = self._inputs(sequences), np.stack([old, advantages], axis=1).astype("float32")
