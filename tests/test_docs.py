@@ -50,3 +50,11 @@ def test_readme_is_short_and_keeps_what_ci_and_newcomers_need():
     assert "### The main job" in text
     assert "](docs/mlflow_runs.png)" in text and "](docs/mlflow_charts.png)" in text
     assert (ROOT / "docs" / "architecture.md").exists()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_source_path_named_in_the_docs_exists(page):
+    named = re.findall(r"`((?:keras_nos|benchmarks|examples|tests|docs)/[\w/.-]*\.(?:py|sh|md))`", page.read_text())
+    named += re.findall(r"(?<![\w/])((?:keras_nos|benchmarks|examples)/[\w/.-]*\.py)\b", page.read_text())
+    missing = sorted({path for path in named if not (ROOT / path).exists()})
+    assert not missing, f"{page.relative_to(ROOT)} names files that do not exist: {missing}"
