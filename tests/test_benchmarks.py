@@ -1,4 +1,4 @@
-"""The benchmarks run end to end at tiny sizes and print what the README's tables are made of.
+"""The benchmarks run end to end at tiny sizes and print what the tables of docs/results/ are made of.
 
 Each script's ``main`` runs in this process (one TensorFlow import for all) except
 ``optimizer_step.py``, which picks its Keras backend before importing Keras.
