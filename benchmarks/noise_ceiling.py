@@ -40,12 +40,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from keras_nos.native_log import quiet_native_stderr  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # proxy_fidelity: its rule set and its locked, resumable results file
 SUITE_TABLE = HERE.parent / "examples" / "results" / "compare-suite" / "comparison.md"
 DEFAULT_OUT = HERE / "results" / "noise_ceiling" / "raw.json"
-DEFAULT_TASKS = ("digits-convnet", "digits-convnet-logloss", "digits-autoencoder")
+DEFAULT_TASKS = ("digits-convnet", "digits-convnet-logloss", "digits-autoencoder-4ep", "digits-autoencoder")
 # Task variants measured here besides the library's own: name -> (library task, changes).
 CANDIDATES = {
     "digits-convnet-logloss": ("digits-convnet", dict(score="log_loss")),
+    "digits-autoencoder-4ep": ("digits-autoencoder", dict(epochs=4)),
 }
 
 
@@ -139,6 +141,7 @@ def main(argv=None):
     parser.add_argument("--tasks", type=lambda text: tuple(text.split(",")), default=DEFAULT_TASKS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--random-rules", type=int, default=10)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N rules (tests)")
     parser.add_argument("--shard", type=shard, default=(0, 1), metavar="K/N")
     parser.add_argument("--json", default=str(DEFAULT_OUT))
     parser.add_argument("--report-only", action="store_true", help="print the table of what is stored")
@@ -147,7 +150,7 @@ def main(argv=None):
         parser.error(f"--seeds must be at least 2 to measure seed noise, got {args.seeds}")
     register_candidates()
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    rules = choose_rules(args.random_rules, seed=0)
+    rules = choose_rules(args.random_rules, seed=0)[:args.limit]
     if args.report_only:
         from proxy_fidelity import load_rows
 

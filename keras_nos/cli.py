@@ -67,7 +67,7 @@ def build_parser():
     # No defaults here: a flag left out is absent, so a resumed search takes it from its parent run, and a new
     # one from search()'s defaults (the values in brackets).
     setting = functools.partial(s.add_argument, default=argparse.SUPPRESS)
-    setting("--task", help="[digits-convnet]")
+    setting("--task", help="[digits-autoencoder]")
     setting("--strategy", help="rl, random, evolution or tpe [rl]")
     setting("--budget", type=int, help="number of sampled rules [200]")
     setting("--workers", type=_positive_int, help="[1]")
@@ -85,9 +85,10 @@ def build_parser():
     setting("--reward-seeds", type=_positive_int, metavar="N",
             help="train each candidate's best rate with N seeds; the reward is their mean (less noise) [1]")
     setting("--funnel-top-k", type=int, help="[5]")
-    setting("--funnel-seeds", type=_positive_int, help="[3]")
+    setting("--funnel-seeds", type=_positive_int, help="[5]")
     setting("--funnel-suite", metavar="TASKS",
-            help="also run the funnel's top rules against Adam on these keras-nos compare tasks (or all)")
+            help="run the winner against Adam on these keras-nos compare tasks, all, or none "
+                 "[convnet-shapes,friedman-regression,rosenbrock]")
     s.add_argument("--resume", default=None, metavar="RUN_ID",
                    help="continue the search of this parent run, with its settings")
     s.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlruns)")
@@ -119,7 +120,7 @@ def build_parser():
 
     e = commands.add_parser("evaluate", help="train the task with one rule and print the reward per learning rate")
     e.add_argument("rule")
-    e.add_argument("--task", default="digits-convnet")
+    e.add_argument("--task", default="digits-autoencoder")
     e.add_argument("--lr", type=_learning_rates, default=None, help="comma-separated learning rates")
     e.add_argument("--data", default=None)
     e.add_argument("--epochs", type=_positive_int, default=None)
@@ -149,12 +150,14 @@ def build_parser():
 
 def _search(args):
     from keras_nos.search import format_leaderboard, search
+    from keras_nos.search.leaderboard import summary
 
     given = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "tracking_uri", "no_progress")}
     if "strategy_options" in given:
         given["strategy_options"] = dict(given["strategy_options"])
     rows = search(resume=args.resume, tracking_uri=args.tracking_uri, progress=not args.no_progress, **given)
     print(format_leaderboard(rows))
+    print(summary(rows))
 
 
 def _latest_search(uri, experiment):
@@ -172,6 +175,7 @@ def _latest_search(uri, experiment):
 def _leaderboard(args):
     from keras_nos import tracking
     from keras_nos.search import format_leaderboard, read_leaderboard
+    from keras_nos.search.leaderboard import summary
     from keras_nos.search.tracking import check_reachable
 
     uri = args.tracking_uri or tracking.default_tracking_uri()
@@ -180,6 +184,7 @@ def _leaderboard(args):
     rows = read_leaderboard(uri, run_id)  # an unknown run id is an error before anything is printed
     print(f"search run {run_id}")
     print(format_leaderboard(rows, limit=args.limit))
+    print(summary(rows))
 
 
 def _evaluate(args):
@@ -198,7 +203,8 @@ def _evaluate(args):
         print(result.message)
     if result.seed_rewards:
         print(f"best lr with each seed: {', '.join(f'{reward:.4f}' for reward in result.seed_rewards)}")
-    score = "final reward" if get_task(args.task).objective else "final val accuracy"
+    task = get_task(args.task)
+    score = "final reward" if task.objective else f"final val {task.score}"
     print(f"{'learning rate':>14}  {'status':13}  {score}")
     for lr, status in result.lr_status.items():  # every rate, the ones the hurdles ruled out too
         curve = result.curves.get(lr)

@@ -287,3 +287,31 @@ def test_proxy_fidelity_registers_its_candidate_proxies_as_changes_to_cifar10_po
         Evaluator("synthetic", **{"learning_rates": (0.1,), **options})  # a bad option name or value raises here
         assert benchmark.proxy_learning_rates(name) == options.get("learning_rates", SEARCH_LEARNING_RATES)
     assert any(options.get("lr_search") == "halving" for _, _, options in benchmark.CANDIDATES.values())
+
+
+def test_noise_ceiling_separates_rule_effects_from_seed_effects_and_noise():
+    """Rewards = rule effect + seed effect + small noise: the seed effect is taken out, the noise measured."""
+    noise_ceiling = load("noise_ceiling")
+    rng = np.random.default_rng(0)
+    effects = np.linspace(0.1, 0.9, 30)
+    rows = {f"rule-{i}": {f"t@{s}": {"reward": effect + 0.2 * s + rng.normal(scale=0.01), "cpu": 1.0}
+                          for s in range(3)} for i, effect in enumerate(effects)}
+    found = noise_ceiling.ceiling(rows, "t", 3)
+    assert found["noise"] == pytest.approx(0.01, rel=0.3)  # the 0.2-a-seed shift is not noise
+    assert found["spread"] == pytest.approx(effects.std(ddof=1), rel=0.05)
+    assert found["spearman"] > 0.99 and found["ratio"] > 20 and found["rules"] == 30
+    noisy = {name: {key: dict(cell, reward=rng.normal()) for key, cell in row.items()} for name, row in rows.items()}
+    assert abs(noise_ceiling.ceiling(noisy, "t", 3)["spearman"]) < 0.4  # pure noise agrees with nothing
+
+
+def test_noise_ceiling_scores_rules_with_every_seed_and_resumes(tmp_path, capsys):
+    noise_ceiling = load("noise_ceiling")
+    out = tmp_path / "raw.json"
+    argv = ["--tasks", "digits-mlp", "--seeds", "2", "--random-rules", "0", "--limit", "4", "--json", str(out)]
+    noise_ceiling.main(argv)
+    first = capsys.readouterr().out
+    assert re.search(r"\| digits-mlp \| 4 \| -?\d\.\d{3} \(-?\d\.\d{3}\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ", first)
+    assert len(json.loads(out.read_text())["results"]) == 4
+    noise_ceiling.main(argv)  # everything stored: nothing trains again
+    assert "digits-mlp@" not in capsys.readouterr().out.split("Rules:")[0]
+    assert (tmp_path / "noise_ceiling.md").read_text().startswith("Rules:")

@@ -171,7 +171,7 @@ def test_funnel_suite_adds_a_generalization_column(tmp_path):
     found = [row for row in rows if row["tokens"] != "reference"]
     assert found[0]["suite_vs_adam"] in ("0/1", "1/1")
     assert all(row["suite_vs_adam"] is None for row in found[1:])
-    assert "vs adam" in format_leaderboard(rows)
+    assert "suite wins" in format_leaderboard(rows)
     client = MlflowClient(tracking_uri=uri)
     search_id = client.search_runs([client.get_experiment_by_name("keras-nos").experiment_id],
                                    filter_string="tags.`keras_nos.kind` = 'search'")[0].info.run_id

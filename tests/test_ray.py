@@ -33,7 +33,8 @@ except ImportError:
 needs_ray = pytest.mark.skipif(ray is None, reason="Ray is not installed: pip install keras-nos[ray]")
 
 TINY = dict(task="synthetic", space="small", strategy="random", budget=4, batch_size=4, seed=0, epochs=1,
-            learning_rates=(0.01, 0.1), hurdles=(), funnel_top_k=1, funnel_seeds=1, progress=False)
+            learning_rates=(0.01, 0.1), hurdles=(), funnel_top_k=1, funnel_seeds=1, funnel_suite="none",
+            progress=False)
 TRAINED = ("ok", "diverged", "no_progress")  # statuses of a candidate that was trained (no hurdles here)
 
 

@@ -17,7 +17,7 @@ from keras_nos.search import read_leaderboard, search
 from keras_nos.search.strategies import STRATEGIES
 
 TINY = dict(task="synthetic", space="small", epochs=1, learning_rates=(0.01, 0.1), funnel_top_k=1, funnel_seeds=1,
-            progress=False)
+            funnel_suite="none", progress=False)
 
 
 def _children(uri, run_id):
@@ -191,6 +191,13 @@ def test_funnel_trains_on_the_executor_seed_by_seed_and_a_resume_runs_only_what_
              for seed in (0, 1)]
     assert top["funnel_reward"] == pytest.approx(np.mean([r.reward for r in alone]), abs=1e-6)
     assert top["funnel_std"] == pytest.approx(np.std([r.reward for r in alone]), abs=1e-6)
+    adam = [Evaluator("synthetic", learning_rates=(0.01, 0.1), seed=seed, epochs=2, hurdles=()).evaluate("adam")
+            for seed in (0, 1)]
+    differences = [r.reward - a.reward for r, a in zip(alone, adam)]  # paired by seed, Adam on the same grid
+    assert top["vs_adam"] == pytest.approx(np.mean(differences), abs=1e-6)
+    assert top["vs_adam_se"] == pytest.approx(np.std(differences, ddof=1) / np.sqrt(2), abs=1e-6)
+    read_back = next(r for r in read_leaderboard(uri, _search_run_id(uri)) if r["fingerprint"] == top["fingerprint"])
+    assert (read_back["vs_adam"], read_back["vs_adam_se"]) == pytest.approx((top["vs_adam"], top["vs_adam_se"]))
 
 
 def test_resume_after_stop_loses_and_repeats_nothing(tmp_path):

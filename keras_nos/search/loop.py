@@ -20,8 +20,6 @@ import bisect
 import os
 import tempfile
 
-import numpy as np
-
 from keras_nos import tracking as store
 from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
 from keras_nos.executors import EXECUTORS, make_executor
@@ -40,7 +38,10 @@ from keras_nos.tasks.registry import get_task
 from keras_nos.tasks.result import EvaluationResult
 
 SEARCH_LEARNING_RATES = learning_rate_grid(1e-4, 1.0, 5)
-REFERENCES = ("adam",)
+REFERENCES = (board.REFERENCE,)
+# The compare tasks a finished search runs its winner and Adam on by default: none of them on digits, a
+# ConvNet, a regression MLP and a function to minimise, about 45 CPU seconds each (benchmarks/noise_ceiling.py).
+DEFAULT_FUNNEL_SUITE = ("convnet-shapes", "friedman-regression", "rosenbrock")
 MODES = ("sync", "async")
 
 
@@ -66,13 +67,14 @@ def _validate(task, strategy, space, budget, num_groups, executor="local", mode=
     return SearchSpace.preset(space, num_groups=num_groups)
 
 
-def search(task=Default("digits-convnet"), strategy=Default("rl"), budget=Default(200), space=Default("paper"),
+def search(task=Default("digits-autoencoder"), strategy=Default("rl"), budget=Default(200), space=Default("paper"),
            seed=Default(0), workers=Default(1), batch_size=Default(10), num_groups=Default(None), tracking_uri=None,
            resume=None, experiment=Default("keras-nos"), learning_rates=Default(SEARCH_LEARNING_RATES),
            epochs=Default(None), data_path=Default(None), hurdles=Default(DEFAULT_HURDLES), funnel_top_k=Default(5),
-           funnel_seeds=Default(3), funnel_epochs=Default(None), executor=Default("local"), progress=True,
+           funnel_seeds=Default(5), funnel_epochs=Default(None), executor=Default("local"), progress=True,
            strategy_options=Default(None), max_batches=None, ray_address=Default(None), candidate_timeout=Default(None),
-           max_retries=Default(2), mode=Default("sync"), executor_options=Default(None), funnel_suite=Default(None),
+           max_retries=Default(2), mode=Default("sync"), executor_options=Default(None),
+           funnel_suite=Default(DEFAULT_FUNNEL_SUITE),
            reward_seeds=Default(1)):
     """Run (or resume) a search and return its leaderboard rows, best first.
 
@@ -95,10 +97,14 @@ def search(task=Default("digits-convnet"), strategy=Default("rl"), budget=Defaul
     ``reward_seeds`` > 1 trains each candidate's best learning rate with that many
     seeds and rewards their mean (``Evaluator``): a less noisy reward for more compute.
 
-    ``funnel_suite`` (names of ``keras_nos.compare`` tasks, or ``"all"``) also runs
-    the funnel's top rules and Adam through that suite, with the same
-    learning-rate budget for each; the leaderboard's ``suite_vs_adam`` column
-    then says on how many of its tasks each rule beat Adam.
+    The funnel trains the top ``funnel_top_k`` rules and tuned Adam (the same
+    learning-rate grid) with ``funnel_seeds`` seeds; each row's ``vs_adam`` is its
+    mean difference from Adam paired by seed, with a standard error, and
+    ``leaderboard.summary`` says whether the winner beats Adam beyond two of them.
+    ``funnel_suite`` (names of ``keras_nos.compare`` tasks, ``"all"``, or ``"none"``)
+    then runs the winner and Adam through that suite, with the same
+    learning-rate budget and seeds; the ``suite_vs_adam`` column says on how many
+    of its tasks the winner beat Adam.
     """
     defaults = settings.defaults_of(search)
     chosen = settings.given(locals(), defaults)
@@ -152,8 +158,9 @@ def _run_search(tracking_uri, resume, progress, max_batches, stored_settings, *,
         finished = run.run(max_batches)
         if finished:
             run.funnel(funnel_top_k, funnel_seeds, funnel_epochs or 2 * (epochs or get_task(task).epochs))
-            if suite:
-                run.generalize(suite, funnel_top_k, funnel_seeds, experiment)
+            if suite and funnel_top_k > 0 and funnel_seeds > 0:
+                run.generalize(suite, funnel_seeds, experiment)
+            run.finish()
         return run.leaderboard()
     finally:
         run.executor.close()
@@ -387,19 +394,24 @@ class _SearchRun:
                 self._checkpoint()
                 bar.update(1)
         bar.close()
+
+    def finish(self):
+        """End the parent run with the summary metrics and the summary line about tuned Adam."""
         best = self.leaderboard()
         top = next((r for r in best if r["tokens"] != "reference"), None)
         metrics = {"candidates": len(self.records), "cache_hits": self.cache_hits}
         if top is not None:
             metrics.update(best_reward=top["reward"], best_funnel_reward=top["funnel_reward"] or 0.0)
+            metrics.update({key: top[key] for key in ("vs_adam", "vs_adam_se") if top[key] is not None})
+        self.tracker.set_tag("summary", board.summary(best))
         self.tracker.finish(metrics)
 
-    def generalize(self, suite, top_k, seeds, experiment):
-        """Run the funnel's top-k rules and Adam through the compare suite; count the tasks each beats Adam on."""
+    def generalize(self, suite, seeds, experiment):
+        """Run the funnel's winner and Adam through the compare suite; count the tasks it beats Adam on."""
         from keras_nos.compare import compare
         from keras_nos.compare.report import score
 
-        rows = [row for row in self.leaderboard() if row["tokens"] != "reference"][:top_k]
+        rows = [row for row in self.leaderboard() if row["tokens"] != "reference"][:1]
         rows = [row for row in rows if row["fingerprint"] not in self.suite_results]
         if not rows:
             return
@@ -416,8 +428,8 @@ class _SearchRun:
         self._checkpoint()
 
     def leaderboard(self):
-        funnel = {fp: {"mean": float(np.mean(v)), "std": float(np.std(v))} for fp, v in self.funnel_results.items()}
-        return board.build_leaderboard(self.records + self.references, funnel, self.suite_results)
+        return board.build_leaderboard(self.records + self.references, self.funnel_results, self.suite_results,
+                                       reference=rule_fingerprint(board.REFERENCE))
 
 
 def _check_data(task, data_path, seed):
@@ -428,8 +440,8 @@ def _check_data(task, data_path, seed):
 
 
 def _suite_names(funnel_suite):
-    """Names of the compare tasks of ``funnel_suite`` (checked now), or None."""
-    if not funnel_suite:
+    """Names of the compare tasks of ``funnel_suite`` (checked now), or None for none."""
+    if not funnel_suite or funnel_suite == "none":
         return None
     from keras_nos.compare.suite import resolve_tasks
 

@@ -92,12 +92,14 @@ register_task(Task(
     epochs=4, batch_size=32,
     description="scikit-learn digits (8x8, bundled), two 3x3 conv layers of 16 filters with BN, 4 epochs",
 ))
+# The default search task: of the bundled tasks measured (benchmarks/noise_ceiling.py), the one whose reward
+# ranks rules the same way from seed to seed (Spearman 0.94 over 35 rules; digits-convnet 0.53).
 register_task(Task(
     name="digits-autoencoder",
     load_data=lambda data_path, seed: datasets.load_digits_reconstruction(seed=seed),
     build_model=models.autoencoder,
-    epochs=4, batch_size=32, score="r2",
-    description="scikit-learn digits as 64-vectors (bundled), dense autoencoder 64-32-8-32-64, 4 epochs; reward: "
+    epochs=8, batch_size=32, score="r2",
+    description="scikit-learn digits as 64-vectors (bundled), dense autoencoder 64-32-8-32-64, 8 epochs; reward: "
                 "validation R^2 of the reconstruction",
 ))
 register_task(Task(
