@@ -30,14 +30,14 @@ rate: the reference's agreement with itself, the most any proxy can reach.
 screen that trains only the best rates in full). Every run ends by writing an
 overview of all the tasks stored beside the reference (each proxy's cost ratio
 and Spearman, every rule's rewards) to the
-JSON's ``_overview.md``, and with ``--readme`` into the README.
+JSON's ``_overview.md``, and with ``--doc`` into ``docs/results/cifar-proxies.md``.
 
     python benchmarks/proxy_fidelity.py --data ../shared/data/cifar10-jpeg.tar.gz
-    python benchmarks/proxy_fidelity.py --reference-train-limit 10000 --reference-epochs 1 --random-rules 5   # the README's run
+    python benchmarks/proxy_fidelity.py --reference-train-limit 10000 --reference-epochs 1 --random-rules 5   # the reduced run in docs/results/cifar-proxies.md
     python benchmarks/proxy_fidelity.py --shard 0/2 & python benchmarks/proxy_fidelity.py --shard 1/2   # two cores
     python benchmarks/proxy_fidelity.py --proxy cifar10-pooled-halving4   # a candidate against the stored reference
     python benchmarks/proxy_fidelity.py --repeat-seed 1   # the reference's own seed noise
-    python benchmarks/proxy_fidelity.py --limit 0 --readme README.md   # every task's column, into the README
+    python benchmarks/proxy_fidelity.py --limit 0 --doc   # every task's column, into docs/results/cifar-proxies.md
 """
 
 import argparse
@@ -57,6 +57,7 @@ from keras_nos.native_log import quiet_native_stderr  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "cifar10-jpeg.tar.gz"
+RESULTS_DOC = HERE.parent / "docs" / "results" / "cifar-proxies.md"  # the page whose overview block --doc rewrites
 NAMED = ("sgd", "momentum", "adam", "rmsprop", "signsgd", "signum", "powersign", "addsign", "powersign-ld",
          "addsign-ld")
 SHOWN = ("adam", "rmsprop", "sgd", "momentum", "powersign", "addsign")
@@ -343,13 +344,14 @@ def overview(rules, rows, reference):
     return "\n".join(lines)
 
 
-def splice_readme(path, reference, text):
-    """Put ``text`` between the README's overview markers for ``reference``: its figures are the results file's."""
+def splice_overview(path, reference, text):
+    """Put ``text`` between the overview markers for ``reference`` in the markdown file ``path`` (the results
+    page, ``RESULTS_DOC``): its figures are the results file's."""
     start, end = f"<!-- proxy_fidelity overview {reference} -->", "<!-- /proxy_fidelity overview -->"
-    readme = Path(path).read_text()
-    if readme.count(start) != 1 or readme.find(end, readme.find(start)) < 0:
+    page = Path(path).read_text()
+    if page.count(start) != 1 or page.find(end, page.find(start)) < 0:
         raise SystemExit(f"proxy_fidelity: error: {path} needs one {start} ... {end} block to rewrite")
-    head, rest = readme.split(start)
+    head, rest = page.split(start)
     Path(path).write_text(f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}")
 
 
@@ -481,10 +483,10 @@ def main(argv=None):
     parser.add_argument("--json", help="results so far, read to resume and written after every rule "
                                        "(default: results/proxy_fidelity_REFERENCE.json)")
     parser.add_argument("--markdown", help="the table (default: results/proxy_fidelity_REFERENCE.md)")
-    parser.add_argument("--readme", metavar="PATH",
+    parser.add_argument("--doc", "--readme", dest="doc", metavar="PATH", nargs="?", const=RESULTS_DOC,
                         help="also rewrite the overview of every task scored against the reference (the JSON's "
                              "_overview.md) between PATH's <!-- proxy_fidelity overview REFERENCE --> and "
-                             "<!-- /proxy_fidelity overview --> lines")
+                             f"<!-- /proxy_fidelity overview --> lines (PATH: {RESULTS_DOC} when omitted)")
     args = parser.parse_args(argv)
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
         import keras  # noqa: F401
@@ -556,8 +558,8 @@ def main(argv=None):
     if scored(all_rows, rules, [reference.name]):
         text = overview(rules, all_rows, reference.name)
         Path(args.json).with_name(f"{Path(args.json).stem}_overview.md").write_text(text + "\n")
-        if args.readme:
-            splice_readme(args.readme, reference.name, text)
+        if args.doc:
+            splice_overview(args.doc, reference.name, text)
     done = scored(all_rows, rules, tasks.values())
     if len(done) < 2:
         print(f"{len(done)} rule(s) scored so far: too few for a rank correlation")

@@ -1,4 +1,4 @@
-"""The benchmarks run end to end at tiny sizes and print what the README's tables are made of.
+"""The benchmarks run end to end at tiny sizes and print what the tables of docs/results/ are made of.
 
 Each script's ``main`` runs in this process (one TensorFlow import for all) except
 ``optimizer_step.py``, which picks its Keras backend before importing Keras.
@@ -213,7 +213,7 @@ def test_proxy_fidelity_extra_seeds_add_to_a_stored_proxy_what_reward_seeds_woul
         benchmark.main(argv[:-1] + ["1"])  # the stored run is the first seed: K must be at least 2
 
 
-def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_readme_block(tmp_path):
+def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_results_page_block(tmp_path):
     benchmark = load("proxy_fidelity")
     for name in ("big", "cheap"):
         register_task(dataclasses.replace(get_task("synthetic"), name=name), overwrite=True)
@@ -229,12 +229,12 @@ def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_readme_b
         rows[name]["other"] = score(0.4 - 0.01 * i, 20.0)
     path = tmp_path / "fidelity.json"
     path.write_text(json.dumps({"results": rows}))
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- proxy_fidelity overview big -->\nstale\n<!-- /proxy_fidelity overview -->\noutro\n")
+    page = tmp_path / "cifar-proxies.md"
+    page.write_text("intro\n<!-- proxy_fidelity overview big -->\nstale\n<!-- /proxy_fidelity overview -->\noutro\n")
     argv = ["--data", str(tmp_path), "--reference", "big", "--proxy", "cheap", "--random-rules", "0", "--limit",
-            "0", "--json", str(path), "--markdown", str(tmp_path / "fidelity.md"), "--readme", str(readme)]
+            "0", "--json", str(path), "--markdown", str(tmp_path / "fidelity.md"), "--doc", str(page)]
     assert benchmark.main(argv) == 0
-    text = readme.read_text()
+    text = page.read_text()
     assert text.startswith("intro\n<!-- proxy_fidelity overview big -->\n") and text.endswith(
         "<!-- /proxy_fidelity overview -->\noutro\n") and "stale" not in text
     assert "| cheap | 6 | 10.0 | 10.0x | **1.000** |" in text  # same order as the reference, a tenth of its cost
@@ -248,13 +248,24 @@ def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_readme_b
         rows[name]["big@seed1"] = score(0.6 - 0.03 * i, 50.0)
     path.write_text(json.dumps({"results": rows}))
     assert benchmark.main(argv) == 0
-    lines = readme.read_text().splitlines()
+    lines = page.read_text().splitlines()
     assert "Spearman vs the mean of the reference's seeds" in lines[4]
     assert next(line for line in lines if line.startswith("| cheap |")).endswith(" | -1.000 (-1.00 .. -1.00) |")
     assert next(line for line in lines if line.startswith("| other |")).endswith(" | - |")  # too few rules
-    readme.write_text("no markers here\n")
+    page.write_text("no markers here\n")
     with pytest.raises(SystemExit, match="needs one <!-- proxy_fidelity overview big -->"):
         benchmark.main(argv)
+    with pytest.raises(SystemExit, match="needs one <!-- proxy_fidelity overview big -->"):
+        benchmark.main(argv[:-2] + ["--readme", str(page)])  # the old name of --doc still works
+
+
+def test_proxy_fidelity_writes_its_overview_into_the_results_page_by_default():
+    benchmark = load("proxy_fidelity")
+    page = benchmark.RESULTS_DOC.read_text()
+    assert benchmark.RESULTS_DOC == Path(__file__).resolve().parents[1] / "docs" / "results" / "cifar-proxies.md"
+    assert page.count("<!-- proxy_fidelity overview cifar10-convnet -->") == 1
+    assert "<!-- /proxy_fidelity overview -->" in page
+    assert "proxy_fidelity overview" not in (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_proxy_fidelity_registers_its_candidate_proxies_as_changes_to_cifar10_pooled():

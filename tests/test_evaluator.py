@@ -17,7 +17,8 @@ from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 from keras_nos.tasks import STATUSES, Evaluator, get_task
 from keras_nos.tasks import numpy_stepper
 from keras_nos.tasks import result as statuses
-from keras_nos.tasks.evaluator import DEFAULT_LEARNING_RATES, _validation_accuracy
+from keras_nos.tasks.evaluator import DEFAULT_LEARNING_RATES
+from keras_nos.tasks.scores import get_score, validation_scores
 from keras_nos.tasks import hurdles
 from keras_nos.tasks.hurdles import check_hurdles, run_hurdles
 
@@ -252,7 +253,7 @@ def test_validation_accuracy_is_what_keras_evaluate_reports_and_nan_when_logits_
     model.compile(loss={k: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for k in ("lr0", "lr1")},
                   metrics={k: ["accuracy"] for k in ("lr0", "lr1")})
     expected = model.evaluate(x, {"lr0": y, "lr1": y}, verbose=0, return_dict=True)["lr0_accuracy"]
-    accuracy = _validation_accuracy(model, x, y, chunk=100)  # three chunks, the last one short
+    accuracy = validation_scores(model, x, y, get_score("accuracy"), chunk=100)  # three chunks, the last short
     assert accuracy["lr0"] == pytest.approx(expected, abs=1e-6) and 0 < accuracy["lr0"] < 1
     assert np.isnan(accuracy["lr1"])
 

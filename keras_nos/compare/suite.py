@@ -190,13 +190,6 @@ def _digits(seed):
     return datasets.load_digits(seed=seed)
 
 
-def _flat_digits_autoencoder(seed):
-    """Digits as 64-vectors, each its own target."""
-    s = datasets.load_digits(seed=seed)
-    flat = [a.reshape(len(a), -1) for a in (s.x_train, s.x_val, s.x_test)]
-    return datasets.Splits(flat[0], flat[0], flat[1], flat[1], flat[2], flat[2])
-
-
 def _split(x, y, seed, train=0.6, val=0.2):
     order = np.random.default_rng(seed).permutation(len(x))
     a, b = int(train * len(x)), int((train + val) * len(x))
@@ -291,7 +284,7 @@ register_compare_task(CompareTask(
     loss="mse", metric="mse", higher_is_better=False, epochs=10, batch_size=32,
     description="the adding problem, sequences of 16, GRU with 16 units, 10 epochs; test MSE"))
 register_compare_task(CompareTask(
-    name="autoencoder-digits", load_data=_flat_digits_autoencoder, build_model=_autoencoder, loss="mse",
+    name="autoencoder-digits", load_data=lambda seed: datasets.load_digits_reconstruction(seed=seed), build_model=_autoencoder, loss="mse",
     metric="mse", higher_is_better=False, epochs=10, batch_size=32,
     description="digits as 64-vectors, dense autoencoder 64-32-8-32-64, 10 epochs; test reconstruction MSE"))
 register_compare_task(CompareTask(

@@ -260,6 +260,13 @@ def load_digits(*, validation_size=0.2, test_size=0.2, seed=0):
     return _three_way(x, _labels(digits.target), validation_size, test_size, seed)
 
 
+def load_digits_reconstruction(*, seed=0):
+    """Digits as 64-vectors, each its own target: a bundled regression task (``load_digits``' split)."""
+    splits = load_digits(seed=seed)
+    flat = [a.reshape(len(a), -1) for a in (splits.x_train, splits.x_val, splits.x_test)]
+    return Splits(flat[0], flat[0], flat[1], flat[1], flat[2], flat[2])
+
+
 def make_synthetic_classification(n=512, *, shape=(8, 8, 1), num_classes=4, seed=0):
     """A learnable task made on the fly: one random mean image per class plus noise.
 

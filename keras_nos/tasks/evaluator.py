@@ -24,6 +24,7 @@ from keras_nos.tasks import result as statuses
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES, run_hurdles
 from keras_nos.tasks.objectives import minimize_task
 from keras_nos.tasks.registry import get_task
+from keras_nos.tasks.scores import get_score, validation_scores
 from keras_nos.tasks.result import EvaluationResult
 
 LR_SEARCHES = ("grid", "halving", "optuna")
@@ -80,16 +81,21 @@ class _GridRuleOptimizer(RuleOptimizer):
 
 
 class _CopyMonitor(keras.callbacks.Callback):
-    """Marks copies that diverge or stay at chance, records validation curves, stops when all are done for."""
+    """Marks copies that diverge or make no progress, records validation curves, stops when all are done for.
+
+    No progress: at ``no_progress_steps``, training accuracy at most 1.2 times chance (classification), or a
+    running training loss no lower than the first step's (regression).
+    """
 
     def __init__(self, copies, chance, no_progress_steps, early_stop, validate):
         super().__init__()
-        self.validate = validate  # () -> {"lr0_accuracy": ..., ...}: each copy's validation accuracy
-        # Keras names a one-output model's logs "loss", "accuracy", "val_accuracy", not "lr0_loss" ...
+        self.validate = validate  # () -> {"lr0_score": ..., ...}: each copy's validation score
+        # Keras names a one-output model's logs "loss", "accuracy", not "lr0_loss" ...
         self.prefixes = [""] if copies == 1 else [f"lr{k}_" for k in range(copies)]
         self.status = [statuses.OK] * copies
         self.curves = [[] for _ in range(copies)]
-        self.chance = chance
+        self.first_losses = [None] * copies
+        self.chance = chance  # None for regression
         self.no_progress_steps = no_progress_steps
         self.early_stop = early_stop
         self.steps = 0
@@ -102,12 +108,19 @@ class _CopyMonitor(keras.callbacks.Callback):
             if status != statuses.OK:
                 continue
             loss = float(logs[f"{self.prefixes[k]}loss"])
+            if self.first_losses[k] is None:
+                self.first_losses[k] = loss
             if not math.isfinite(loss) or loss > 1e4:
                 self.status[k] = statuses.DIVERGED
-            elif self.steps == self.no_progress_steps and float(logs[f"{self.prefixes[k]}accuracy"]) <= 1.2 * self.chance:
+            elif self.steps == self.no_progress_steps and self._stalled(k, loss, logs):
                 self.status[k] = statuses.NO_PROGRESS
         if all(s != statuses.OK for s in self.status):
             self.model.stop_training = True
+
+    def _stalled(self, k, loss, logs):
+        if self.chance is None:
+            return not loss < self.first_losses[k]
+        return float(logs[f"{self.prefixes[k]}accuracy"]) <= 1.2 * self.chance
 
     def on_epoch_end(self, epoch, logs=None):
         if self.early_stop and statuses.OK not in self.status:
@@ -116,7 +129,7 @@ class _CopyMonitor(keras.callbacks.Callback):
         if logs is not None:
             logs.update(validation)  # for the callbacks after this one, as fit's own validation would
         for k, curve in enumerate(self.curves):
-            value = float(validation.get(f"val_{self.prefixes[k]}accuracy", float("nan")))
+            value = float(validation.get(f"val_{self.prefixes[k]}score", float("nan")))
             curve.append(value)
             if not math.isfinite(value) and self.status[k] == statuses.OK:
                 self.status[k] = statuses.DIVERGED
@@ -136,19 +149,9 @@ def _standardize(x):
     return x
 
 
-def _validation_accuracy(model, x, y, chunk=500):
-    """Each output's accuracy on (x, y), NaN where its logits are not finite.
-
-    Eager forward passes in chunks: Keras' ``model.evaluate`` traces a test step for every candidate,
-    which cost a quarter of a trained candidate's evaluation on digits-mlp (evaluator_cost.py).
-    """
-    correct, finite = {}, {}
-    for start in range(0, len(x), chunk):
-        for name, logits in model(x[start:start + chunk], training=False).items():
-            logits = keras.ops.convert_to_numpy(logits)
-            finite[name] = finite.get(name, True) and bool(np.isfinite(logits).all())
-            correct[name] = correct.get(name, 0) + int(np.sum(np.argmax(logits, axis=-1) == y[start:start + chunk]))
-    return {name: correct[name] / len(x) if finite[name] else float("nan") for name in correct}
+def _targets(y, score):
+    """Integer labels for classification, float32 targets for regression."""
+    return y if score.classifies else np.asarray(y, dtype="float32")
 
 
 class Evaluator:
@@ -213,10 +216,11 @@ class Evaluator:
         if self.task.objective is not None:  # a function to minimise: no data, no network
             self.steps_per_epoch = self.task.steps_per_epoch
             return
+        self.score = get_score(self.task.score)
         splits = self.task.load_data(data_path, seed)
-        self.x_train, self.y_train = _standardize(splits.x_train), splits.y_train
-        self.x_val, self.y_val = _standardize(splits.x_val), splits.y_val
-        self.num_classes = splits.num_classes
+        self.x_train, self.y_train = _standardize(splits.x_train), _targets(splits.y_train, self.score)
+        self.x_val, self.y_val = _standardize(splits.x_val), _targets(splits.y_val, self.score)
+        self.num_outputs = self.score.output_size(splits)
         self.steps_per_epoch = self.task.steps_per_epoch or math.ceil(len(self.x_train) / self.task.batch_size)
         self.no_progress_steps = no_progress_steps or self.steps_per_epoch
 
@@ -311,7 +315,7 @@ class Evaluator:
         result.reward = sum(finals) / len(finals)
 
     def train_with_seed(self, rule, learning_rate, seed):
-        """(final validation accuracy, steps) of one training at ``learning_rate`` whose initial weights, batch
+        """(final validation score, steps) of one training at ``learning_rate`` whose initial weights, batch
         order and noise come from ``seed``, on this evaluator's data split; 0.0 if it diverges or stalls. What
         ``reward_seeds`` adds to a reward, one seed at a time."""
         self._clear_session()
@@ -329,13 +333,14 @@ class Evaluator:
             # Every copy starts from the same weights, as K separate runs with one seed would: copy k at
             # learning rate X trains exactly as a one-copy evaluation at X does.
             keras.utils.set_random_seed(seed)
-            copy = self.task.build_model(self.x_train.shape[1:], self.num_classes, name=f"copy{k}")
+            copy = self.task.build_model(self.x_train.shape[1:], self.num_outputs, name=f"copy{k}")
             outputs[f"lr{k}"] = copy(inputs)
         model = keras.Model(inputs, outputs)
         optimizer = _GridRuleOptimizer(rule, learning_rates, decay_steps=self.epochs * self.steps_per_epoch,
                                        seed=seed)
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        model.compile(optimizer, loss={k: loss for k in outputs}, metrics={k: ["accuracy"] for k in outputs},
+        loss = self.score.keras_loss()
+        metrics = ["accuracy"] if self.score.classifies else []  # the no-progress test of classification
+        model.compile(optimizer, loss={k: loss for k in outputs}, metrics={k: metrics for k in outputs},
                       jit_compile=False)
         # Create the optimizer slots and the loss and metric trackers now, eagerly on two examples (fit resets
         # the trackers). Keras' TF trainer would create them inside the first trace of the train step, and a
@@ -348,11 +353,11 @@ class Evaluator:
         model.compute_metrics(x_few, y_few, y_pred)
 
         def validate():
-            accuracy = _validation_accuracy(model, self.x_val, self.y_val)
-            return {f"{prefix}accuracy": accuracy[f"lr{k}"] for k, prefix in enumerate(monitor.prefixes)}
+            scores = validation_scores(model, self.x_val, self.y_val, self.score)
+            return {f"{prefix}score": scores[f"lr{k}"] for k, prefix in enumerate(monitor.prefixes)}
 
-        monitor = _CopyMonitor(len(learning_rates), 1.0 / self.num_classes, self.no_progress_steps, self.early_stop,
-                               validate)
+        chance = 1.0 / self.num_outputs if self.score.classifies else None
+        monitor = _CopyMonitor(len(learning_rates), chance, self.no_progress_steps, self.early_stop, validate)
         keras.utils.set_random_seed(seed)  # the batch order does not depend on how many copies were built
         model.fit(
             self.x_train, {k: self.y_train for k in outputs},
@@ -362,7 +367,7 @@ class Evaluator:
         return monitor
 
     def _result(self, rule, parts):
-        """The result of trainings ``[(learning_rates, monitor), ...]``: the best final validation accuracy of
+        """The result of trainings ``[(learning_rates, monitor), ...]``: the best final validation score of
         the rates that stayed ok, each rate's curve and status, and the steps trained in all."""
         learning_rates = [lr for rates, _ in parts for lr in rates]
         all_curves = [curve for _, monitor in parts for curve in monitor.curves]
@@ -414,7 +419,7 @@ class _PruneCallback(keras.callbacks.Callback):
         self.pruned = False
 
     def on_epoch_end(self, epoch, logs=None):
-        value = float(logs.get("val_accuracy", 0.0))  # one copy: Keras drops the "lr0_" prefix
+        value = float(logs.get("val_score", 0.0))  # one copy: no "lr0_" prefix
         self.trial.report(value if math.isfinite(value) else 0.0, epoch)
         if self.trial.should_prune():
             self.pruned = True

@@ -36,3 +36,12 @@ def mlp(input_shape, num_classes, hidden=64, name=None):
         [keras.Input(input_shape), layers.Flatten(), layers.Dense(hidden, activation="relu"), layers.Dense(num_classes)],
         name=name,
     )
+
+
+def autoencoder(input_shape, num_outputs, hidden=32, bottleneck=8, name=None):
+    """A dense autoencoder: ReLU layer, linear bottleneck, ReLU layer, linear reconstruction of ``num_outputs``."""
+    return keras.Sequential(
+        [keras.Input(input_shape), layers.Flatten(), layers.Dense(hidden, activation="relu"), layers.Dense(bottleneck),
+         layers.Dense(hidden, activation="relu"), layers.Dense(num_outputs)],
+        name=name,
+    )

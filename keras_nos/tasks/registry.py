@@ -19,15 +19,17 @@ import functools
 from typing import Callable, Optional
 
 from keras_nos import registries
-from keras_nos.tasks import datasets, models, numpy_stepper
+from keras_nos.tasks import datasets, models, numpy_stepper, scores
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
     """A proxy task: data, child network and training length, or a function to minimise.
 
-    A network task gives ``load_data`` and ``build_model``; its reward is the best
-    validation accuracy. An objective task gives ``objective`` (a factory of
+    A network task gives ``load_data`` and ``build_model``; its reward is the
+    best learning rate's final validation ``score`` (``keras_nos.tasks.scores``:
+    ``accuracy``, ``log_loss``, or ``r2`` for regression, whose ``build_model``
+    gets the width of the targets in place of the number of classes). An objective task gives ``objective`` (a factory of
     ``(value_and_grad, start)`` as in ``keras_nos.tasks.numpy_stepper``) and runs
     ``epochs * steps_per_epoch`` steps; see ``keras_nos.tasks.objectives`` for its reward.
     """
@@ -40,12 +42,14 @@ class Task:
     description: str = ""
     steps_per_epoch: Optional[int] = None  # None: one pass over the training split
     objective: Optional[Callable] = None  # () -> (value_and_grad, start): minimise a function, no network
+    score: str = "accuracy"  # a name in keras_nos.tasks.scores.SCORES
 
     def __post_init__(self):
         if self.objective is None and (self.load_data is None or self.build_model is None):
             raise ValueError(f"Task {self.name!r} needs load_data and build_model, or an objective to minimise")
         if self.objective is not None and not self.steps_per_epoch:
             raise ValueError(f"Objective task {self.name!r} needs steps_per_epoch (steps between curve points)")
+        scores.get_score(self.score)
 
 
 TASKS = {}
@@ -87,6 +91,14 @@ register_task(Task(
     build_model=functools.partial(models.conv_block_net, filters=16),
     epochs=4, batch_size=32,
     description="scikit-learn digits (8x8, bundled), two 3x3 conv layers of 16 filters with BN, 4 epochs",
+))
+register_task(Task(
+    name="digits-autoencoder",
+    load_data=lambda data_path, seed: datasets.load_digits_reconstruction(seed=seed),
+    build_model=models.autoencoder,
+    epochs=4, batch_size=32, score="r2",
+    description="scikit-learn digits as 64-vectors (bundled), dense autoencoder 64-32-8-32-64, 4 epochs; reward: "
+                "validation R^2 of the reconstruction",
 ))
 register_task(Task(
     name="cifar10-convnet",

@@ -1,0 +1,164 @@
+"""How well can a search task tell rules apart? Its noise ceiling, measured over seeds.
+
+Every task scores the same rules (the named optimizers, the paper's Table 3
+rules, random rules of the paper's space that pass the hurdles) with several
+seeds, each seed a new data split, initial weights and batch order, as a new
+search would see. The search's learning-rate grid, no hurdles (the reward
+comes from training alone). For each task it prints:
+
+- self-agreement: the Spearman correlation of two seeds' rewards over the
+  rules, the mean over seed pairs: the best any search on this task can rank;
+- spread / noise: the standard deviation of the rules' mean rewards over the
+  seed noise, the root-mean-square residual of rule-by-seed rewards once each
+  rule's and each seed's mean is taken out (a search runs every candidate with
+  one seed, so a seed that is good for every rule reorders nothing);
+- CPU seconds a rule (training, this process);
+- how it ranks the named optimizers against the ``keras-nos compare`` suite's
+  mean ranks (examples/results/compare-suite/comparison.md): a Spearman
+  correlation over the optimizers in both.
+
+Results go to a JSON file as they come (a killed run continues where it
+stopped; ``--shard K/N`` splits the rules over processes sharing the file),
+and the table to ``noise_ceiling.md`` beside it.
+
+    python benchmarks/noise_ceiling.py --tasks digits-convnet,digits-autoencoder --seeds 3
+    python benchmarks/noise_ceiling.py --shard 0/2 & python benchmarks/noise_ceiling.py --shard 1/2
+"""
+
+import argparse
+import dataclasses
+import itertools
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SUITE_TABLE = HERE.parent / "examples" / "results" / "compare-suite" / "comparison.md"
+DEFAULT_OUT = HERE / "results" / "noise_ceiling" / "raw.json"
+DEFAULT_TASKS = ("digits-convnet", "digits-convnet-logloss", "digits-autoencoder")
+# Task variants measured here besides the library's own: name -> (library task, changes).
+CANDIDATES = {
+    "digits-convnet-logloss": ("digits-convnet", dict(score="log_loss")),
+}
+
+
+def register_candidates():
+    from keras_nos.tasks import get_task, register_task
+
+    for name, (base, changes) in CANDIDATES.items():
+        register_task(dataclasses.replace(get_task(base), name=name, description=f"{base} with {changes}", **changes),
+                      overwrite=True)
+
+
+def suite_mean_ranks(path=SUITE_TABLE):
+    """{optimizer: mean rank} from the compare suite's summary table."""
+    ranks = {}
+    for line in Path(path).read_text().splitlines():
+        match = re.match(r"\| `([^`]+)` \| ([0-9.]+) \| \d+ \|", line)
+        if match:
+            ranks[match.group(1)] = float(match.group(2))
+    return ranks
+
+
+def score_rules(args, rules):
+    """Train every rule of this shard on every task with every seed; stored as they finish."""
+    from keras_nos.search.loop import SEARCH_LEARNING_RATES
+    from keras_nos.tasks import Evaluator
+    from proxy_fidelity import load_rows, save_scores
+
+    done = load_rows(args.json)
+    mine = [(name, text) for i, (name, text) in enumerate(rules) if i % args.shard[1] == args.shard[0]]
+    for seed in range(args.seeds):
+        for task in args.tasks:
+            key = f"{task}@{seed}"
+            todo = [(n, t) for n, t in mine if done.get(n, {}).get("rule") != t or key not in done.get(n, {})]
+            if not todo:
+                continue
+            evaluator = Evaluator(task, learning_rates=SEARCH_LEARNING_RATES, seed=seed, hurdles=())
+            for name, text in todo:
+                started = time.process_time()
+                result = evaluator.evaluate(text)
+                cell = {"reward": result.reward, "status": result.status, "cpu": time.process_time() - started}
+                done = save_scores(args.json, name, {"rule": text, key: cell})
+                print(f"{key:28} {name:14} {result.status:12} {result.reward:.4f}  {cell['cpu']:.1f} s", flush=True)
+    return done
+
+
+def ceiling(rows, task, seeds):
+    """The task's numbers over the rules every seed scored; None when fewer than 3 such rules."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    names = [n for n, row in rows.items() if all(f"{task}@{s}" in row for s in range(seeds))]
+    rewards = np.array([[rows[n][f"{task}@{s}"]["reward"] for s in range(seeds)] for n in names])
+    if len(names) < 3 or seeds < 2:
+        return None
+    residual = rewards - rewards.mean(1, keepdims=True) - rewards.mean(0, keepdims=True) + rewards.mean()
+    noise = math.sqrt((residual ** 2).sum() / ((len(names) - 1) * (seeds - 1)))
+    spread = float(rewards.mean(1).std(ddof=1))
+    pairs = [float(spearmanr(rewards[:, a], rewards[:, b]).statistic) for a, b in itertools.combinations(range(seeds), 2)]
+    means = dict(zip(names, rewards.mean(1)))
+    suite = {k: v for k, v in suite_mean_ranks().items() if k in means}
+    suite_rho = float(spearmanr([means[k] for k in suite], [-v for v in suite.values()]).statistic) if len(suite) > 2 else float("nan")
+    cpu = np.mean([rows[n][f"{task}@{s}"]["cpu"] for n in names for s in range(seeds)])
+    return dict(rules=len(names), spearman=float(np.mean(pairs)), spearman_min=min(pairs), spread=spread,
+                noise=noise, ratio=spread / noise if noise else float("inf"), cpu=float(cpu), suite=suite_rho,
+                suite_count=len(suite), means=means)
+
+
+def report(rows, tasks, seeds):
+    lines = [f"Rules: the named optimizers, Table 3 and random rules passing the hurdles; {seeds} seeds each "
+             "(each a new split, initialisation and batch order); the search's learning-rate grid, no hurdles.", "",
+             "| task | rules | self-agreement (Spearman, mean over seed pairs; lowest) | spread | seed noise | "
+             "spread / noise | CPU s a rule | named optimizers vs compare suite (Spearman) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for task in tasks:
+        c = ceiling(rows, task, seeds)
+        if c is None:
+            lines.append(f"| {task} | - | - | - | - | - | - | - |")
+            continue
+        lines.append(f"| {task} | {c['rules']} | {c['spearman']:.3f} ({c['spearman_min']:.3f}) | {c['spread']:.4f} | "
+                     f"{c['noise']:.4f} | {c['ratio']:.1f} | {c['cpu']:.1f} | {c['suite']:.2f} over {c['suite_count']} |")
+    lines += ["", "Spread: standard deviation of the rules' mean rewards. Seed noise: root-mean-square rule-by-seed "
+              "residual (each rule's and each seed's mean taken out). Targets for a default task: self-agreement "
+              ">= 0.9, spread / noise >= 5."]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    from proxy_fidelity import choose_rules, shard
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=lambda text: tuple(text.split(",")), default=DEFAULT_TASKS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--random-rules", type=int, default=10)
+    parser.add_argument("--shard", type=shard, default=(0, 1), metavar="K/N")
+    parser.add_argument("--json", default=str(DEFAULT_OUT))
+    parser.add_argument("--report-only", action="store_true", help="print the table of what is stored")
+    args = parser.parse_args(argv)
+    if args.seeds < 2:
+        parser.error(f"--seeds must be at least 2 to measure seed noise, got {args.seeds}")
+    register_candidates()
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    rules = choose_rules(args.random_rules, seed=0)
+    if args.report_only:
+        from proxy_fidelity import load_rows
+
+        rows = load_rows(args.json)
+    else:
+        with quiet_native_stderr():
+            rows = score_rules(args, rules)
+    text = report({n: rows[n] for n, t in rules if rows.get(n, {}).get("rule") == t}, args.tasks, args.seeds)
+    print(text)
+    Path(args.json).with_name("noise_ceiling.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
