@@ -203,12 +203,6 @@ class Rule:
     def uses_decay(self):
         return any(decay_periods(name) for name in self.operand_names())
 
-    def uses_randomness(self):
-        return any(
-            (isinstance(n, Operand) and n.name == "noise") or (isinstance(n, Unary) and n.fn == "drop")
-            for n in walk(self.root)
-        )
-
     def size(self):
         """Number of nodes: the length used to compare rules when simplifying."""
         return sum(1 for _ in walk(self.root))
