@@ -16,9 +16,9 @@ import inspect
 import pprint
 import re
 
-from keras_nos.dsl import semantics
+from keras_nos.dsl import primitives, semantics
 from keras_nos.dsl.parser import parse_rule
-from keras_nos.dsl.rule import Const, Operand, Unary, apply_function
+from keras_nos.dsl.rule import Const, Operand, Unary, apply_unary
 from keras_nos.optimizers import keras_internals, random_draws
 from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.named import CONSTRUCTOR_DEFAULTS, PACKAGE, check_class_name, snake_case
@@ -57,12 +57,11 @@ class _UpdateWriter:
         if isinstance(node, Const):
             return node.value
         if isinstance(node, Unary):
-            arguments = [self.value(node.arg)]
+            result = apply_unary(node, SOURCE_OPS, self.value(node.arg), self.operand)
         elif node.fn == "left":
             return self.value(node.left)
         else:
-            arguments = [self.value(node.left), self.value(node.right)]
-        result = apply_function(node, SOURCE_OPS, arguments, self.operand)
+            result = primitives.BINARY[node.fn](SOURCE_OPS, self.value(node.left), self.value(node.right))
         if not isinstance(result, Source):
             return result  # Python numbers fold, as they do in RuleOptimizer
         name = f"h{len(self.lines)}"

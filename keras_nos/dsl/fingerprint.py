@@ -46,8 +46,8 @@ def behaviour(rule):
     epsilon = semantics.DEFAULT_HYPERPARAMETERS["epsilon"]
     outputs = []
     with np.errstate(all="ignore"):
-        for values, t in _STATES:
-            operand = semantics.StepOperands(np, dict(values), t, epsilon, _DECAY_STEPS)
+        for values, t in _STATES:  # derived operands and decays are kept in the state: every rule reads the same
+            operand = semantics.step_operands(np, values, t, epsilon, _DECAY_STEPS)
             value = rule.evaluate(np, operand)
             outputs.append(np.broadcast_to(np.asarray(value, dtype=np.float64), (_SIZE,)))
     return np.stack(outputs)

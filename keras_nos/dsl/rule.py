@@ -121,22 +121,20 @@ def evaluate_node(node, xp, operand):
     if isinstance(node, Const):
         return node.value
     if isinstance(node, Unary):
-        return apply_function(node, xp, [evaluate_node(node.arg, xp, operand)], operand)
+        return apply_unary(node, xp, evaluate_node(node.arg, xp, operand), operand)
     left = evaluate_node(node.left, xp, operand)
     if node.fn == "left":
         return left
-    return apply_function(node, xp, [left, evaluate_node(node.right, xp, operand)], operand)
+    return primitives.BINARY[node.fn](xp, left, evaluate_node(node.right, xp, operand))
 
 
-def apply_function(node, xp, arguments, operand):
-    """The function of a Unary or Binary ``node`` applied to its arguments' values (the exporter calls it too)."""
+def apply_unary(node, xp, x, operand):
+    """The function of the Unary ``node`` applied to its argument's value ``x`` (the exporter calls it too)."""
     if node.fn == "drop":
-        return primitives.drop(xp, arguments[0], node.param, operand("uniform"))
+        return primitives.drop(xp, x, node.param, operand("uniform"))
     if node.fn == "clip":
-        return primitives.clip(xp, arguments[0], node.param)
-    if isinstance(node, Unary):
-        return primitives.UNARY[node.fn](xp, arguments[0])
-    return primitives.BINARY[node.fn](xp, *arguments)
+        return primitives.clip(xp, x, node.param)
+    return primitives.UNARY[node.fn](xp, x)
 
 
 class Rule:

@@ -108,30 +108,22 @@ def decay_value(xp, name, t, total):
     return primitives.restart_decay(xp, t, total, periods)
 
 
-class StepOperands:
+def step_operands(xp, values, t, epsilon, decay_steps, draw=None):
     """``operand(name)`` for one step of a rule: known values first, the rest computed once, when first read.
 
-    ``values`` holds g, w and the bias-corrected averages (and, for the fingerprint,
-    fixed draws); ``draw(name)`` gives a random operand; decays are read at step ``t``
-    of ``decay_steps``.
+    ``values`` (a dict, filled in as operands are read) holds g, w and the
+    bias-corrected averages, and for the fingerprint fixed draws; ``draw(name)``
+    gives a random operand; decays are read at step ``t`` of ``decay_steps``.
     """
 
-    def __init__(self, xp, values, t, epsilon, decay_steps, draw=None):
-        self.xp = xp
-        self.values = values
-        self.t = t
-        self.epsilon = epsilon
-        self.decay_steps = decay_steps
-        self.draw = draw
+    def operand(name):
+        if name not in values:
+            if name in DERIVED:
+                values[name] = DERIVED[name][0](xp, operand, epsilon)
+            elif name in RANDOM_OPERANDS:
+                values[name] = draw(name)
+            else:
+                values[name] = decay_value(xp, name, t, float(decay_steps))
+        return values[name]
 
-    def __call__(self, name):
-        if name not in self.values:
-            self.values[name] = self._derive(name)
-        return self.values[name]
-
-    def _derive(self, name):
-        if name in DERIVED:
-            return DERIVED[name][0](self.xp, self, self.epsilon)
-        if name in RANDOM_OPERANDS:
-            return self.draw(name)
-        return decay_value(self.xp, name, self.t, float(self.decay_steps))
+    return operand

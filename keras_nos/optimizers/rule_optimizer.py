@@ -27,7 +27,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
     ``beta_1``, ``beta_2``, ``beta_3``, bias-corrected as in Adam, updated before
     use); ``w`` (the weights); ``noise`` (N(0, 0.01) per entry and step);
     ``adam`` = m/(sqrt(v)+epsilon); ``rmsprop`` = g/(sqrt(v)+epsilon); decays
-    ``ld``, ``cd``, ``rd`` (and ``cd_N``, ``rd_N``) over ``decay_steps``.
+    ``ld``, ``cd``, ``rd`` (and ``cd_N``, ``rd_N``) over ``decay_steps``. They are
+    defined once, in ``keras_nos.dsl.semantics``, which the NumPy stepper, the
+    fingerprint and ``keras-nos export`` read too.
 
     Args:
         rule: rule text such as ``"exp(sign(g)*sign(m))*g"`` or a ``Rule``.
@@ -121,7 +123,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             new = semantics.updated_average(ops, slot, average, g, beta)
             self.assign(average, new)
             values[slot] = semantics.bias_corrected(new, ops.cast(beta, dtype), t)
-        operand = semantics.StepOperands(ops, values, t, self.epsilon, self.decay_steps,
+        operand = semantics.step_operands(ops, values, t, self.epsilon, self.decay_steps,
                                          lambda name: self._random_draw(name, variable, index))
         update = self.rule.evaluate(ops, operand)
         self.assign_sub(variable, lr * ops.broadcast_to(ops.cast(update, dtype), ops.shape(variable)))

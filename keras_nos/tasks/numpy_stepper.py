@@ -38,8 +38,8 @@ def minimize(rule, value_and_grad, start, learning_rates, steps, seed=0, decay_s
             for slot, average in averages.items():
                 averages[slot] = semantics.updated_average(np, slot, average, g, betas[slot])
                 values[slot] = semantics.bias_corrected(averages[slot], betas[slot], float(t))
-            operand = semantics.StepOperands(np, values, np.float64(t), epsilon, decay_steps, draw)
-            w = w - lrs * np.broadcast_to(rule.evaluate(np, operand), w.shape)
+            operand = semantics.step_operands(np, values, np.float64(t), epsilon, decay_steps, draw)
+            w = w - lrs * rule.evaluate(np, operand)  # a constant rule broadcasts, as broadcast_to would
         losses[:, steps] = value_and_grad(w)[0]
     return losses
 
