@@ -160,27 +160,14 @@ def _search(args):
     print(summary(rows))
 
 
-def _latest_search(uri, experiment):
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([found.experiment_id], filter_string="tags.`keras_nos.kind` = 'search'",
-                              order_by=["attributes.start_time DESC"], max_results=1) if found else []
-    if not runs:
-        raise ValueError(f"No search runs in experiment {experiment!r} of {uri!r}; run 'keras-nos search' first")
-    return runs[0].info.run_id
-
-
 def _leaderboard(args):
     from keras_nos import tracking
     from keras_nos.search import format_leaderboard, read_leaderboard
     from keras_nos.search.leaderboard import summary
-    from keras_nos.search.tracking import check_reachable
 
     uri = args.tracking_uri or tracking.default_tracking_uri()
-    check_reachable(uri)
-    run_id = args.run_id or _latest_search(uri, args.experiment)
+    tracking.check_reachable(uri)
+    run_id = args.run_id or tracking.latest_search_run_id(uri, args.experiment)
     rows = read_leaderboard(uri, run_id)  # an unknown run id is an error before anything is printed
     print(f"search run {run_id}")
     print(format_leaderboard(rows, limit=args.limit))

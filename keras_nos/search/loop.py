@@ -17,25 +17,25 @@ of a batch, but the proposals depend on the order results arrive in.
 """
 
 import bisect
+import dataclasses
 import os
 import tempfile
 
-from keras_nos import tracking as store
 from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
 from keras_nos.executors import EXECUTORS, make_executor
 from keras_nos.search import leaderboard as board
 from keras_nos.search import settings
 from keras_nos.search.plots import plot_rewards
 from keras_nos.search.progress import progress_metrics
+from keras_nos.search.records import make_trial, with_simplified_rule
 from keras_nos.search.settings import Default
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES, make_strategy
-from keras_nos.search.tracking import TAG_PREFIX, SearchTracker, check_reachable, find_run
 from keras_nos.tasks.evaluator import learning_rate_grid
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.registry import get_task
-from keras_nos.tasks.result import EvaluationResult
+from keras_nos.tracking import SearchTracker, Trial, check_reachable, default_tracking_uri, find_search_run, tags
 
 SEARCH_LEARNING_RATES = learning_rate_grid(1e-4, 1.0, 5)
 REFERENCES = (board.REFERENCE,)
@@ -109,9 +109,9 @@ def search(task=Default("digits-autoencoder"), strategy=Default("rl"), budget=De
     defaults = settings.defaults_of(search)
     chosen = settings.given(locals(), defaults)
     if resume:
-        uri = tracking_uri or store.default_tracking_uri()
+        uri = tracking_uri or default_tracking_uri()
         check_reachable(uri)
-        chosen = settings.for_resume(find_run(uri, resume), chosen, defaults)
+        chosen = settings.for_resume(find_search_run(uri, resume), chosen, defaults)
     resolved = dict(defaults, **chosen)
     return _run_search(tracking_uri, resume, progress, max_batches, settings.encode(resolved), **resolved)
 
@@ -124,7 +124,7 @@ def _run_search(tracking_uri, resume, progress, max_batches, stored_settings, *,
     search_space = _validate(task, strategy, space, budget, num_groups, executor, mode, candidate_timeout,
                              max_retries, ray_address, reward_seeds)
     suite = _suite_names(funnel_suite)
-    uri = tracking_uri or store.default_tracking_uri()
+    uri = tracking_uri or default_tracking_uri()
     check_reachable(uri)
     options = dict(task=task, learning_rates=tuple(learning_rates), seed=seed, data_path=data_path, epochs=epochs,
                    hurdles=tuple(hurdles), reward_seeds=reward_seeds)
@@ -173,49 +173,48 @@ class _SearchRun:
         self.tracker, self.space, self.strategy, self.executor = tracker, space, strategy, executor
         self.options, self.budget, self.batch_size, self.progress = options, budget, batch_size, progress
         self.mode = mode
-        self.records = []
+        self.records = []  # [Trial] of the search stage, by index
         self.pending = []  # [(index, tokens)] proposed, not finished at the last checkpoint (async mode)
         self.next_index = 0  # index of the next proposal (async mode)
-        self.cache = {}  # fingerprint -> result dict
+        self.cache = {}  # fingerprint -> EvaluationResult
         self.funnel_results = {}  # fingerprint -> list of rewards
-        self.replay = {}  # index -> record logged after the last checkpoint
-        self.references = []  # funnel records of reference optimizers, shown beside the found rules
+        self.replay = {}  # index -> Trial logged after the last checkpoint
+        self.references = []  # funnel trials of reference optimizers, shown beside the found rules
         self.suite_results = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
         self.progress_logged = set()  # indices of the candidates whose step metrics are on the parent run
 
     @property
     def cache_hits(self):
-        return sum(r["cache_hit"] for r in self.records)
+        return sum(trial.cache_hit for trial in self.records)
 
     def restore(self):
         state = self.tracker.load_checkpoint()
         if state is not None:
             self.strategy.load_state(state["strategy"])
-            self.records = state["records"]
+            self.records = [with_simplified_rule(Trial.from_dict(record)) for record in state["records"]]
             self.funnel_results = state["funnel"]
-            self.references = state["references"]
+            self.references = [with_simplified_rule(Trial.from_dict(record)) for record in state["references"]]
             self.suite_results = state.get("suite", {})
             self.pending = [(index, list(tokens)) for index, tokens in state.get("pending", [])]
         self.next_index = state.get("next_index", len(self.records)) if state is not None else 0
-        for record in self.records:
-            if not record["cache_hit"] and _cacheable(record["result"]):
-                self.cache.setdefault(record["result"]["fingerprint"], record["result"])
-        finished = {record["index"] for record in self.records}
+        for trial in self.records:
+            if not trial.cache_hit and _cacheable(trial.result):
+                self.cache.setdefault(trial.fingerprint, trial.result)
+        finished = {trial.index for trial in self.records}
         self.progress_logged = set(finished)
-        for mlflow_run in self.tracker.discard_half_written_candidates():
-            tags = mlflow_run.data.tags
-            index = int(tags.get(TAG_PREFIX + "index", -1))
-            if tags.get(TAG_PREFIX + "stage") == "search" and index >= 0 and index not in finished:
-                self.replay[index] = _record_from_run(mlflow_run)
+        for trial in self.tracker.discard_half_written_candidates():
+            if trial.stage == "search" and trial.index >= 0 and trial.index not in finished:
+                self.replay[trial.index] = trial
 
     def _checkpoint(self, in_flight=()):
-        state = {"strategy": self.strategy.state(), "records": self.records, "funnel": self.funnel_results,
-                 "references": self.references, "suite": self.suite_results}
+        state = {"strategy": self.strategy.state(), "records": [trial.to_dict() for trial in self.records],
+                 "funnel": self.funnel_results, "references": [trial.to_dict() for trial in self.references],
+                 "suite": self.suite_results}
         if self.mode == "async":
             state.update(pending=[(index, list(tokens)) for index, tokens in in_flight], next_index=self.next_index)
         self._log_progress()
         self.tracker.save_checkpoint(state)
-        rewards = [r["result"]["reward"] for r in self.records]
+        rewards = [trial.reward for trial in self.records]
         with tempfile.TemporaryDirectory() as folder:
             plot = os.path.join(folder, "reward_vs_samples.png")
             plot_rewards(rewards, plot, title=f"{self.strategy.name} on {self.options['task']}")
@@ -245,15 +244,15 @@ class _SearchRun:
                 pending, self.pending = sorted(self.pending), []
                 finished = self._evaluate_batch([tokens for _, tokens in pending], bar,
                                                 indices=[index for index, _ in pending])
-                self.strategy.observe([(r["tokens"], r["result"]["reward"]) for r in finished])
-                self.records.sort(key=lambda r: r["index"])
+                self._observe(finished)
+                self.records.sort(key=lambda trial: trial.index)
                 self._checkpoint()
             while len(self.records) < self.budget:
                 if max_batches is not None and batches >= max_batches:
                     return False
                 proposals = self.strategy.propose(min(self.batch_size, self.budget - len(self.records)))
                 finished = self._evaluate_batch(proposals, bar)
-                self.strategy.observe([(r["tokens"], r["result"]["reward"]) for r in finished])
+                self._observe(finished)
                 self._checkpoint()
                 batches += 1
         finally:
@@ -271,17 +270,17 @@ class _SearchRun:
             rule = self.space.to_rule(tokens)
             cached = self.cache.get(rule_fingerprint(rule))
             if cached is not None:
-                finished.append(self._log(index, tokens, dict(cached, wall_time=0.0), cache_hit=True))
+                finished.append(self._log(index, tokens, dataclasses.replace(cached, wall_time=0.0), cache_hit=True))
             else:
                 pending.append((index, tokens, str(rule)))
         for position, result in self.executor.map_unordered([text for _, _, text in pending]):
             index, tokens, _ = pending[position]
-            if _cacheable(result.to_dict()):
-                self.cache[result.fingerprint] = result.to_dict()
-            finished.append(self._log(index, tokens, result.to_dict(), cache_hit=False))
+            if _cacheable(result):
+                self.cache[result.fingerprint] = result
+            finished.append(self._log(index, tokens, result, cache_hit=False))
             self._advance(bar, 1)
         self._advance(bar, len(proposals) - len(pending))
-        finished.sort(key=lambda r: r["index"])
+        finished.sort(key=lambda trial: trial.index)
         self.records.extend(finished)
         return finished
 
@@ -307,9 +306,8 @@ class _SearchRun:
                 if in_flight:
                     ticket, result = self.executor.next_result()
                     index, tokens = in_flight.pop(ticket)
-                    result = result.to_dict()
                     if _cacheable(result):
-                        self.cache[result["fingerprint"]] = result
+                        self.cache[result.fingerprint] = result
                     self._accept(self._log(index, tokens, result, cache_hit=False), bar)
                     since_checkpoint += 1
                 done = not in_flight and not waiting and self.next_index >= self.budget
@@ -333,23 +331,26 @@ class _SearchRun:
         rule = self.space.to_rule(tokens)
         cached = self.cache.get(rule_fingerprint(rule))
         if cached is not None:
-            return self._log(index, tokens, dict(cached, wall_time=0.0), cache_hit=True)
+            return self._log(index, tokens, dataclasses.replace(cached, wall_time=0.0), cache_hit=True)
         in_flight[self.executor.submit(str(rule))] = (index, tokens)
         return None
 
-    def _accept(self, record, bar):
-        bisect.insort(self.records, record, key=lambda r: r["index"])
-        self.strategy.observe([(record["tokens"], record["result"]["reward"])])
+    def _accept(self, trial, bar):
+        bisect.insort(self.records, trial, key=lambda t: t.index)
+        self._observe([trial])
         self._advance(bar, 1)
 
+    def _observe(self, trials):
+        self.strategy.observe([(list(trial.tokens), trial.reward) for trial in trials])
+
     def _log(self, index, tokens, result, cache_hit):
-        record = {"index": index, "tokens": list(tokens), "result": result, "cache_hit": cache_hit,
-                  "strategy": self.strategy.name, "seed": self.options["seed"]}
-        record["run_id"] = self.tracker.log_candidate(record)
-        return record
+        """Make the trial of a finished candidate and write it; the trial, with its run id."""
+        trial = make_trial(index, result, tokens=tuple(tokens), cache_hit=cache_hit, strategy=self.strategy.name,
+                           seed=self.options["seed"])
+        return dataclasses.replace(trial, run_id=self.tracker.log_candidate(trial))
 
     def _advance(self, bar, count):
-        rewards = [r["result"]["reward"] for r in self.records]
+        rewards = [trial.reward for trial in self.records]
         bar.set_postfix(best=f"{max(rewards, default=0):.4f}", cache_hits=self.cache_hits, refresh=False)
         bar.update(count)
 
@@ -383,13 +384,11 @@ class _SearchRun:
                                       timeout=timeout)
             for i, result in self.executor.map_unordered([rule for _, (_, rule, _) in waiting]):
                 position, (fingerprint, rule, is_reference) = waiting[i]
-                record = {"index": position * seeds + seed, "tokens": None, "result": result.to_dict(),
-                          "cache_hit": False, "strategy": "funnel", "seed": seed}
-                run_id = self.tracker.log_candidate(record, stage="funnel")
-                if is_reference:
-                    self.tracker.client.set_tag(run_id, TAG_PREFIX + "reference", "true")
-                    if seed == 0:
-                        self.references.append(record)
+                trial = make_trial(position * seeds + seed, result, strategy="funnel", seed=seed, stage="funnel",
+                                   reference=is_reference)
+                trial = dataclasses.replace(trial, run_id=self.tracker.log_candidate(trial))
+                if is_reference and seed == 0:
+                    self.references.append(trial)
                 self.funnel_results.setdefault(fingerprint, []).append(result.reward)
                 self._checkpoint()
                 bar.update(1)
@@ -403,7 +402,7 @@ class _SearchRun:
         if top is not None:
             metrics.update(best_reward=top["reward"], best_funnel_reward=top["funnel_reward"] or 0.0)
             metrics.update({key: top[key] for key in ("vs_adam", "vs_adam_se") if top[key] is not None})
-        self.tracker.set_tag("summary", board.summary(best))
+        self.tracker.set_tag(tags.SUMMARY, board.summary(best))
         self.tracker.finish(metrics)
 
     def generalize(self, suite, seeds, experiment):
@@ -424,7 +423,7 @@ class _SearchRun:
             wins = sum(score(comparison.outcome(t, row["raw_rule"].strip()).mean, t.higher_is_better)
                        > score(comparison.outcome(t, "adam").mean, t.higher_is_better) for t in comparison.tasks)
             self.suite_results[row["fingerprint"]] = f"{wins}/{len(comparison.tasks)}"
-        self.tracker.set_tag("suite", self.suite_results)
+        self.tracker.set_tag(tags.SUITE, self.suite_results)
         self._checkpoint()
 
     def leaderboard(self):
@@ -450,21 +449,7 @@ def _suite_names(funnel_suite):
 
 def _cacheable(result):
     """Whether a result answers later proposals of its behaviour: not when its worker was lost (it may succeed)."""
-    return result["status"] != statuses.WORKER_LOST and bool(result["fingerprint"])
-
-
-def _record_from_run(mlflow_run):
-    tags, params, metrics = mlflow_run.data.tags, mlflow_run.data.params, mlflow_run.data.metrics
-    lr = params.get("learning_rate")
-    result = EvaluationResult(
-        rule=params.get("rule", ""), fingerprint=params.get("fingerprint", ""), task=params.get("task", ""),
-        status=tags.get(TAG_PREFIX + "status", ""), reward=metrics.get("reward", 0.0),
-        best_learning_rate=float(lr) if lr not in (None, "None") else None, wall_time=metrics.get("wall_time", 0.0),
-        message=tags.get(TAG_PREFIX + "message", ""),
-    ).to_dict()
-    return {"index": int(tags[TAG_PREFIX + "index"]), "tokens": params.get("tokens", "").split(), "result": result,
-            "cache_hit": tags.get(TAG_PREFIX + "cache_hit") == "true", "strategy": tags.get(TAG_PREFIX + "strategy"),
-            "seed": int(params.get("seed", 0)), "run_id": mlflow_run.info.run_id}
+    return result.status != statuses.WORKER_LOST and bool(result.fingerprint)
 
 
 def _progress_bar(total, done, enabled, desc="candidates", unit="rule"):

@@ -10,7 +10,7 @@ a larger budget and the settings of :data:`WHERE`.
 import inspect
 import json
 
-SETTINGS_TAG = "keras_nos.settings"
+from keras_nos.tracking import tags
 # Where a search runs and reads its data, not what it computes: a resumed search may be given new values.
 WHERE = ("workers", "ray_address", "data_path")
 
@@ -54,7 +54,7 @@ def _plain(value):
 
 def stored(run):
     """The settings stored on parent run ``run``; None for a run made before keras_nos stored them."""
-    text = run.data.tags.get(SETTINGS_TAG)
+    text = run.data.tags.get(tags.SETTINGS)
     return None if text is None else json.loads(text)
 
 
