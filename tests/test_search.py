@@ -125,7 +125,7 @@ class _RepeatingStrategy:
 def test_cache_answers_a_repeated_fingerprint(tmp_path, monkeypatch):
     import keras_nos.search.loop as loop
 
-    monkeypatch.setitem(loop.STRATEGIES, "repeat", _RepeatingStrategy)
+    monkeypatch.setitem(STRATEGIES, "repeat", _RepeatingStrategy)
     monkeypatch.setattr(loop, "make_strategy", lambda name, space, seed=0, **o: _RepeatingStrategy(space, seed))
     calls = []
     original = loop.make_executor
