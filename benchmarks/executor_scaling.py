@@ -80,16 +80,15 @@ def measure(executor, rules):
 
 def mlflow_write_cost(results, count=20):
     """Seconds per candidate to write one nested run the way the search driver does (SQLite store)."""
-    from keras_nos.search.tracking import SearchTracker
+    from keras_nos.search.records import make_trial
+    from keras_nos.tracking import SearchTracker
 
     with tempfile.TemporaryDirectory() as folder:
         tracker = SearchTracker(f"sqlite:///{folder}/mlflow.db", "benchmark", params={"benchmark": True})
-        record = {"index": 0, "tokens": ["g"], "result": results[0].to_dict(), "cache_hit": False,
-                  "strategy": "random", "seed": 0}
-        tracker.log_candidate(record)  # the first write creates tables and caches
+        tracker.log_candidate(make_trial(0, results[0], tokens=("g",), strategy="random"))  # creates tables, caches
         started = time.perf_counter()
-        for index in range(count):
-            tracker.log_candidate(dict(record, index=index))
+        for index in range(count):  # the trial is made and simplified once, and written, as the driver does
+            tracker.log_candidate(make_trial(index, results[0], tokens=("g",), strategy="random"))
         return (time.perf_counter() - started) / count
 
 

@@ -71,7 +71,7 @@ def suite_mean_ranks(path=SUITE_TABLE):
 
 def score_rules(args, rules):
     """Train every rule of this shard on every task with every seed; stored as they finish."""
-    from keras_nos.search.loop import SEARCH_LEARNING_RATES
+    from keras_nos.search.config import SEARCH_LEARNING_RATES
     from keras_nos.tasks import Evaluator
     from proxy_fidelity import load_rows, save_scores
 

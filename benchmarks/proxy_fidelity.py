@@ -105,7 +105,7 @@ def register_candidates():
 
 def proxy_learning_rates(proxy_name):
     """The learning rates ``proxy_name`` is scored with: its candidate's own, or the search grid."""
-    from keras_nos.search.loop import SEARCH_LEARNING_RATES
+    from keras_nos.search.config import SEARCH_LEARNING_RATES
 
     return CANDIDATES.get(proxy_name, (None, None, {}))[2].get("learning_rates", SEARCH_LEARNING_RATES)
 
@@ -119,7 +119,7 @@ def choose_rules(random_count, seed):
     import numpy as np
 
     from keras_nos import rules
-    from keras_nos.search.loop import SEARCH_LEARNING_RATES
+    from keras_nos.search.config import SEARCH_LEARNING_RATES
     from keras_nos.search.space import SearchSpace
     from keras_nos.tasks.hurdles import check_hurdles
 
@@ -242,7 +242,7 @@ def plot(names, rows, reference, proxy, path):
 
 def report(rules, done, reference, proxy, full_reference_steps=None):
     """The markdown table of the rules scored so far: costs, cost ratio, rank correlation, the usual optimizers."""
-    from keras_nos.search.loop import SEARCH_LEARNING_RATES
+    from keras_nos.search.config import SEARCH_LEARNING_RATES
 
     rates = _rates(SEARCH_LEARNING_RATES)
     if proxy_learning_rates(proxy.name) != SEARCH_LEARNING_RATES:
@@ -493,7 +493,7 @@ def main(argv=None):
     if not Path(args.data).exists():
         parser.exit(2, f"proxy_fidelity: error: no CIFAR-10 data at {args.data}; pass --data PATH\n")
 
-    from keras_nos.search.loop import SEARCH_LEARNING_RATES
+    from keras_nos.search.config import SEARCH_LEARNING_RATES
     from keras_nos.tasks import Evaluator, get_task, register_task
     from keras_nos.tasks.datasets import load_cifar10
 

@@ -132,7 +132,8 @@ def _rewards_from_mlflow(uri, experiment_name, budget):
 
 
 def run_searches(args):
-    from keras_nos.search.loop import SEARCH_LEARNING_RATES, search
+    from keras_nos.search.config import SEARCH_LEARNING_RATES
+    from keras_nos.search.loop import search
     from keras_nos.tasks.hurdles import DEFAULT_HURDLES, HURDLES
 
     learning_rates = tuple(float(x) for x in args.lr.split(",")) if args.lr else SEARCH_LEARNING_RATES

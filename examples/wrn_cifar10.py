@@ -173,14 +173,13 @@ def parse_config(argv=None):
 
 def add_search_rule(cfg):
     """Append the --from-search rule with its search's best learning rate as centre."""
+    from keras_nos import tracking
     from keras_nos.search.leaderboard import read_leaderboard
-    from keras_nos.search.tracking import check_reachable, find_run
-    from keras_nos.tracking import default_tracking_uri
 
-    uri = cfg.tracking_uri or default_tracking_uri()
+    uri = cfg.tracking_uri or tracking.default_tracking_uri()
     try:
-        check_reachable(uri)
-        find_run(uri, cfg.from_search)
+        tracking.check_reachable(uri)
+        tracking.find_search_run(uri, cfg.from_search)
         rows = read_leaderboard(uri, cfg.from_search)
     except ValueError as error:
         raise UsageError(f"--from-search: {first_line(error)}") from None

@@ -59,7 +59,14 @@ def _strategy_option(text):
 def build_parser():
     parser = _ArgumentParser(prog="keras-nos", description="Neural Optimizer Search for Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+    for add_command in (_add_search_command, _add_leaderboard_command, _add_export_command, _add_evaluate_command,
+                        _add_compare_command):
+        add_command(commands)
+    return parser
 
+
+def _add_search_command(commands):
+    """The flags of ``keras-nos search``: a setting left out is absent, for a resume to fill in."""
     s = commands.add_parser(
         "search", help="search for update rules; every candidate is an MLflow run",
         description="With --resume RUN_ID every setting comes from that search's parent run: a flag given with it "
@@ -105,12 +112,16 @@ def build_parser():
     setting("--async", dest="mode", action="store_const", const="async",
             help="keep --workers candidates in flight, proposing one as each finishes (not reproducible)")
 
+
+def _add_leaderboard_command(commands):
     b = commands.add_parser("leaderboard", help="print a search's leaderboard from MLflow")
     b.add_argument("run_id", nargs="?", default=None, help="parent run id (default: the latest search)")
     b.add_argument("--tracking-uri", default=None)
     b.add_argument("--experiment", default="keras-nos")
     b.add_argument("--limit", type=_positive_int, default=20)
 
+
+def _add_export_command(commands):
     x = commands.add_parser("export", help="write a found rule as a Python module that needs only Keras")
     x.add_argument("run_id", help="parent run id of the search")
     x.add_argument("--rank", type=_positive_int, default=1, help="leaderboard rank of the rule (default: 1)")
@@ -118,6 +129,8 @@ def build_parser():
     x.add_argument("--out", default=None, help="file to write (default: the class name in snake_case + .py)")
     x.add_argument("--tracking-uri", default=None)
 
+
+def _add_evaluate_command(commands):
     e = commands.add_parser("evaluate", help="train the task with one rule and print the reward per learning rate")
     e.add_argument("rule")
     e.add_argument("--task", default="digits-autoencoder")
@@ -131,6 +144,9 @@ def build_parser():
                         "or an Optuna TPE study")
     e.add_argument("--reward-seeds", type=_positive_int, default=1, metavar="N",
                    help="train the best rate with N seeds; the reward is their mean accuracy (grid, halving)")
+
+
+def _add_compare_command(commands):
     c = commands.add_parser("compare", help="compare rules with Adam, SGD, momentum, RMSProp and Lion on a task suite")
     c.add_argument("optimizers", nargs="+", metavar="RULE_OR_NAME", help="rule text or optimizer name")
     c.add_argument("--baselines", default="adam,sgd,momentum,rmsprop,lion",
@@ -145,7 +161,6 @@ def build_parser():
     c.add_argument("--tracking-uri", default=None)
     c.add_argument("--experiment", default="keras-nos")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
 
 
 def _search(args):
@@ -160,27 +175,14 @@ def _search(args):
     print(summary(rows))
 
 
-def _latest_search(uri, experiment):
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([found.experiment_id], filter_string="tags.`keras_nos.kind` = 'search'",
-                              order_by=["attributes.start_time DESC"], max_results=1) if found else []
-    if not runs:
-        raise ValueError(f"No search runs in experiment {experiment!r} of {uri!r}; run 'keras-nos search' first")
-    return runs[0].info.run_id
-
-
 def _leaderboard(args):
     from keras_nos import tracking
     from keras_nos.search import format_leaderboard, read_leaderboard
     from keras_nos.search.leaderboard import summary
-    from keras_nos.search.tracking import check_reachable
 
     uri = args.tracking_uri or tracking.default_tracking_uri()
-    check_reachable(uri)
-    run_id = args.run_id or _latest_search(uri, args.experiment)
+    tracking.check_reachable(uri)
+    run_id = args.run_id or tracking.latest_search_run_id(uri, args.experiment)
     rows = read_leaderboard(uri, run_id)  # an unknown run id is an error before anything is printed
     print(f"search run {run_id}")
     print(format_leaderboard(rows, limit=args.limit))

@@ -323,7 +323,7 @@ def export_search(run_id, rank=1, name=None, out=None, tracking_uri=None):
     """
     from keras_nos import tracking
     from keras_nos.search.leaderboard import read_leaderboard
-    from keras_nos.search.tracking import check_reachable, find_run
+    from keras_nos.tracking import check_reachable, find_search_run as find_run
 
     name = check_class_name(name or f"NosRank{rank}")
     if not isinstance(rank, int) or rank < 1:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_nos.search.loop import SEARCH_LEARNING_RATES
+from keras_nos.search.config import SEARCH_LEARNING_RATES
 from keras_nos.tasks import Task, get_task, models, register_task
 from keras_nos.tasks.datasets import load_cifar10
 

@@ -16,7 +16,9 @@ from keras_nos.cli import main as cli_main
 from keras_nos.dsl import fingerprint, parse_rule
 from keras_nos.export import module_source
 from keras_nos.search import format_leaderboard, read_leaderboard
-from keras_nos.search.tracking import SearchTracker
+from keras_nos.search.records import make_trial
+from keras_nos.tasks import EvaluationResult
+from keras_nos.tracking import SearchTracker
 
 # (raw rule as the search wrote it, reward, best learning rate, status); leaderboard order is by reward.
 CANDIDATES = [
@@ -43,11 +45,9 @@ def fake_search(tmp_path_factory):
     tracker = SearchTracker(uri, "keras-nos", params={"task": "synthetic", "strategy": "random", "space": "paper"},
                             run_name="random-synthetic")
     for index, (rule, reward, lr, status) in enumerate(CANDIDATES):
-        result = {"rule": rule, "fingerprint": fingerprint(rule), "task": "synthetic", "status": status,
-                  "reward": reward, "best_learning_rate": lr, "curves": {}, "lr_status": {}, "wall_time": 1.0,
-                  "steps_trained": 10, "message": ""}
-        tracker.log_candidate({"index": index, "tokens": _tokens(rule), "result": result, "cache_hit": False,
-                               "strategy": "random", "seed": 0})
+        result = EvaluationResult(rule, fingerprint(rule), "synthetic", status, reward=reward, best_learning_rate=lr,
+                                  wall_time=1.0, steps_trained=10)
+        tracker.log_candidate(make_trial(index, result, tokens=tuple(_tokens(rule)), strategy="random"))
     tracker.finish({"candidates": len(CANDIDATES)})
     return uri, tracker.run_id, folder
 

@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 
 from keras_nos.search.leaderboard import build_leaderboard, format_leaderboard, funnel_statistics, summary, verdict
+from keras_nos.tasks import EvaluationResult
+from keras_nos.tracking import Trial
 
 ADAM = "fp-adam"
 
 
 def _record(fingerprint, rule, reward, tokens=("g",)):
-    return {"result": {"status": "ok", "fingerprint": fingerprint, "rule": rule, "reward": reward,
-                       "best_learning_rate": 0.1}, "tokens": list(tokens) if tokens else None}
+    result = EvaluationResult(rule, fingerprint, "synthetic", "ok", reward=reward, best_learning_rate=0.1)
+    return Trial(index=0, result=result, tokens=tokens, simplified_rule=rule)
 
 
 def test_the_difference_from_adam_is_paired_by_seed_with_its_standard_error():

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from keras_nos.search.progress import moving_mean, progress_metrics
+from keras_nos.tasks import EvaluationResult
+from keras_nos.tracking import Trial
 
 
 def _record(index, reward, status="ok"):
-    return {"index": index, "result": {"reward": reward, "status": status}}
+    return Trial(index=index, result=EvaluationResult("g", "fp", "synthetic", status, reward=reward))
 
 
 def test_moving_mean_averages_the_last_window_values():

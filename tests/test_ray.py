@@ -22,7 +22,7 @@ from keras_nos.dsl import fingerprint as rule_fingerprint
 from keras_nos.dsl import parse_rule
 from keras_nos.executors import Executor, make_executor
 from keras_nos.search import search
-from keras_nos.search.tracking import SearchTracker
+from keras_nos.tracking import SearchTracker
 from keras_nos.tasks import EvaluationResult, Task, get_task, models, register_task
 
 try:

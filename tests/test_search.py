@@ -125,7 +125,7 @@ class _RepeatingStrategy:
 def test_cache_answers_a_repeated_fingerprint(tmp_path, monkeypatch):
     import keras_nos.search.loop as loop
 
-    monkeypatch.setitem(loop.STRATEGIES, "repeat", _RepeatingStrategy)
+    monkeypatch.setitem(STRATEGIES, "repeat", _RepeatingStrategy)
     monkeypatch.setattr(loop, "make_strategy", lambda name, space, seed=0, **o: _RepeatingStrategy(space, seed))
     calls = []
     original = loop.make_executor
@@ -167,12 +167,12 @@ def test_funnel_trains_on_the_executor_seed_by_seed_and_a_resume_runs_only_what_
         executor.reconfigure = reconfigure
         return executor
 
-    def crashing_log(self, record, stage="search"):
-        if stage == "funnel":
-            funnel_logs.append(record["seed"])
+    def crashing_log(self, trial):
+        if trial.stage == "funnel":
+            funnel_logs.append(trial.seed)
             if len(funnel_logs) == 3:  # the machine goes down after the first result of seed 1
                 raise RuntimeError("power cut")
-        return original_log(self, record, stage)
+        return original_log(self, trial)
 
     monkeypatch.setattr(loop, "make_executor", spying_executor)
     monkeypatch.setattr(loop.SearchTracker, "log_candidate", crashing_log)
@@ -218,7 +218,7 @@ def test_resume_after_stop_loses_and_repeats_nothing(tmp_path):
 def test_resume_discards_a_candidate_run_cut_off_mid_write(tmp_path, monkeypatch, cut):
     # A kill can land inside log_candidate: after its run was created (no rule yet), or just before it was
     # terminated. That candidate never finished: the resume must evaluate it again, once, and drop the stub.
-    from keras_nos.search.tracking import SearchTracker
+    from keras_nos.tracking import SearchTracker
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     options = dict(TINY, strategy="random", budget=4, batch_size=2, funnel_top_k=0, tracking_uri=uri)

@@ -135,14 +135,15 @@ def test_sweep_finds_its_parent_and_redoes_unfinished_runs(tmp_path):
 def test_from_search_adds_the_ranked_rule_around_its_best_lr(monkeypatch):
     import wrn_cifar10
     from common.cli import UsageError
-    from keras_nos.search import leaderboard, tracking
+    from keras_nos import tracking
+    from keras_nos.search import leaderboard
     from wrn_lib.lrs import lr_grid
 
     board = [{"rank": 1, "rule": "sign(m)*g", "reward": 0.6, "best_learning_rate": 0.5},
              {"rank": 2, "rule": "exp(sign(g)*sign(m))*g", "reward": 0.5,
               "best_learning_rate": 0.02}]
     monkeypatch.setattr(tracking, "check_reachable", lambda uri: None)
-    monkeypatch.setattr(tracking, "find_run", lambda uri, run_id: object())
+    monkeypatch.setattr(tracking, "find_search_run", lambda uri, run_id: object())
     monkeypatch.setattr(leaderboard, "read_leaderboard", lambda uri, run_id: board)
     args = ["--optimizers", "adam", "--from-search", "abc", "--lr-count", "3",
             "--tracking-uri", "sqlite:///unused.db"]

@@ -2,7 +2,8 @@
 
 ``suite`` holds the tasks (add yours with ``register_compare_task``), ``runner``
 the equal-budget tuning and the seeds, ``report`` the tables, ranks and
-speedups, ``plots`` the loss curves, ``tracking`` the MLflow runs.
+speedups, ``plots`` the loss curves; ``keras_nos.tracking.CompareTracker``
+writes the MLflow runs.
 """
 
 from keras_nos.compare.report import to_markdown

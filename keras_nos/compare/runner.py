@@ -16,11 +16,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from keras_nos import tracking as store
 from keras_nos.compare import report
 from keras_nos.compare.plots import plot_loss_curves
 from keras_nos.compare.suite import Training, resolve_tasks
-from keras_nos.compare.tracking import CompareTracker
+from keras_nos.tracking import CompareTracker, check_reachable, default_tracking_uri
 
 TUNERS = ("grid", "optuna")
 DEFAULT_BASELINES = ("adam", "sgd", "momentum", "rmsprop", "lion")
@@ -209,9 +208,7 @@ def compare(optimizers, baselines=DEFAULT_BASELINES, tasks="all", seeds=3, lr_gr
     specs = resolve_optimizers(optimizers, baselines)
     if not scale > 0:
         raise ValueError(f"scale must be a positive number, got {scale!r}")
-    uri = tracking_uri or store.default_tracking_uri()
-    from keras_nos.search.tracking import check_reachable
-
+    uri = tracking_uri or default_tracking_uri()
     check_reachable(uri)
     params = {"optimizers": ",".join(specs), "tasks": ",".join(t.name for t in task_list), "lr_trials": budget.trials,
               "seeds": budget.seeds, "tuner": budget.tuner, "lr_low": budget.low, "lr_high": budget.high,
@@ -252,10 +249,10 @@ def _log_results(tracker, comparison):
         table = os.path.join(folder, "comparison.md")
         with open(table, "w") as handle:
             handle.write(report.to_markdown(comparison))
-        tracker.log_artifact(table)
+        tracker.log_artifact_file(table)
         plot = os.path.join(folder, "loss_curves.png")
         plot_loss_curves(comparison, plot)
-        tracker.log_artifact(plot)
+        tracker.log_artifact_file(plot)
     metrics = {"wall_time": comparison.wall_time}
     for row in summary:
         key = report.metric_key(row["optimizer"])

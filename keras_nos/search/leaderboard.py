@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from keras_nos.tracking import read_search
+
 COLUMNS = ("rank", "rule", "reward", "funnel_reward", "funnel_std", "funnel_seeds", "vs_adam", "vs_adam_se",
            "best_learning_rate", "fingerprint", "tokens", "raw_rule", "suite_vs_adam")
 REFERENCE = "adam"  # the tuned optimizer every funnel runs beside the found rules
@@ -62,39 +64,27 @@ def summary(rows):
     return text
 
 
-def simplified_text(text):
-    """The simplified form of rule text (same fingerprint, never longer); the text itself when it does not parse."""
-    from keras_nos.dsl.simplify import simplify
+def build_leaderboard(trials, funnel, suite=None, reference=None):
+    """Rows of ``trials`` sorted by funnel reward (when the funnel ran) then proxy reward; one row per fingerprint.
 
-    try:
-        return str(simplify(text))
-    except ValueError:
-        return text
-
-
-def build_leaderboard(records, funnel, suite=None, reference=None):
-    """Rows sorted by funnel reward (when the funnel ran) then proxy reward; one row per fingerprint.
-
-    ``rule`` is the simplified formula (``Rule.simplify``), ``raw_rule`` the text the search evaluated.
+    ``rule`` is the trial's simplified formula, ``raw_rule`` the text the search evaluated.
 
     ``funnel`` maps fingerprint -> the funnel's rewards by seed (``funnel_statistics``);
     reference optimizers (like Adam) appear with tokens ``reference``. ``suite`` maps fingerprint ->
     "wins/tasks" against Adam on the compare suite (``search(funnel_suite=...)``).
     """
     best = {}
-    for record in records:
-        result = record["result"]
-        if result["status"] != "ok":
+    for trial in trials:
+        if trial.status != "ok":
             continue
-        fingerprint = result["fingerprint"]
-        if fingerprint not in best or result["reward"] > best[fingerprint]["reward"]:
-            best[fingerprint] = {
-                "rule": simplified_text(result["rule"]),
-                "raw_rule": result["rule"],
-                "reward": result["reward"],
-                "best_learning_rate": result["best_learning_rate"],
-                "fingerprint": fingerprint,
-                "tokens": " ".join(record.get("tokens") or ["reference"]),
+        if trial.fingerprint not in best or trial.reward > best[trial.fingerprint]["reward"]:
+            best[trial.fingerprint] = {
+                "rule": trial.simplified_rule or trial.rule,
+                "raw_rule": trial.rule,
+                "reward": trial.reward,
+                "best_learning_rate": trial.result.best_learning_rate,
+                "fingerprint": trial.fingerprint,
+                "tokens": " ".join(trial.tokens or ["reference"]),
             }
     statistics = funnel_statistics(funnel, reference)
     for fingerprint, row in best.items():
@@ -142,28 +132,7 @@ def write_csv(rows, path):
 
 def read_leaderboard(uri, run_id):
     """Rows of a finished or running search, read from its MLflow runs."""
-    from keras_nos.search.tracking import TAG_PREFIX, candidate_runs
-
-    records, funnel_values = [], {}  # fingerprint -> [(seed, reward)]
-    for run in candidate_runs(uri, run_id):
-        tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-        result = {
-            "rule": params.get("rule", ""),
-            "fingerprint": params.get("fingerprint", ""),
-            "status": tags.get(TAG_PREFIX + "status", ""),
-            "reward": metrics.get("reward", 0.0),
-            "best_learning_rate": float(params["learning_rate"]) if params.get("learning_rate") not in (None, "None") else None,
-        }
-        if tags.get(TAG_PREFIX + "stage") == "funnel":
-            funnel_values.setdefault(result["fingerprint"], []).append((int(params.get("seed", 0)), result["reward"]))
-            if tags.get(TAG_PREFIX + "reference") != "true":
-                continue
-        records.append({"result": result, "tokens": params.get("tokens", "").split() or None})
-    import json
-
     from keras_nos.dsl.fingerprint import fingerprint
-    from keras_nos.search.tracking import find_run
 
-    funnel = {fp: [reward for _, reward in sorted(pairs)] for fp, pairs in funnel_values.items()}
-    suite = json.loads(find_run(uri, run_id).data.tags.get(TAG_PREFIX + "suite", "{}"))
-    return build_leaderboard(records, funnel, suite, reference=fingerprint(REFERENCE))
+    trials, funnel, suite = read_search(uri, run_id)
+    return build_leaderboard(trials, funnel, suite, reference=fingerprint(REFERENCE))

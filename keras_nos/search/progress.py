@@ -21,11 +21,11 @@ def moving_mean(values, window=MOVING_WINDOW):
     return (sums[ends] - sums[starts]) / (ends - starts)
 
 
-def progress_metrics(records):
-    """``[(step, {name: value})]`` for ``records`` sorted by index: the step metrics of every candidate."""
-    rewards = [r["result"]["reward"] for r in records]
-    failed = [r["result"]["status"] == statuses.FAILED_HURDLE for r in records]
+def progress_metrics(trials):
+    """``[(step, {name: value})]`` for ``trials`` sorted by index: the step metrics of every candidate."""
+    rewards = [trial.reward for trial in trials]
+    failed = [trial.status == statuses.FAILED_HURDLE for trial in trials]
     best, mean, failing = np.maximum.accumulate(rewards) if rewards else [], moving_mean(rewards), moving_mean(failed)
-    return [(record["index"], {"sample_reward": rewards[i], "best_reward": float(best[i]),
+    return [(trial.index, {"sample_reward": rewards[i], "best_reward": float(best[i]),
                                "moving_mean_reward": float(mean[i]), "hurdle_fail_fraction": float(failing[i])})
-            for i, record in enumerate(records)]
+            for i, trial in enumerate(trials)]

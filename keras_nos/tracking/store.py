@@ -1,4 +1,4 @@
-"""Where MLflow writes: one place that every command and example agrees on.
+"""Where MLflow writes, and whether it can: one place that every command and example agrees on.
 
 MLflow 3 defaults to ``sqlite:///mlflow.db`` in the working directory; the
 project promises ``./mlruns`` instead, so the default is set explicitly here.
@@ -32,6 +32,26 @@ def artifact_location_for(uri):
         return None
     database = Path(uri[len("sqlite:///"):])
     return (database.resolve().parent / "artifacts").as_uri()
+
+
+def client(uri):
+    """An MLflow client of the store at ``uri`` (MLflow loads here, on first use, not on import)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_reachable(uri):
+    """Raise ValueError when the tracking store at ``uri`` cannot be used."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        client(uri).search_experiments(max_results=1)
+    except Exception as error:  # any failure here means the store is unusable
+        cause = " ".join(str(error).split())[:200]  # one line, whatever the store's message
+        raise ValueError(f"Tracking URI {uri!r} is unreachable; start its MLflow server or pass another "
+                         f"--tracking-uri (default: $MLFLOW_TRACKING_URI or ./mlruns). "
+                         f"Cause: {type(error).__name__}: {cause}") from None
 
 
 def use_tracking_uri(uri=None):

@@ -1,0 +1,202 @@
+"""The settings of a search in five groups, each checked once when it is made.
+
+``search(task=..., budget=...)`` takes the settings by their flat names (the
+names of the command's flags); :meth:`SearchConfig.from_settings` groups them
+and :meth:`SearchConfig.settings` flattens them back, which is the JSON a
+parent run stores so that ``--resume RUN_ID`` rebuilds the same search
+(``keras_nos.search.settings``). A field whose flat name differs from its own
+says so in its metadata.
+"""
+
+import dataclasses
+from typing import Any, Optional
+
+from keras_nos.executors import EXECUTORS
+from keras_nos.search.space import SearchSpace
+from keras_nos.search.strategies import STRATEGIES
+from keras_nos.tasks.evaluator import learning_rate_grid
+from keras_nos.tasks.hurdles import DEFAULT_HURDLES
+from keras_nos.tasks.registry import get_task
+
+SEARCH_LEARNING_RATES = learning_rate_grid(1e-4, 1.0, 5)
+# The compare tasks a finished search runs its winner and Adam on by default: none of them on digits, a
+# ConvNet, a regression MLP and a function to minimise, about 45 CPU seconds each (benchmarks/noise_ceiling.py).
+DEFAULT_FUNNEL_SUITE = ("convnet-shapes", "friedman-regression", "rosenbrock")
+MODES = ("sync", "async")
+
+
+def _setting(default, name, **field_options):
+    """A field that the flat settings call ``name``."""
+    return dataclasses.field(default=default, metadata={"setting": name}, **field_options)
+
+
+def _check_whole(value, name, least, what="a whole number"):
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be {what} >= {least}, got {value!r}")
+
+
+def _check_choice(value, allowed, what):
+    if value not in allowed:
+        raise ValueError(f"Unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TaskConfig:
+    """What every candidate trains on, and how its reward is measured."""
+
+    name: str = _setting("digits-autoencoder", "task")
+    learning_rates: tuple = SEARCH_LEARNING_RATES
+    epochs: Optional[int] = None  # None: the task's own
+    data_path: Optional[str] = None
+    hurdles: tuple = DEFAULT_HURDLES
+    reward_seeds: int = 1
+
+    def __post_init__(self):
+        get_task(self.name)
+        _check_whole(self.reward_seeds, "reward_seeds", 1)
+        object.__setattr__(self, "learning_rates", tuple(self.learning_rates))  # a JSON list reads back as one
+        object.__setattr__(self, "hurdles", tuple(self.hurdles))
+
+    def evaluator_options(self, seed):
+        """The keyword arguments of each worker's ``Evaluator``."""
+        return dict(task=self.name, learning_rates=self.learning_rates, seed=seed, data_path=self.data_path,
+                    epochs=self.epochs, hurdles=self.hurdles, reward_seeds=self.reward_seeds)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StrategyConfig:
+    """Who proposes the candidates, and from which space."""
+
+    name: str = _setting("rl", "strategy")
+    options: Optional[dict] = _setting(None, "strategy_options")
+    space: str = "paper"
+    num_groups: Optional[int] = None  # None: the space's own
+
+    def __post_init__(self):
+        _check_choice(self.name, STRATEGIES, "strategy")
+        self.search_space()
+
+    def search_space(self):
+        return SearchSpace.preset(self.space, num_groups=self.num_groups)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BudgetConfig:
+    """How many candidates the search evaluates, and how many it proposes at a time."""
+
+    candidates: int = _setting(200, "budget")
+    batch_size: int = 10
+
+    def __post_init__(self):
+        _check_whole(self.candidates, "budget", 1, "a whole number of candidates")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExecutorConfig:
+    """Where the candidates run, how many at once, and what happens to one that hangs or loses its worker."""
+
+    name: str = _setting("local", "executor")
+    workers: int = 1
+    mode: str = "sync"  # "sync": batches, reproducible; "async": ``workers`` candidates always in flight
+    ray_address: Optional[str] = None
+    candidate_timeout: Optional[float] = None
+    max_retries: int = 2
+    options: Optional[dict] = _setting(None, "executor_options")
+
+    def __post_init__(self):
+        _check_choice(self.name, EXECUTORS, "executor")
+        _check_choice(self.mode, MODES, "mode")
+        if self.candidate_timeout is not None and not self.candidate_timeout > 0:
+            raise ValueError(f"candidate_timeout must be a positive number of seconds, got {self.candidate_timeout!r}")
+        _check_whole(self.max_retries, "max_retries", 0)
+        if self.ray_address is not None and self.name != "ray":
+            raise ValueError(f"ray_address {self.ray_address!r} needs executor='ray' (--executor ray)")
+
+    def executor_options(self):
+        """The keyword arguments of ``make_executor`` beyond the evaluator's options and the workers."""
+        options = dict(self.options or {}, timeout=self.candidate_timeout, max_retries=self.max_retries)
+        return dict(options, address=self.ray_address) if self.name == "ray" else options
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FunnelConfig:
+    """The stage after the budget: the top rules and tuned Adam again with more epochs and seeds, then the
+    winner and Adam on a suite of compare tasks. ``top_k=0`` or ``seeds=0`` turns the whole stage off."""
+
+    top_k: int = _setting(5, "funnel_top_k")
+    seeds: int = _setting(5, "funnel_seeds")
+    epochs: Optional[int] = _setting(None, "funnel_epochs")  # None: twice the search's
+    suite: Any = _setting(DEFAULT_FUNNEL_SUITE, "funnel_suite")  # compare task names, "all", or "none"
+
+    def __post_init__(self):
+        self.suite_names()
+
+    def suite_names(self):
+        """Names of the compare tasks of the suite (an unknown one is a ValueError), or None for none."""
+        if not self.suite or self.suite == "none":
+            return None
+        from keras_nos.compare.suite import resolve_tasks
+
+        return [task.name for task in resolve_tasks(self.suite)]
+
+
+GROUPS = {"task": TaskConfig, "strategy": StrategyConfig, "budget": BudgetConfig, "executor": ExecutorConfig,
+          "funnel": FunnelConfig}
+
+
+def _setting_name(field):
+    return field.metadata.get("setting", field.name)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """Every setting of a search: its seed (the strategy's and the evaluations'), its MLflow experiment, and
+    the five groups."""
+
+    seed: int = 0
+    experiment: str = "keras-nos"
+    task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
+    strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
+    budget: BudgetConfig = dataclasses.field(default_factory=BudgetConfig)
+    executor: ExecutorConfig = dataclasses.field(default_factory=ExecutorConfig)
+    funnel: FunnelConfig = dataclasses.field(default_factory=FunnelConfig)
+
+    @classmethod
+    def from_settings(cls, settings):
+        """The config of flat ``settings`` ({flat name: value}); the ones left out keep their defaults."""
+        check_known(settings)
+        groups = {group: kind(**{field.name: settings[_setting_name(field)] for field in dataclasses.fields(kind)
+                                 if _setting_name(field) in settings})
+                  for group, kind in GROUPS.items()}
+        return cls(**{name: settings[name] for name in _top_level() if name in settings}, **groups)
+
+    def settings(self):
+        """{flat name: value} of every setting: what the parent run stores."""
+        flat = {name: getattr(self, name) for name in _top_level()}
+        for group in GROUPS:
+            part = getattr(self, group)
+            flat.update({_setting_name(field): getattr(part, field.name) for field in dataclasses.fields(part)})
+        return flat
+
+
+def check_known(settings):
+    """TypeError, as for an unknown keyword argument, when ``settings`` names a setting there is not."""
+    unknown = set(settings) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(f"search() got unexpected settings: {', '.join(sorted(unknown))}; "
+                        f"known: {', '.join(sorted(DEFAULTS))}")
+
+
+def _top_level():
+    """The settings of :class:`SearchConfig` outside the groups."""
+    return [field.name for field in dataclasses.fields(SearchConfig) if field.name not in GROUPS]
+
+
+def _defaults():
+    flat = {field.name: field.default for field in dataclasses.fields(SearchConfig) if field.name not in GROUPS}
+    for kind in GROUPS.values():
+        flat.update({_setting_name(field): field.default for field in dataclasses.fields(kind)})
+    return flat
+
+
+DEFAULTS = _defaults()  # {flat name: default}, read off the fields without checking them

@@ -1,0 +1,152 @@
+"""The state of one search between its steps: trials, cache, strategy, executor and tracker.
+
+The loops (``sync_loop``, ``async_loop``) and the funnel stage (``funnel``)
+drive a :class:`SearchSession`; it makes each trial (``records.make_trial``),
+has the tracker write it, and checkpoints everything on the parent run.
+"""
+
+import bisect
+import dataclasses
+import os
+import tempfile
+
+from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
+from keras_nos.search import leaderboard as board
+from keras_nos.search.plots import plot_rewards
+from keras_nos.search.progress import progress_metrics
+from keras_nos.search.records import make_trial, with_simplified_rule
+from keras_nos.tasks import result as statuses
+from keras_nos.tracking import Trial, tags
+
+
+class SearchSession:
+    """One search's trials and what it needs to make more: strategy, executor, cache and tracker."""
+
+    def __init__(self, config, tracker, space, strategy, executor, progress):
+        self.config, self.tracker, self.space, self.strategy, self.executor = config, tracker, space, strategy, executor
+        self.progress = progress
+        self.options = config.task.evaluator_options(config.seed)  # each worker's Evaluator options
+        self.budget, self.batch_size = config.budget.candidates, config.budget.batch_size
+        self.records = []  # [Trial] of the search stage, by index
+        self.pending = []  # [(index, tokens)] proposed, not finished at the last checkpoint (async mode)
+        self.next_index = 0  # index of the next proposal (async mode)
+        self.cache = {}  # fingerprint -> EvaluationResult
+        self.funnel_results = {}  # fingerprint -> list of rewards
+        self.replay = {}  # index -> Trial logged after the last checkpoint
+        self.references = []  # funnel trials of reference optimizers, shown beside the found rules
+        self.suite_results = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
+        self.progress_logged = set()  # indices of the candidates whose step metrics are on the parent run
+
+    @property
+    def cache_hits(self):
+        return sum(trial.cache_hit for trial in self.records)
+
+    def restore(self):
+        """Reload the last checkpoint, and keep the candidates written after it for replay."""
+        state = self.tracker.load_checkpoint()
+        if state is not None:
+            self.strategy.load_state(state["strategy"])
+            self.records = [with_simplified_rule(Trial.from_dict(record)) for record in state["records"]]
+            self.funnel_results = state["funnel"]
+            self.references = [with_simplified_rule(Trial.from_dict(record)) for record in state["references"]]
+            self.suite_results = state.get("suite", {})
+            self.pending = [(index, list(tokens)) for index, tokens in state.get("pending", [])]
+        self.next_index = state.get("next_index", len(self.records)) if state is not None else 0
+        for trial in self.records:
+            if not trial.cache_hit and _cacheable(trial.result):
+                self.cache.setdefault(trial.fingerprint, trial.result)
+        finished = {trial.index for trial in self.records}
+        self.progress_logged = set(finished)
+        for trial in self.tracker.discard_half_written_candidates():
+            if trial.stage == "search" and trial.index >= 0 and trial.index not in finished:
+                self.replay[trial.index] = trial
+
+    def checkpoint(self, in_flight=()):
+        """Store the state on the parent run, with the step metrics, the reward plot and the leaderboard."""
+        state = {"strategy": self.strategy.state(), "records": [trial.to_dict() for trial in self.records],
+                 "funnel": self.funnel_results, "references": [trial.to_dict() for trial in self.references],
+                 "suite": self.suite_results}
+        if self.config.executor.mode == "async":
+            state.update(pending=[(index, list(tokens)) for index, tokens in in_flight], next_index=self.next_index)
+        self._log_progress()
+        self.tracker.save_checkpoint(state)
+        rewards = [trial.reward for trial in self.records]
+        with tempfile.TemporaryDirectory() as folder:
+            plot = os.path.join(folder, "reward_vs_samples.png")
+            plot_rewards(rewards, plot, title=f"{self.strategy.name} on {self.options['task']}")
+            self.tracker.log_artifact_file(plot)
+            table = os.path.join(folder, "leaderboard.csv")
+            board.write_csv(self.leaderboard(), table)
+            self.tracker.log_artifact_file(table)
+
+    def _log_progress(self):
+        """Step metrics of the candidates finished since the last checkpoint, and the strategy's diagnostics."""
+        # By index, not by count: in async mode a candidate can finish after one proposed later.
+        steps = [step for step in progress_metrics(self.records) if step[0] not in self.progress_logged]
+        if steps:
+            diagnostics = getattr(self.strategy, "diagnostics", None)  # optional: duck-typed strategies may lack it
+            steps[-1][1].update(diagnostics() if diagnostics else {})
+            self.tracker.log_progress(steps)
+            self.progress_logged.update(step for step, _ in steps)
+
+    def answer_untrained(self, index, tokens):
+        """(trial, None) for a proposal that needs no training (replayed from MLflow or answered by the
+        cache); (None, rule text) for one the executor must train."""
+        if index in self.replay:
+            return self.replay.pop(index), None
+        rule = self.space.to_rule(tokens)
+        cached = self.cache.get(rule_fingerprint(rule))
+        if cached is not None:
+            return self._write(index, tokens, dataclasses.replace(cached, wall_time=0.0), cache_hit=True), None
+        return None, str(rule)
+
+    def record_trained(self, index, tokens, result):
+        """The written trial of a trained candidate; its result answers later proposals of its behaviour."""
+        if _cacheable(result):
+            self.cache[result.fingerprint] = result
+        return self._write(index, tokens, result, cache_hit=False)
+
+    def _write(self, index, tokens, result, cache_hit):
+        trial = make_trial(index, result, tokens=tuple(tokens), cache_hit=cache_hit, strategy=self.strategy.name,
+                           seed=self.config.seed)
+        return dataclasses.replace(trial, run_id=self.tracker.log_candidate(trial))
+
+    def accept(self, trial, bar):
+        """Add one finished trial in index order, let the strategy learn from it, move the bar."""
+        bisect.insort(self.records, trial, key=lambda t: t.index)
+        self.observe([trial])
+        self.advance(bar, 1)
+
+    def observe(self, trials):
+        self.strategy.observe([(list(trial.tokens), trial.reward) for trial in trials])
+
+    def advance(self, bar, count):
+        rewards = [trial.reward for trial in self.records]
+        bar.set_postfix(best=f"{max(rewards, default=0):.4f}", cache_hits=self.cache_hits, refresh=False)
+        bar.update(count)
+
+    def finish(self):
+        """End the parent run with the summary metrics and the summary line about tuned Adam."""
+        best = self.leaderboard()
+        top = next((r for r in best if r["tokens"] != "reference"), None)
+        metrics = {"candidates": len(self.records), "cache_hits": self.cache_hits}
+        if top is not None:
+            metrics.update(best_reward=top["reward"], best_funnel_reward=top["funnel_reward"] or 0.0)
+            metrics.update({key: top[key] for key in ("vs_adam", "vs_adam_se") if top[key] is not None})
+        self.tracker.set_tag(tags.SUMMARY, board.summary(best))
+        self.tracker.finish(metrics)
+
+    def leaderboard(self):
+        return board.build_leaderboard(self.records + self.references, self.funnel_results, self.suite_results,
+                                       reference=rule_fingerprint(board.REFERENCE))
+
+
+def progress_bar(total, done, enabled, desc="candidates", unit="rule"):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
+
+
+def _cacheable(result):
+    """Whether a result answers later proposals of its behaviour: not when its worker was lost (it may succeed)."""
+    return result.status != statuses.WORKER_LOST and bool(result.fingerprint)

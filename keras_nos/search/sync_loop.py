@@ -1,0 +1,51 @@
+"""The default loop: batches of proposals, each batch finished, observed and checkpointed before the next.
+
+Exactly reproducible for a seed, whatever the executor and the number of workers.
+"""
+
+from keras_nos.search.session import progress_bar
+
+
+def run_batches(session, max_batches=None):
+    """Evaluate batches until the budget is spent; True when it was, False when stopped by ``max_batches``."""
+    bar = progress_bar(session.budget, len(session.records), session.progress)
+    batches = 0
+    try:
+        if session.pending:  # candidates in flight when an async search stopped: finish them first
+            pending, session.pending = sorted(session.pending), []
+            finished = _evaluate_batch(session, [tokens for _, tokens in pending], bar,
+                                       indices=[index for index, _ in pending])
+            session.observe(finished)
+            session.records.sort(key=lambda trial: trial.index)
+            session.checkpoint()
+        while len(session.records) < session.budget:
+            if max_batches is not None and batches >= max_batches:
+                return False
+            proposals = session.strategy.propose(min(session.batch_size, session.budget - len(session.records)))
+            session.observe(_evaluate_batch(session, proposals, bar))
+            session.checkpoint()
+            batches += 1
+    finally:
+        bar.close()
+    return True
+
+
+def _evaluate_batch(session, proposals, bar, indices=None):
+    """The trials of ``proposals`` in index order: answered without training where possible, else trained."""
+    start = len(session.records)
+    to_train, finished = [], []
+    for offset, tokens in enumerate(proposals):
+        index = start + offset if indices is None else indices[offset]
+        trial, rule = session.answer_untrained(index, tokens)
+        if trial is not None:
+            finished.append(trial)
+        else:
+            to_train.append((index, tokens, rule))
+    for position, result in session.executor.map_unordered([rule for _, _, rule in to_train]):
+        index, tokens, _ = to_train[position]
+        finished.append(session.record_trained(index, tokens, result))
+        session.advance(bar, 1)
+    session.advance(bar, len(proposals) - len(to_train))
+    finished.sort(key=lambda trial: trial.index)
+    session.records.extend(finished)
+    return finished
