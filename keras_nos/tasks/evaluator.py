@@ -78,9 +78,8 @@ class Evaluator:
         if self.task.objective is not None:
             self.steps_per_epoch = self.task.steps_per_epoch
             return
-        self.score = get_score(self.task.score)
-        self.trainer = FusedTrainer(self.task, self.task.load_data(data_path, seed), self.score, self.epochs, seed,
-                                    no_progress_steps, early_stop, fuse_grid)
+        self.trainer = FusedTrainer(self.task, self.task.load_data(data_path, seed), get_score(self.task.score),
+                                    self.epochs, seed, no_progress_steps, early_stop, fuse_grid)
         self.num_outputs = self.trainer.num_outputs
         self.steps_per_epoch = self.trainer.steps_per_epoch
         self.no_progress_steps = self.trainer.no_progress_steps
