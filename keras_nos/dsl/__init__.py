@@ -1,4 +1,4 @@
-"""The update-rule language: parse, print, tokens and fingerprints of ``Rule`` trees."""
+"""The update-rule language: parse, print, tokens, meaning (``semantics``) and fingerprints of ``Rule`` trees."""
 
 from keras_nos.dsl.fingerprint import fingerprint
 from keras_nos.dsl.parser import parse_rule

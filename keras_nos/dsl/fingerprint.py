@@ -11,8 +11,8 @@ import hashlib
 
 import numpy as np
 
+from keras_nos.dsl import semantics
 from keras_nos.dsl.parser import parse_rule
-from keras_nos.dsl.rule import decay_value
 
 _SIZE = 64
 _DECAY_STEPS = 100.0
@@ -29,37 +29,26 @@ def _states():
         m = 0.7 * g + 0.3 * rng.normal(size=_SIZE) * scale
         v = g**2 * rng.uniform(0.5, 2.0, size=_SIZE)
         y = g**3 * rng.uniform(0.5, 2.0, size=_SIZE)
-        states.append({
-            "g": g, "m": m, "v": v, "y": y,
-            "w": rng.normal(size=_SIZE),
-            "noise": rng.normal(scale=0.1, size=_SIZE),
-            "uniform": rng.uniform(size=_SIZE),
-            "t": step,
-        })
+        values = {"g": g, "m": m, "v": v, "y": y, "w": rng.normal(size=_SIZE)}
+        for name in ("noise", "uniform"):  # drawn in this order: the hashes of stored searches depend on it
+            values[name] = semantics.random_draw(name, lambda stddev: rng.normal(scale=stddev, size=_SIZE),
+                                                 lambda: rng.uniform(size=_SIZE))
+        states.append((values, np.float64(step)))
     return states
 
 
 _STATES = _states()
 
 
-def operand_values(state, name, decay_steps, epsilon=1e-8):
-    """The value of operand ``name`` in a NumPy ``state``; shared with tests and hurdles."""
-    if name in state:
-        return state[name]
-    if name == "adam":
-        return state["m"] / (np.sqrt(state["v"]) + epsilon)
-    if name == "rmsprop":
-        return state["g"] / (np.sqrt(state["v"]) + epsilon)
-    return decay_value(np, name, np.float64(state["t"]), decay_steps)
-
-
 def behaviour(rule):
     """The rule's outputs on the fixed states, float64, shape (len(states), size)."""
     rule = parse_rule(rule)
+    epsilon = semantics.DEFAULT_HYPERPARAMETERS["epsilon"]
     outputs = []
     with np.errstate(all="ignore"):
-        for state in _STATES:
-            value = rule.evaluate(np, lambda name, s=state: operand_values(s, name, _DECAY_STEPS))
+        for values, t in _STATES:  # derived operands and decays are kept in the state: every rule reads the same
+            operand = semantics.step_operands(np, values, t, epsilon, _DECAY_STEPS)
+            value = rule.evaluate(np, operand)
             outputs.append(np.broadcast_to(np.asarray(value, dtype=np.float64), (_SIZE,)))
     return np.stack(outputs)
 

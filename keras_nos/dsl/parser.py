@@ -55,11 +55,6 @@ class _Parser:
         shown = "end of text" if value is None else repr(value)
         return ValueError(f"{message}: got {shown} at position {position} in rule {self.text!r}")
 
-    def _expect(self, symbol):
-        token = self._take()
-        if token[1] != symbol:
-            raise self._error(f"Expected {symbol!r}", token)
-
     def parse(self):
         node = self._expr()
         if self.index < len(self.tokens):

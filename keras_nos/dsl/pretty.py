@@ -7,7 +7,8 @@ tree's grouping: parentheses appear exactly where the canonical text has them
 for reading only; ``str(rule)`` is the text that parses back.
 """
 
-from keras_nos.dsl.rule import Const, Operand, Unary, decay_periods, format_number
+from keras_nos.dsl.rule import Const, Operand, Unary, format_number
+from keras_nos.dsl.semantics import decay_periods
 
 _LEVEL = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
 _ATOM = 5

@@ -85,7 +85,6 @@ def keep_left(xp, x, y):
 
 
 UNARY = {"exp": exp, "log": log, "sqrt": sqrt, "sign": sign, "neg": negative}
-PARAMETRIC_UNARY = {"clip": clip, "drop": drop}
 BINARY = {
     "add": add,
     "sub": subtract,

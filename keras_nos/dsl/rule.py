@@ -6,45 +6,11 @@ it. Nodes are frozen dataclasses, so rules compare and hash structurally.
 """
 
 import dataclasses
-import re
 
 from keras_nos.dsl import primitives
+from keras_nos.dsl.semantics import DECAY_NAMES, SLOTS_OF_OPERAND, decay_periods
 
-# Running averages and the updates built from them; each needs optimizer slots.
-SLOTS_OF_OPERAND = {
-    "g": (),
-    "w": (),
-    "noise": (),
-    "m": ("m",),
-    "v": ("v",),
-    "y": ("y",),
-    "adam": ("m", "v"),
-    "rmsprop": ("v",),
-}
-DECAY_NAMES = ("ld", "cd", "rd")
-DEFAULT_DECAY_PERIODS = {"ld": None, "cd": 0.5, "rd": 1.0}
 OPERAND_NAMES = tuple(SLOTS_OF_OPERAND) + DECAY_NAMES
-_DECAY_PATTERN = re.compile(r"^(cd|rd)_(\d+(?:\.\d+)?)$")
-
-
-def decay_periods(name):
-    """(kind, n) of a decay operand name: ``ld``, ``cd``, ``rd``, ``cd_2``, ``rd_10``; None otherwise."""
-    if name in DECAY_NAMES:
-        return name, DEFAULT_DECAY_PERIODS[name]
-    match = _DECAY_PATTERN.match(name)
-    if match:
-        return match.group(1), float(match.group(2))
-    return None
-
-
-def decay_value(xp, name, t, total):
-    """Value of the decay operand ``name`` (ld, cd, rd, cd_N, rd_N) at step ``t`` of ``total``."""
-    kind, periods = decay_periods(name)
-    if kind == "ld":
-        return primitives.linear_decay(xp, t, total)
-    if kind == "cd":
-        return primitives.cosine_decay(xp, t, total, periods)
-    return primitives.restart_decay(xp, t, total, periods)
 
 
 def is_operand_name(name):
@@ -155,17 +121,20 @@ def evaluate_node(node, xp, operand):
     if isinstance(node, Const):
         return node.value
     if isinstance(node, Unary):
-        x = evaluate_node(node.arg, xp, operand)
-        if node.fn == "drop":
-            return primitives.drop(xp, x, node.param, operand("uniform"))
-        if node.fn == "clip":
-            return primitives.clip(xp, x, node.param)
-        return primitives.UNARY[node.fn](xp, x)
+        return apply_unary(node, xp, evaluate_node(node.arg, xp, operand), operand)
     left = evaluate_node(node.left, xp, operand)
     if node.fn == "left":
         return left
-    right = evaluate_node(node.right, xp, operand)
-    return primitives.BINARY[node.fn](xp, left, right)
+    return primitives.BINARY[node.fn](xp, left, evaluate_node(node.right, xp, operand))
+
+
+def apply_unary(node, xp, x, operand):
+    """The function of the Unary ``node`` applied to its argument's value ``x`` (the exporter calls it too)."""
+    if node.fn == "drop":
+        return primitives.drop(xp, x, node.param, operand("uniform"))
+    if node.fn == "clip":
+        return primitives.clip(xp, x, node.param)
+    return primitives.UNARY[node.fn](xp, x)
 
 
 class Rule:
@@ -202,12 +171,6 @@ class Rule:
 
     def uses_decay(self):
         return any(decay_periods(name) for name in self.operand_names())
-
-    def uses_randomness(self):
-        return any(
-            (isinstance(n, Operand) and n.name == "noise") or (isinstance(n, Unary) and n.fn == "drop")
-            for n in walk(self.root)
-        )
 
     def size(self):
         """Number of nodes: the length used to compare rules when simplifying."""

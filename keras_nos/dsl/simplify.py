@@ -40,7 +40,8 @@ import numpy as np
 
 from keras_nos.dsl.fingerprint import behaviour, fingerprint
 from keras_nos.dsl.parser import parse_rule
-from keras_nos.dsl.rule import Binary, Const, Operand, Rule, Unary, decay_periods, format_node, walk
+from keras_nos.dsl.rule import Binary, Const, Operand, Rule, Unary, format_node, walk
+from keras_nos.dsl.semantics import decay_periods
 
 __all__ = ["simplify"]
 

@@ -7,11 +7,14 @@ once (``ship_data``), so workers on other nodes need neither the data files
 nor a download; each node then holds one copy. The driver is the only writer
 of MLflow: actors only return results.
 
-Failures are results: an actor that dies mid-evaluation (killed, out of
-memory, node lost) is replaced and its candidate retried up to
-``max_retries`` times, then reported ``worker_lost``; a candidate running
-longer than ``timeout`` seconds has its actor killed and replaced and is
-reported ``timeout``.
+Failures are results, decided by ``PoolExecutor`` as for local processes:
+an actor that dies mid-evaluation (killed, out of memory, node lost) is
+replaced and its candidate retried, and one over the time limit is killed.
+Ray's own ``ActorPool`` and actor restarts (``max_restarts``,
+``max_task_retries``) would not keep those guarantees: the pool cannot kill
+one hung actor and hands a timed-out actor the next task, a restarted actor
+that crashes while it starts is restarted without end, and a retried task
+keeps the clock of its first attempt running through the restart.
 
 Ray is an optional extra: ``pip install keras-nos[ray]``.
 """
@@ -19,9 +22,9 @@ Ray is an optional extra: ``pip install keras-nos[ray]``.
 import dataclasses
 import math
 import os
-import time
 
-from keras_nos.executors.local import Executor, worker_options
+from keras_nos.executors.pool import PoolExecutor
+from keras_nos.executors.worker import evaluate_in_worker, init_worker, portable, worker_options
 from keras_nos.tasks.result import EvaluationResult
 
 INSTALL_HINT = "pip install keras-nos[ray]"
@@ -64,32 +67,47 @@ class EvaluatorActor:
     def __init__(self, options, threads):
         self.error = None
         try:
-            from keras_nos.executors.local import _init_worker
-
-            _init_worker(options, threads)
+            init_worker(options, threads)
         except Exception as error:  # reported by ready(), so the driver can raise it
-            from keras_nos.executors.local import _portable
-
-            self.error = _portable(error)
+            self.error = portable(error)
 
     def ready(self):
         return os.getpid(), self.error
 
     def evaluate(self, rule):
-        from keras_nos.executors.local import _evaluate_in_worker
-
-        return _evaluate_in_worker(rule)
+        return evaluate_in_worker(rule)
 
 
 class _Actor:
+    """One actor and the reference the driver waits on (a ``WorkerHandle``)."""
+
     __slots__ = ("handle", "ready_ref", "ready", "pid", "ticket", "ref", "started")
 
-    def __init__(self, handle, ready_ref):
-        self.handle, self.ready_ref = handle, ready_ref
+    def __init__(self, handle):
+        self.handle, self.ready_ref = handle, handle.ready.remote()
         self.ready, self.pid, self.ticket, self.ref, self.started = False, None, None, None, None
 
+    @property
+    def awaited(self):
+        """The reference whose completion is news: its start-up, then its current evaluation (or None)."""
+        if not self.ready:
+            return self.ready_ref
+        return self.ref if self.ticket is not None else None
 
-class RayExecutor(Executor):
+    def send(self, ticket, rule):
+        self.ref = self.handle.evaluate.remote(rule)
+        return True
+
+    def stop(self):
+        import ray
+
+        try:
+            ray.kill(self.handle, no_restart=True)
+        except Exception:  # already gone
+            pass
+
+
+class RayExecutor(PoolExecutor):
     """Evaluates rules with ``workers`` Ray actors.
 
     Args:
@@ -107,36 +125,21 @@ class RayExecutor(Executor):
     """
 
     name = "ray"
+    worker_kind = "Ray actors"
 
-    def __init__(self, evaluator_options, workers=1, address=None, num_cpus_per_task=1, num_gpus_per_task=0,
-                 max_retries=2, timeout=None, ship_data=True):
+    def __init__(self, evaluator_options: dict, workers: int = 1, address: str | None = None,
+                 num_cpus_per_task: float = 1, num_gpus_per_task: float = 0, max_retries: int = 2,
+                 timeout: float | None = None, ship_data: bool = True):
         super().__init__(evaluator_options, workers=workers, max_retries=max_retries, timeout=timeout)
         if not num_cpus_per_task >= 0 or not num_gpus_per_task >= 0:
             raise ValueError(f"num_cpus_per_task and num_gpus_per_task must be >= 0, got "
                              f"{num_cpus_per_task!r}, {num_gpus_per_task!r}")
-        ray = _import_ray()
         self.address = address
         self.num_cpus_per_task, self.num_gpus_per_task = num_cpus_per_task, num_gpus_per_task
         self.ship_data = ship_data
-        self._owns_ray = False
-        if not ray.is_initialized():
-            try:
-                if address in (None, "local"):
-                    ray.init(num_cpus=max(1, math.ceil(workers * num_cpus_per_task)), include_dashboard=False,
-                             log_to_driver=False)
-                else:
-                    ray.init(address=address, log_to_driver=False)
-            except (ConnectionError, RuntimeError, ValueError) as error:
-                raise ValueError(f"Cannot start or reach Ray at {address or 'local'!r}: {error}") from None
-            self._owns_ray = True
-        self._actors = None
+        self._owns_ray = _start_ray(address, max(1, math.ceil(workers * num_cpus_per_task)))
         self._remote = None
         self._worker_options = None
-        self._startup_failures = 0
-
-    def worker_pids(self):
-        """Process ids of the actors that are ready."""
-        return [actor.pid for actor in self._actors or [] if actor.pid is not None]
 
     def _options_for_workers(self):
         if self._worker_options is None:
@@ -151,139 +154,88 @@ class RayExecutor(Executor):
             self._worker_options = options
         return self._worker_options
 
-    def _new_actor(self):
+    def _spawn(self):
         import ray
 
         if self._remote is None:
             env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+            # No restarts or retries by Ray: the pool replaces and retries itself (see the module's docstring).
             self._remote = ray.remote(EvaluatorActor).options(
                 num_cpus=self.num_cpus_per_task, num_gpus=self.num_gpus_per_task, max_restarts=0,
                 max_task_retries=0, runtime_env={"env_vars": env})
         threads = max(1, int(self.num_cpus_per_task))
-        handle = self._remote.remote(self._options_for_workers(), threads)
-        return _Actor(handle, handle.ready.remote())
+        return _Actor(self._remote.remote(self._options_for_workers(), threads))
 
-    def _ensure_actors(self):
-        if self._actors is None:
-            self._actors = [self._new_actor() for _ in range(self.workers)]
-        return self._actors
-
-    def _replace(self, actor):
+    def _await_events(self, timeout):
         import ray
 
-        try:
-            ray.kill(actor.handle, no_restart=True)
-        except Exception:  # already gone
-            pass
-        self._actors[self._actors.index(actor)] = self._new_actor()
-
-    def _dispatch(self):
-        for actor in self._actors:
-            if not self._queue:
-                return
-            if actor.ready and actor.ticket is None:
-                ticket = self._queue.popleft()
-                actor.ticket, actor.started = ticket, time.monotonic()
-                actor.ref = actor.handle.evaluate.remote(self._tasks[ticket].rule)
-
-    def _wait(self):
-        import ray
-
-        self._ensure_actors()
-        self._dispatch()
-        waiting = {}
-        for actor in self._actors:
-            if not actor.ready:
-                waiting[actor.ready_ref] = actor
-            elif actor.ticket is not None:
-                waiting[actor.ref] = actor
-        deadline = None
-        if self.timeout is not None:
-            starts = [a.started for a in self._actors if a.ticket is not None]
-            if starts:
-                deadline = max(0.0, min(starts) + self.timeout - time.monotonic())
-                deadline = min(deadline, 3600.0)  # long limits: wait in hours, poll() takes no more
-        done, _ = ray.wait(list(waiting), num_returns=1, timeout=deadline)
+        waiting = {actor.awaited: actor for actor in self._pool if actor.awaited is not None}
+        done, _ = ray.wait(list(waiting), num_returns=1, timeout=timeout)
         for ref in done:
             actor = waiting[ref]
-            if not actor.ready:
-                self._on_ready(actor)
+            if actor.ready:
+                self._collect(actor)
             else:
-                self._on_result(actor)
-        self._check_timeouts()
+                self._greet(actor)
 
-    def _on_ready(self, actor):
+    def _greet(self, actor):
+        """The actor's start-up finished: it is ready, or its Evaluator failed, or it died."""
         import ray
 
         try:
             actor.pid, error = ray.get(actor.ready_ref)
         except ray.exceptions.RayError as died:
-            self._startup_failures += 1
-            if self._startup_failures > max(3, self.max_retries + 1):
-                self.close()
-                raise RuntimeError(f"Ray actors keep dying while they start: {died}") from None
-            self._replace(actor)
+            why = str(died)
+        else:
+            if error is not None:
+                self._on_init_error(error)
+            self._on_ready(actor)
             return
-        if error is not None:
-            self.close()
-            raise error
-        actor.ready = True
-        self._startup_failures = 0
+        self._on_death(actor, why)
 
-    def _on_result(self, actor):
+    def _collect(self, actor):
+        """The actor's evaluation finished: a result, an error, or the actor died."""
         import ray
 
-        ticket = actor.ticket
+        ref, actor.ref = actor.ref, None
         try:
-            result = EvaluationResult.from_dict(ray.get(actor.ref))
+            result = EvaluationResult.from_dict(ray.get(ref))
         except ray.exceptions.RayTaskError as error:  # evaluate() itself raised (it catches every Exception)
-            pending = self._tasks.get(ticket)
-            actor.ticket = actor.ref = actor.started = None
-            if pending is not None:
-                from keras_nos.executors.local import failed_result
-                from keras_nos.tasks import result as statuses
-
-                self._finish(ticket, failed_result(pending.rule, self.options["task"], statuses.ERROR, str(error)[:2000]))
+            self._on_error(actor, str(error)[:2000])
             return
         except ray.exceptions.RayError as error:  # the actor died: killed, out of memory, node lost
-            self._replace(actor)
-            self._lost(ticket, f"Ray actor (pid {actor.pid}) died: {type(error).__name__}: {str(error)[:300]}")
+            why = f"Ray actor (pid {actor.pid}) died: {type(error).__name__}: {str(error)[:300]}"
+        else:
+            self._on_result(actor, result)
             return
-        actor.ticket = actor.ref = actor.started = None
-        if ticket in self._tasks:
-            self._finish(ticket, result)
-
-    def _check_timeouts(self):
-        if self.timeout is None or self._actors is None:
-            return
-        now = time.monotonic()
-        for actor in list(self._actors):
-            if actor.ticket is not None and now - actor.started >= self.timeout:
-                ticket = actor.ticket
-                self._replace(actor)  # actor tasks cannot be force-cancelled; killing the actor stops the candidate
-                self._timed_out(ticket)
+        self._on_death(actor, why)
 
     def _stop_workers(self):
         """Kill the actors; the next submit starts new ones with the options of that time."""
-        actors, self._actors, self._worker_options = self._actors, None, None
-        if actors:
-            import ray
+        self._worker_options = None
+        super()._stop_workers()
 
-            for actor in actors:
-                try:
-                    ray.kill(actor.handle, no_restart=True)
-                except Exception:
-                    pass
-
-    def close(self):
+    def close(self) -> None:
         """Kill the actors; shut Ray down when this executor started it."""
-        self._stop_workers()
+        super().close()
         if self._owns_ray:
             import ray
 
             if ray.is_initialized():
                 ray.shutdown()
             self._owns_ray = False
-        self._tasks.clear()
-        self._queue.clear()
-        self._done.clear()
+
+
+def _start_ray(address, num_cpus):
+    """Start or join Ray unless it runs in this process already; True when this call started it."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    try:
+        if address in (None, "local"):
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise ValueError(f"Cannot start or reach Ray at {address or 'local'!r}: {error}") from None
+    return True

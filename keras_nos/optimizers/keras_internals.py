@@ -7,11 +7,16 @@ docstrings for the keyword arguments every optimizer takes.
 
 import keras
 
+
+def seed_dtype_by_backend():
+    """The seed dtype from the backend's name, public API only: exported modules use it, and it is the fallback here."""
+    return {"tensorflow": "int64", "torch": "int32", "openvino": "int32"}.get(keras.backend.backend(), "uint32")
+
+
 try:
     from keras.src.backend import random_seed_dtype
 except ImportError:  # pragma: no cover - only on a Keras release that moved it
-    def random_seed_dtype():
-        return "int64" if keras.backend.backend() == "tensorflow" else "uint32"
+    random_seed_dtype = seed_dtype_by_backend
 
 try:
     from keras.src.optimizers.optimizer import base_optimizer_keyword_args
@@ -20,4 +25,4 @@ except ImportError:  # pragma: no cover - only on a Keras release that moved it
             `clipnorm`, `clipvalue`, `global_clipnorm`, `use_ema`, `ema_momentum`,
             `ema_overwrite_frequency`, `loss_scale_factor`, `gradient_accumulation_steps`)."""
 
-__all__ = ["base_optimizer_keyword_args", "random_seed_dtype"]
+__all__ = ["base_optimizer_keyword_args", "random_seed_dtype", "seed_dtype_by_backend"]

@@ -11,6 +11,7 @@ rule instead, so it reads and saves like any Keras optimizer::
 For a module that does not need keras_nos at all, see ``keras-nos export``.
 """
 
+import inspect
 import keyword
 import re
 import sys
@@ -22,20 +23,16 @@ from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 
 PACKAGE = "keras_nos"
 
-# Arguments of RuleOptimizer (besides the rule) and their defaults.
-CONSTRUCTOR_DEFAULTS = {
-    "learning_rate": 0.01,
-    "beta_1": 0.9,
-    "beta_2": 0.999,
-    "beta_3": 0.999,
-    "epsilon": 1e-8,
-    "decay_steps": None,
-    "seed": 0,
-}
 BASE_ARGUMENTS = (
     "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "ema_momentum", "ema_overwrite_frequency",
     "loss_scale_factor", "gradient_accumulation_steps",
 )
+# Arguments of RuleOptimizer besides the rule, Keras' own and name, with their defaults: read from its signature.
+CONSTRUCTOR_DEFAULTS = {
+    key: parameter.default
+    for key, parameter in inspect.signature(RuleOptimizer.__init__).parameters.items()
+    if parameter.default is not inspect.Parameter.empty and key not in BASE_ARGUMENTS + ("name",)
+}
 
 
 def check_class_name(name):

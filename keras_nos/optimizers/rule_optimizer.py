@@ -5,13 +5,13 @@ import re
 import keras
 from keras import ops
 
+from keras_nos.dsl import semantics
 from keras_nos.dsl.parser import parse_rule
-from keras_nos.dsl.rule import decay_periods, decay_value
 from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.keras_internals import base_optimizer_keyword_args
 from keras_nos.optimizers.random_draws import step_seed
 
-NOISE_STDDEV = 0.1  # N(0, 0.01): variance 0.01
+_DEFAULTS = semantics.DEFAULT_HYPERPARAMETERS
 
 
 @keras.saving.register_keras_serializable(package="keras_nos")
@@ -27,7 +27,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
     ``beta_1``, ``beta_2``, ``beta_3``, bias-corrected as in Adam, updated before
     use); ``w`` (the weights); ``noise`` (N(0, 0.01) per entry and step);
     ``adam`` = m/(sqrt(v)+epsilon); ``rmsprop`` = g/(sqrt(v)+epsilon); decays
-    ``ld``, ``cd``, ``rd`` (and ``cd_N``, ``rd_N``) over ``decay_steps``.
+    ``ld``, ``cd``, ``rd`` (and ``cd_N``, ``rd_N``) over ``decay_steps``. They are
+    defined once, in ``keras_nos.dsl.semantics``, which the NumPy stepper, the
+    fingerprint and ``keras-nos export`` read too.
 
     Args:
         rule: rule text such as ``"exp(sign(g)*sign(m))*g"`` or a ``Rule``.
@@ -50,10 +52,10 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         self,
         rule,
         learning_rate=0.01,
-        beta_1=0.9,
-        beta_2=0.999,
-        beta_3=0.999,
-        epsilon=1e-8,
+        beta_1=_DEFAULTS["beta_1"],
+        beta_2=_DEFAULTS["beta_2"],
+        beta_3=_DEFAULTS["beta_3"],
+        epsilon=_DEFAULTS["epsilon"],
         decay_steps=None,
         seed=0,
         weight_decay=None,
@@ -74,7 +76,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             decays = [
                 f"{match.group(0)!r} at position {match.start()}"
                 for match in re.finditer(r"[A-Za-z_][A-Za-z_0-9.]*", text)
-                if decay_periods(match.group(0))
+                if semantics.decay_periods(match.group(0))
             ]
             raise ValueError(
                 f"Rule {text!r} uses the decay operand(s) {', '.join(decays)}, which need decay_steps "
@@ -115,33 +117,26 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         index = self._get_variable_index(variable)
         t = ops.cast(self.iterations, dtype)
         values = {"g": g, "w": variable}
-        powers = {"m": (g, self.beta_1), "v": (ops.square(g), self.beta_2), "y": (g * ops.square(g), self.beta_3)}
         for slot, averages in self._averages.items():
-            target, beta = powers[slot]
+            beta = getattr(self, semantics.AVERAGES[slot].beta)
             average = averages[index]
-            new = average + (target - average) * (1.0 - beta)
+            new = semantics.updated_average(ops, slot, average, g, beta)
             self.assign(average, new)
-            values[slot] = new / (1.0 - ops.power(ops.cast(beta, dtype), t + 1.0))
-
-        def operand(name):
-            if name not in values:
-                values[name] = self._derived_operand(name, values, variable, index, t)
-            return values[name]
-
+            values[slot] = semantics.bias_corrected(new, ops.cast(beta, dtype), t)
+        operand = semantics.step_operands(ops, values, t, self.epsilon, self.decay_steps,
+                                         lambda name: self._random_draw(name, variable, index))
         update = self.rule.evaluate(ops, operand)
         self.assign_sub(variable, lr * ops.broadcast_to(ops.cast(update, dtype), ops.shape(variable)))
 
-    def _derived_operand(self, name, values, variable, index, t):
-        if name == "adam":
-            return values["m"] / (ops.sqrt(values["v"]) + self.epsilon)
-        if name == "rmsprop":
-            return values["g"] / (ops.sqrt(values["v"]) + self.epsilon)
-        if name in ("noise", "uniform"):
-            seed = step_seed(self.seed, self.iterations, stream=2 * index + (name == "noise"))
-            if name == "noise":
-                return keras.random.normal(ops.shape(variable), stddev=NOISE_STDDEV, dtype=variable.dtype, seed=seed)
-            return keras.random.uniform(ops.shape(variable), dtype=variable.dtype, seed=seed)
-        return decay_value(ops, name, t, float(self.decay_steps))
+    def _random_draw(self, name, variable, index):
+        """Draws keyed by (seed, step, variable ``index``); the fused grid trainer passes the index within a copy."""
+        seed = step_seed(self.seed, self.iterations, stream=semantics.random_stream(name, index))
+        shape, dtype = ops.shape(variable), variable.dtype
+        return semantics.random_draw(
+            name,
+            lambda stddev: keras.random.normal(shape, stddev=stddev, dtype=dtype, seed=seed),
+            lambda: keras.random.uniform(shape, dtype=dtype, seed=seed),
+        )
 
     def get_config(self):
         config = super().get_config()

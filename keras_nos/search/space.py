@@ -128,11 +128,6 @@ class SearchSpace:
         """Whether a decay operand (ld, cd, rd) can appear."""
         return any(token in DECAY_OPERAND_TOKENS for token in self.operands)
 
-    def slot_kind(self, position):
-        """'operand', 'unary' or 'binary'."""
-        self._check_position(position)
-        return _SLOT_KINDS[position % GROUP_SIZE]
-
     def _check_position(self, position):
         if isinstance(position, bool) or not isinstance(position, (int, np.integer)) or not (
             0 <= position < self.sequence_length

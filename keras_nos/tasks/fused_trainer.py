@@ -44,8 +44,8 @@ class GridRuleOptimizer(RuleOptimizer):
         scale = self._scales[self._get_variable_index(variable)]
         super().update_step(gradient, variable, learning_rate * scale)
 
-    def _derived_operand(self, name, values, variable, index, t):
-        return super()._derived_operand(name, values, variable, self._index_in_copy[index], t)
+    def _random_draw(self, name, variable, index):
+        return super()._random_draw(name, variable, self._index_in_copy[index])
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
         """Skip the all-reduce on one replica (TensorFlow backend only; other backends never call this).

@@ -3,17 +3,13 @@
 Hurdles and the Rosenbrock task run a rule for a few hundred steps on a tiny
 problem; in NumPy that costs milliseconds, where building a Keras optimizer
 would cost a second. The rule itself is evaluated by the same primitives as the
-optimizer (``Rule.evaluate`` with ``xp=numpy``); only the running averages are
-written again here, and tests check the two agree.
+optimizer (``Rule.evaluate`` with ``xp=numpy``), and its operands by the same
+``keras_nos.dsl.semantics``; only the random draws come from NumPy's generator.
 """
 
 import numpy as np
 
-from keras_nos.dsl.rule import decay_value
-
-BETAS = {"m": 0.9, "v": 0.999, "y": 0.999}
-EPSILON = 1e-8
-NOISE_STDDEV = 0.1
+from keras_nos.dsl import semantics
 
 
 def minimize(rule, value_and_grad, start, learning_rates, steps, seed=0, decay_steps=None):
@@ -25,38 +21,27 @@ def minimize(rule, value_and_grad, start, learning_rates, steps, seed=0, decay_s
     lrs = np.asarray(learning_rates, dtype=np.float64)[:, None]
     w = np.repeat(np.asarray(start, dtype=np.float64)[None, :], len(lrs), axis=0)
     averages = {slot: np.zeros_like(w) for slot in rule.slots()}
+    betas = {slot: semantics.DEFAULT_HYPERPARAMETERS[semantics.AVERAGES[slot].beta] for slot in averages}
+    epsilon = semantics.DEFAULT_HYPERPARAMETERS["epsilon"]
     decay_steps = decay_steps or steps
     losses = np.empty((len(lrs), steps + 1))
+
+    def draw(name):
+        return semantics.random_draw(name, lambda stddev: rng.normal(scale=stddev, size=w.shape),
+                                     lambda: rng.uniform(size=w.shape))
+
     with np.errstate(all="ignore"):
         for t in range(steps):
             loss, g = value_and_grad(w)
             losses[:, t] = loss
             values = {"g": g, "w": w}
             for slot, average in averages.items():
-                target = g if slot == "m" else g**2 if slot == "v" else g**3
-                average += (target - average) * (1.0 - BETAS[slot])
-                values[slot] = average / (1.0 - BETAS[slot] ** (t + 1))
-
-            def operand(name):
-                if name not in values:
-                    values[name] = _derived(name, values, t, decay_steps, rng, w.shape)
-                return values[name]
-
-            w = w - lrs * np.broadcast_to(rule.evaluate(np, operand), w.shape)
+                averages[slot] = semantics.updated_average(np, slot, average, g, betas[slot])
+                values[slot] = semantics.bias_corrected(averages[slot], betas[slot], float(t))
+            operand = semantics.step_operands(np, values, np.float64(t), epsilon, decay_steps, draw)
+            w = w - lrs * rule.evaluate(np, operand)  # a constant rule broadcasts, as broadcast_to would
         losses[:, steps] = value_and_grad(w)[0]
     return losses
-
-
-def _derived(name, values, t, decay_steps, rng, shape):
-    if name == "adam":
-        return values["m"] / (np.sqrt(values["v"]) + EPSILON)
-    if name == "rmsprop":
-        return values["g"] / (np.sqrt(values["v"]) + EPSILON)
-    if name == "noise":
-        return rng.normal(scale=NOISE_STDDEV, size=shape)
-    if name == "uniform":
-        return rng.uniform(size=shape)
-    return decay_value(np, name, np.float64(t), decay_steps)
 
 
 def quadratic(dimension=10, seed=0):

@@ -1,14 +1,19 @@
 """Search strategies: ``make_strategy(name, space, seed, **options)``.
 
-Every strategy has the interface of ``Strategy``: ``propose(n)``,
+Every strategy is a ``Strategy`` (an abstract base): ``propose(n)``,
 ``observe(results)``, ``state()`` and ``load_state(state)``.
 """
+
+from typing import TYPE_CHECKING
 
 from keras_nos.search.strategies.base import Strategy
 from keras_nos.search.strategies.evolution import EvolutionStrategy
 from keras_nos.search.strategies.random_search import RandomStrategy
 from keras_nos.search.strategies.rl import RLStrategy
 from keras_nos.search.strategies.tpe import TPEStrategy
+
+if TYPE_CHECKING:
+    from keras_nos.search.space import SearchSpace
 
 STRATEGIES = {
     RandomStrategy.name: RandomStrategy,
@@ -18,7 +23,7 @@ STRATEGIES = {
 }
 
 
-def make_strategy(name, space, seed=0, **options):
+def make_strategy(name: str, space: "SearchSpace | str", seed: int = 0, **options) -> Strategy:
     """The strategy ``name`` over ``space`` (a SearchSpace or a preset name such as 'paper')."""
     if name not in STRATEGIES:
         raise ValueError(f"Unknown search strategy {name!r}; allowed: {', '.join(STRATEGIES)}")

@@ -1,14 +1,23 @@
 """The interface every search strategy implements: a small, Optuna-Sampler-like ask/tell.
 
-The rest of the project only calls ``propose``, ``observe``, ``state`` and
-``load_state``, and ``diagnostics`` where a strategy has it; strategies work
-on token sequences of a ``SearchSpace`` and know nothing of training.
+Like Optuna's ``BaseSampler``, ``Strategy`` is an abstract base: a strategy
+must implement ``propose`` and ``observe``. The rest of the project only calls
+those, ``state`` and ``load_state``, and ``diagnostics`` where a strategy has
+it; strategies work on token sequences of a ``SearchSpace`` and know nothing
+of training.
 """
+
+import abc
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from keras_nos.search.space import SearchSpace
 
-class Strategy:
+
+class Strategy(abc.ABC):
     """Proposes token sequences of ``space`` and learns from their rewards.
 
     ``options`` override the class's ``defaults``; an unknown option is a
@@ -19,7 +28,7 @@ class Strategy:
     name = "base"
     defaults = {}
 
-    def __init__(self, space, seed=0, **options):
+    def __init__(self, space: "SearchSpace", seed: int = 0, **options):
         unknown = sorted(set(options) - set(self.defaults))
         if unknown:
             allowed = ", ".join(sorted(self.defaults)) or "none"
@@ -29,23 +38,23 @@ class Strategy:
         self.options = {**self.defaults, **options}
         self.rng = np.random.default_rng(self.seed)
 
-    def propose(self, n):
+    @abc.abstractmethod
+    def propose(self, n: int) -> list[list[str]]:
         """``n`` token sequences, each valid in ``self.space``."""
-        raise NotImplementedError
 
-    def observe(self, results):
+    @abc.abstractmethod
+    def observe(self, results: Iterable[tuple[Sequence[str], float]]) -> None:
         """Learn from ``(tokens, reward)`` pairs, reward a float in [0, 1]; any order, partial batches."""
-        raise NotImplementedError
 
-    def diagnostics(self):
+    def diagnostics(self) -> dict[str, float]:
         """The strategy's own numbers after its last observation (``{name: float}``), logged as step metrics."""
         return {}
 
-    def state(self):
+    def state(self) -> dict:
         """Everything needed to resume, picklable: Python types and NumPy arrays."""
         return {"name": self.name, "seed": self.seed, "options": dict(self.options), "rng": self.rng.bit_generator.state}
 
-    def load_state(self, state):
+    def load_state(self, state: dict) -> None:
         """Resume from ``state()`` of a strategy of the same kind and space."""
         if state.get("name") != self.name:
             raise ValueError(f"A state of strategy {state.get('name')!r} cannot be loaded into strategy {self.name!r}")
@@ -57,7 +66,7 @@ class Strategy:
     # -- helpers shared by strategies ---------------------------------------------
 
     @staticmethod
-    def _results(results):
+    def _results(results: Iterable[tuple[Sequence[str], float]]) -> list[tuple[list[str], float]]:
         """[(tokens as a list, reward as a float)], checking rewards are numbers."""
         pairs = []
         for tokens, reward in results:
