@@ -312,6 +312,19 @@ def test_optuna_learning_rate_search():
     assert len(result.curves) == 3 and result.steps_trained > 0
 
 
+def test_learning_rate_searches_are_chosen_by_name_and_compare_tunes_on_the_same_grid():
+    from keras_nos.compare import Budget
+    from keras_nos.tasks.lr_search import GridSearch, HalvingSearch, OptunaSearch, learning_rate_grid, make_lr_search
+
+    assert isinstance(make_lr_search("grid"), GridSearch)
+    assert isinstance(make_lr_search("halving", halving_keep=3), HalvingSearch)
+    assert make_lr_search("optuna", seed=4, optuna_trials=5).trials == 5
+    assert not OptunaSearch().trains_the_grid and GridSearch().trains_the_grid
+    with pytest.raises(ValueError, match="Unknown lr_search 'nope'; allowed: grid, halving, optuna"):
+        Evaluator("synthetic", lr_search="nope")
+    assert Budget(trials=4, low=1e-3, high=1.0).grid() == learning_rate_grid(1e-3, 1.0, 4)
+
+
 # ------------------------------------------------------------------------------------------------ NumPy twin
 
 

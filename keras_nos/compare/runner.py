@@ -20,6 +20,7 @@ from keras_nos.compare import report
 from keras_nos.compare.plots import plot_loss_curves
 from keras_nos.compare.suite import Training, resolve_tasks
 from keras_nos.tracking import CompareTracker, check_reachable, default_tracking_uri
+from keras_nos.tasks.lr_search import learning_rate_grid, tpe_study
 
 TUNERS = ("grid", "optuna")
 DEFAULT_BASELINES = ("adam", "sgd", "momentum", "rmsprop", "lion")
@@ -47,8 +48,8 @@ class Budget:
             raise ValueError(f"The learning-rate range needs 0 < low <= high, got {self.low}, {self.high}")
 
     def grid(self):
-        """The grid tuner's learning rates, evenly spaced on a log scale."""
-        return tuple(float(x) for x in np.geomspace(self.low, self.high, self.trials))
+        """The grid tuner's learning rates, evenly spaced on a log scale (the evaluator's grid)."""
+        return learning_rate_grid(self.low, self.high, self.trials)
 
 
 @dataclasses.dataclass
@@ -147,19 +148,15 @@ def tune(task, data, spec, budget, scale=1.0, on_training=None):
 
 
 def _optuna(budget, trial, higher_is_better):
-    import optuna
+    """The evaluator's TPE study (seed 0) over the budget's range; a non-finite metric is a failed trial."""
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if higher_is_better else "minimize",
-                                sampler=optuna.samplers.TPESampler(seed=0))
-    for _ in range(budget.trials):
-        asked = study.ask()
-        metric = trial(asked.suggest_float("learning_rate", budget.low, budget.high, log=True)).metric
-        if math.isfinite(metric):
-            study.tell(asked, metric)
-        else:
-            study.tell(asked, state=TrialState.FAIL)
+    def objective(lr, _):
+        metric = trial(lr).metric
+        return metric if math.isfinite(metric) else TrialState.FAIL
+
+    direction = "maximize" if higher_is_better else "minimize"
+    tpe_study(objective, budget.trials, budget.low, budget.high, direction=direction)
 
 
 def _trainer(task, data, spec, scale):

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from keras_nos.executors import EXECUTORS
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES
-from keras_nos.tasks.evaluator import learning_rate_grid
+from keras_nos.tasks.lr_search import learning_rate_grid
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks.registry import get_task
 

@@ -8,10 +8,10 @@ before they can keep its start-up lines off the terminal.
 from keras_nos.lazy import lazy_exports
 
 _EXPORTS = {
-    "DEFAULT_LEARNING_RATES": "keras_nos.tasks.evaluator",
+    "DEFAULT_LEARNING_RATES": "keras_nos.tasks.lr_search",
     "Evaluator": "keras_nos.tasks.evaluator",
     "evaluate": "keras_nos.tasks.evaluator",
-    "learning_rate_grid": "keras_nos.tasks.evaluator",
+    "learning_rate_grid": "keras_nos.tasks.lr_search",
     "TASKS": "keras_nos.tasks.registry",
     "Task": "keras_nos.tasks.registry",
     "get_task": "keras_nos.tasks.registry",

@@ -1,0 +1,248 @@
+"""Train a rule at several learning rates at once: K copies of the child network in one Keras model.
+
+Each copy's variables are updated with its own learning rate. One graph trace
+and one pass over the data serve the whole grid, which on small proxies is
+several times cheaper than K trainings. Every copy starts from the same
+weights and sees the same batches, so copy k trains exactly as a one-copy
+training at its learning rate would. A copy that diverges or stays at chance
+is marked and ignored (it still trains: the grid is one graph); when every
+copy is done for, training stops, without validation.
+"""
+
+import collections
+import math
+
+import keras
+import numpy as np
+
+from keras_nos.optimizers.rule_optimizer import RuleOptimizer
+from keras_nos.tasks import result as statuses
+from keras_nos.tasks.result import EvaluationResult
+from keras_nos.tasks.scores import validation_scores
+
+
+class GridRuleOptimizer(RuleOptimizer):
+    """RuleOptimizer whose learning rate is set per model copy (variables under ``copy{k}/``)."""
+
+    def __init__(self, rule, learning_rates, **kwargs):
+        super().__init__(rule, learning_rate=1.0, **kwargs)
+        self._grid = list(learning_rates)
+
+    def build(self, var_list):
+        super().build(var_list)
+        copies = [int(v.path.split("/")[0][len("copy"):]) for v in var_list]
+        self._scales = [self._grid[k] for k in copies]
+        # Position of each variable inside its own copy: the random streams of noise and drop() are keyed by
+        # it, so copy k draws what a one-copy run at its learning rate draws, whichever copies exist beside it.
+        seen = collections.Counter()
+        self._index_in_copy = []
+        for k in copies:
+            self._index_in_copy.append(seen[k])
+            seen[k] += 1
+
+    def update_step(self, gradient, variable, learning_rate):
+        scale = self._scales[self._get_variable_index(variable)]
+        super().update_step(gradient, variable, learning_rate * scale)
+
+    def _random_draw(self, name, variable, index):
+        return super()._random_draw(name, variable, self._index_in_copy[index])
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        """Skip the all-reduce on one replica (TensorFlow backend only; other backends never call this).
+
+        Keras' TF optimizer sums gradients over replicas with ``ReplicaContext.all_reduce``,
+        which in a traced train step wraps them in a ``tf.custom_gradient``. That registers a
+        gradient function in TensorFlow's global gradient registry, never removed, whose closure
+        holds the whole train graph: about 12 MiB per evaluation stayed alive, clear_session or
+        not. With one replica the sum is the identity, so there is nothing to reduce.
+        """
+        import tensorflow as tf
+
+        if tf.distribute.get_strategy().num_replicas_in_sync == 1:
+            return list(grads_and_vars)
+        return super()._all_reduce_sum_gradients(grads_and_vars)
+
+
+class CopyMonitor(keras.callbacks.Callback):
+    """Marks copies that diverge or make no progress, records validation curves, stops when all are done for.
+
+    No progress: at ``no_progress_steps``, training accuracy at most 1.2 times chance (classification), or a
+    running training loss no lower than the first step's (regression).
+    """
+
+    def __init__(self, copies, chance, no_progress_steps, early_stop, validate):
+        super().__init__()
+        self.validate = validate  # () -> {"lr0_score": ..., ...}: each copy's validation score
+        # Keras names a one-output model's logs "loss", "accuracy", not "lr0_loss" ...
+        self.prefixes = [""] if copies == 1 else [f"lr{k}_" for k in range(copies)]
+        self.status = [statuses.OK] * copies
+        self.curves = [[] for _ in range(copies)]
+        self.first_losses = [None] * copies
+        self.chance = chance  # None for regression
+        self.no_progress_steps = no_progress_steps
+        self.early_stop = early_stop
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if not self.early_stop:
+            return
+        for k, status in enumerate(self.status):
+            if status != statuses.OK:
+                continue
+            loss = float(logs[f"{self.prefixes[k]}loss"])
+            if self.first_losses[k] is None:
+                self.first_losses[k] = loss
+            if not math.isfinite(loss) or loss > 1e4:
+                self.status[k] = statuses.DIVERGED
+            elif self.steps == self.no_progress_steps and self._stalled(k, loss, logs):
+                self.status[k] = statuses.NO_PROGRESS
+        if all(s != statuses.OK for s in self.status):
+            self.model.stop_training = True
+
+    def _stalled(self, k, loss, logs):
+        if self.chance is None:
+            return not loss < self.first_losses[k]
+        return float(logs[f"{self.prefixes[k]}accuracy"]) <= 1.2 * self.chance
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.early_stop and statuses.OK not in self.status:
+            return  # every copy is done for: no validation, whose first call alone traces a test step
+        validation = {f"val_{name}": value for name, value in self.validate().items()}
+        if logs is not None:
+            logs.update(validation)  # for the callbacks after this one, as fit's own validation would
+        for k, curve in enumerate(self.curves):
+            value = float(validation.get(f"val_{self.prefixes[k]}score", float("nan")))
+            curve.append(value)
+            if not math.isfinite(value) and self.status[k] == statuses.OK:
+                self.status[k] = statuses.DIVERGED
+
+
+def _standardize(x):
+    """Float32 inputs; integer images (uint8 CIFAR-10) are scaled to [0, 1], float inputs are kept as they are.
+
+    Scaling by value (``x.max() > 1.5``) would divide real-valued features such
+    as the synthetic task's unit-variance patterns by 255 and make them nearly
+    unlearnable for every rule but scale-free ones like adam.
+    """
+    scale = np.issubdtype(x.dtype, np.integer)
+    x = x.astype("float32")
+    if scale:
+        x /= 255.0
+    return x
+
+
+def _targets(y, score):
+    """Integer labels for classification, float32 targets for regression."""
+    return y if score.classifies else np.asarray(y, dtype="float32")
+
+
+class FusedTrainer:
+    """Trains rules at given learning rates on one task's train split and scores them on its validation split.
+
+    Args:
+        task: the network ``Task`` (its child network, batch size and steps per epoch).
+        splits: the task's data (``datasets.Splits``); inputs and targets are made float32 here.
+        score: the task's ``scores.Score`` (loss, reward and whether it classifies).
+        epochs: the length of a full training; the decay schedules span it.
+        seed: the initial weights, batch order and noise of a training unless it names its own.
+        no_progress_steps, early_stop: see ``CopyMonitor``; ``no_progress_steps`` defaults to one epoch.
+        fuse: train the rates of ``train_rates`` side by side in one model; ``False`` trains each alone.
+    """
+
+    def __init__(self, task, splits, score, epochs, seed=0, no_progress_steps=None, early_stop=True, fuse=True):
+        self.task, self.score, self.epochs, self.seed = task, score, epochs, seed
+        self.x_train, self.y_train = _standardize(splits.x_train), _targets(splits.y_train, score)
+        self.x_val, self.y_val = _standardize(splits.x_val), _targets(splits.y_val, score)
+        self.num_outputs = score.output_size(splits)
+        self.steps_per_epoch = task.steps_per_epoch or math.ceil(len(self.x_train) / task.batch_size)
+        self.no_progress_steps = no_progress_steps or self.steps_per_epoch
+        self.early_stop, self.fuse = early_stop, fuse
+        self._keras_state = False  # whether a model was built since the last clear_session
+
+    def clear_session(self):
+        """Drop the Keras state of the last model; a no-op when none was built (a hurdle failure costs ms).
+
+        No forced ``gc.collect()`` (``free_memory=False``): with TensorFlow loaded a full collection
+        costs 0.25 s, a quarter of a stopped candidate's evaluation, and Python's own collector frees
+        the models' reference cycles anyway (benchmarks/evaluator_memory.py: RSS flat over 300 rules).
+        """
+        if self._keras_state:
+            self._keras_state = False
+            keras.backend.clear_session(free_memory=False)
+
+    def train_rates(self, rule, rates, epochs):
+        """An ``EvaluationResult`` of ``rates`` trained for ``epochs``, side by side or one by one (``fuse``)."""
+        if self.fuse:
+            return self.result(rule, [(rates, self.train(rule, rates, epochs))])
+        parts = []
+        for lr in rates:
+            parts.append(([lr], self.train(rule, [lr], epochs)))
+            self.clear_session()
+        return self.result(rule, parts)
+
+    def train(self, rule, learning_rates, epochs=None, callbacks=(), seed=None):
+        """One model of a copy per learning rate, fitted; the ``CopyMonitor`` holds each copy's curve and status."""
+        seed = self.seed if seed is None else seed
+        model = self._build(rule, learning_rates, seed)
+        outputs = [f"lr{k}" for k in range(len(learning_rates))]
+
+        def validate():
+            scores = validation_scores(model, self.x_val, self.y_val, self.score)
+            return {f"{prefix}score": scores[f"lr{k}"] for k, prefix in enumerate(monitor.prefixes)}
+
+        chance = 1.0 / self.num_outputs if self.score.classifies else None
+        monitor = CopyMonitor(len(learning_rates), chance, self.no_progress_steps, self.early_stop, validate)
+        keras.utils.set_random_seed(seed)  # the batch order does not depend on how many copies were built
+        model.fit(
+            self.x_train, {k: self.y_train for k in outputs},
+            epochs=epochs or self.epochs, batch_size=self.task.batch_size, steps_per_epoch=self.task.steps_per_epoch,
+            verbose=0, callbacks=[monitor, *callbacks],
+        )
+        return monitor
+
+    def _build(self, rule, learning_rates, seed):
+        """The compiled model of copies ``lr0``, ``lr1``, ..., its ``GridRuleOptimizer``'s slots built."""
+        self._keras_state = True
+        inputs = keras.Input(self.x_train.shape[1:])
+        outputs = {}
+        for k in range(len(learning_rates)):
+            # Every copy starts from the same weights, as K separate runs with one seed would: copy k at
+            # learning rate X trains exactly as a one-copy evaluation at X does.
+            keras.utils.set_random_seed(seed)
+            copy = self.task.build_model(self.x_train.shape[1:], self.num_outputs, name=f"copy{k}")
+            outputs[f"lr{k}"] = copy(inputs)
+        model = keras.Model(inputs, outputs)
+        optimizer = GridRuleOptimizer(rule, learning_rates, decay_steps=self.epochs * self.steps_per_epoch, seed=seed)
+        loss = self.score.keras_loss()
+        metrics = ["accuracy"] if self.score.classifies else []  # the no-progress test of classification
+        model.compile(optimizer, loss={k: loss for k in outputs}, metrics={k: metrics for k in outputs},
+                      jit_compile=False)
+        # Create the optimizer slots and the loss and metric trackers now, eagerly on two examples (fit resets
+        # the trackers). Keras' TF trainer would create them inside the first trace of the train step, and a
+        # tf.function that creates variables is traced twice: that second trace was half of an evaluation's
+        # cost on small tasks (digits-mlp: 2.3 of 3.2 CPU s were tracing, 0.1 s the 136 steps).
+        optimizer.build(model.trainable_variables)
+        x_few, y_few = self.x_train[:2], {k: self.y_train[:2] for k in outputs}
+        y_pred = model(x_few)
+        model.compute_loss(x_few, y_few, y_pred)
+        model.compute_metrics(x_few, y_few, y_pred)
+        return model
+
+    def result(self, rule, parts):
+        """The result of trainings ``[(learning_rates, monitor), ...]``: the best final validation score of
+        the rates that stayed ok, each rate's curve and status, and the steps trained in all."""
+        learning_rates = [lr for rates, _ in parts for lr in rates]
+        all_curves = [curve for _, monitor in parts for curve in monitor.curves]
+        all_status = [status for _, monitor in parts for status in monitor.status]
+        curves = {f"{lr:g}": curve for lr, curve in zip(learning_rates, all_curves)}
+        lr_status = {f"{lr:g}": status for lr, status in zip(learning_rates, all_status)}
+        finals = [(curve[-1] if curve else 0.0, lr) for lr, curve, status in
+                  zip(learning_rates, all_curves, all_status) if status == statuses.OK]
+        result = EvaluationResult(str(rule), "", self.task.name, statuses.OK, curves=curves, lr_status=lr_status,
+                                  steps_trained=sum(monitor.steps for _, monitor in parts))
+        if finals:
+            result.reward, result.best_learning_rate = max(finals)
+        else:
+            result.status = statuses.DIVERGED if statuses.DIVERGED in all_status else statuses.NO_PROGRESS
+        return result

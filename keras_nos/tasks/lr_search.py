@@ -1,0 +1,144 @@
+"""How a rule's learning rate is chosen: interchangeable searches, each ``search(rule, trainer, learning_rates)``.
+
+``make_lr_search`` picks one by the name ``Evaluator(lr_search=...)`` takes.
+The log grid and the TPE study are shared with ``keras-nos compare``'s tuner,
+so both spread and sample learning rates the same way.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_nos.tasks import result as statuses
+from keras_nos.tasks.result import EvaluationResult
+
+LR_SEARCHES = ("grid", "halving", "optuna")
+DEFAULT_LEARNING_RATES = tuple(10.0**k for k in range(-5, 2))  # 1e-5 ... 10
+
+
+def learning_rate_grid(low=1e-5, high=10.0, count=7):
+    """``count`` learning rates evenly spaced on a log scale from ``low`` to ``high``."""
+    if not 0 < low <= high or count < 1:
+        raise ValueError(f"A learning-rate grid needs 0 < low <= high and count >= 1, got {low}, {high}, {count}")
+    return tuple(float(x) for x in np.geomspace(low, high, count))
+
+
+def tpe_study(objective, trials, low, high, seed=0, direction="maximize", pruner=None):
+    """Run a TPE study of ``trials`` trials over the log learning rate in [``low``, ``high``].
+
+    ``objective(learning_rate, trial)`` returns the value to tell, or a ``TrialState`` (``PRUNED``, ``FAIL``)
+    for a trial without one. ``pruner`` is Optuna's default when not given.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    for _ in range(trials):
+        trial = study.ask()
+        outcome = objective(trial.suggest_float("learning_rate", low, high, log=True), trial)
+        if isinstance(outcome, optuna.trial.TrialState):
+            study.tell(trial, state=outcome)
+        else:
+            study.tell(trial, outcome)
+
+
+class GridSearch:
+    """Every learning rate for all the epochs; fused, one trace and one pass over the data for the grid."""
+
+    trains_the_grid = True  # the hurdles may rule out some of its rates beforehand
+
+    def search(self, rule, trainer, learning_rates):
+        return trainer.train_rates(rule, learning_rates, trainer.epochs)
+
+
+class HalvingSearch:
+    """Screen every rate for ``screen_epochs``, then train the ``keep`` best again from the start for all the
+    epochs: a long training for the rates that can win at the price of a short one for the rest. The others
+    keep their screen curves and get status ``pruned``; a kept rate scores exactly what the grid gives it."""
+
+    trains_the_grid = True
+
+    def __init__(self, keep=2, screen_epochs=1):
+        self.keep, self.screen_epochs = keep, screen_epochs
+
+    def search(self, rule, trainer, learning_rates):
+        if len(learning_rates) <= self.keep or self.screen_epochs >= trainer.epochs:
+            return GridSearch().search(rule, trainer, learning_rates)
+        screen = trainer.train_rates(rule, learning_rates, self.screen_epochs)
+        trainer.clear_session()
+        alive = [lr for lr in learning_rates if screen.lr_status[f"{lr:g}"] == statuses.OK]
+        if not alive:
+            return screen
+        ranked = sorted(alive, key=lambda lr: screen.curves[f"{lr:g}"][-1], reverse=True)
+        result = trainer.train_rates(rule, sorted(ranked[:self.keep]), trainer.epochs)
+        result.curves = {**screen.curves, **result.curves}
+        result.lr_status = {**{f"{lr:g}": screen.lr_status[f"{lr:g}"] if lr not in alive else statuses.PRUNED
+                               for lr in learning_rates}, **result.lr_status}
+        result.steps_trained += screen.steps_trained
+        return result
+
+
+class OptunaSearch:
+    """A TPE study of ``trials`` trainings over the log learning rate between the grid's ends, whose median
+    pruner stops a bad rate after an epoch."""
+
+    trains_the_grid = False  # it samples its own rates from the grid's range
+
+    def __init__(self, trials=8, seed=0):
+        self.trials, self.seed = trials, seed
+
+    def search(self, rule, trainer, learning_rates):
+        import optuna
+
+        merged = EvaluationResult(str(rule), "", trainer.task.name, statuses.NO_PROGRESS)
+
+        def train(lr, trial):
+            pruning = PruningCallback(trial)
+            single = trainer.result(rule, [([lr], trainer.train(rule, [lr], callbacks=[pruning]))])
+            trainer.clear_session()
+            merged.curves.update(single.curves)
+            merged.lr_status.update({k: statuses.PRUNED if pruning.pruned else v for k, v in single.lr_status.items()})
+            merged.steps_trained += single.steps_trained
+            if single.status == statuses.OK and not pruning.pruned:
+                if single.reward > merged.reward or merged.status != statuses.OK:
+                    merged.reward, merged.best_learning_rate, merged.status = single.reward, lr, statuses.OK
+                return single.reward
+            if merged.status != statuses.OK and single.status == statuses.DIVERGED:
+                merged.status = statuses.DIVERGED
+            return optuna.trial.TrialState.PRUNED
+
+        tpe_study(train, self.trials, min(learning_rates), max(learning_rates), seed=self.seed,
+                  pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+        return merged
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Reports each epoch's validation score to an Optuna trial; stops training when its pruner says so.
+
+    Stops rather than raising ``TrialPruned`` out of ``fit`` (as optuna-integration's
+    ``KerasPruningCallback`` does): the pruned rate's curve and steps stay in the result.
+    """
+
+    def __init__(self, trial):
+        super().__init__()
+        self.trial = trial
+        self.pruned = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float(logs.get("val_score", 0.0))  # one copy: no "lr0_" prefix
+        self.trial.report(value if math.isfinite(value) else 0.0, epoch)
+        if self.trial.should_prune():
+            self.pruned = True
+            self.model.stop_training = True
+
+
+def make_lr_search(name, seed=0, halving_keep=2, screen_epochs=1, optuna_trials=8):
+    """The search named ``name`` (one of ``LR_SEARCHES``); each takes only the options that are its own."""
+    if name == "grid":
+        return GridSearch()
+    if name == "halving":
+        return HalvingSearch(halving_keep, screen_epochs)
+    if name == "optuna":
+        return OptunaSearch(optuna_trials, seed)
+    raise ValueError(f"Unknown lr_search {name!r}; allowed: {', '.join(LR_SEARCHES)}")
