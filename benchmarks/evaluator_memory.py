@@ -38,7 +38,7 @@ def rss_mib():
 def rule_texts(count):
     """``count`` distinct rule texts: the registered rules, then simple variants of them."""
     from keras_nos.dsl.parser import parse_rule
-    from keras_nos.rules import RULES
+    from keras_nos.named_rules import RULES
 
     bases = list(RULES.values())
     templates = ["{r}", "({r})*{c}", "clip({r}, {c})", "{r} + {c}*g", "drop({r}, 0.1)", "({r})*exp({c}*sign(m))",

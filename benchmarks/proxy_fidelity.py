@@ -10,7 +10,7 @@ at once instead of riding along for thousands of steps). Prints each task's CPU 
 wall seconds per rule, the cost ratio, the Spearman rank correlation of the
 two tasks' rewards, and the rewards of the usual optimizers on each.
 
-The rules: the named optimizers of ``keras_nos.rules`` (Adam, RMSProp, SGD,
+The rules: the named optimizers of ``keras_nos.named_rules`` (Adam, RMSProp, SGD,
 momentum, sign methods, PowerSign, AddSign and sign-decay variants), the
 paper's Table 3 rules, and random rules from the paper's space that pass the
 evaluator's hurdles (rules that fail them score 0 on both tasks and would only
@@ -118,13 +118,13 @@ def choose_rules(random_count, seed):
     """(name, rule text) pairs: named optimizers, Table 3, and random rules that pass the hurdles."""
     import numpy as np
 
-    from keras_nos import rules
+    from keras_nos import named_rules
     from keras_nos.search.config import SEARCH_LEARNING_RATES
     from keras_nos.search.space import SearchSpace
     from keras_nos.tasks.hurdles import check_hurdles
 
-    chosen = [(name, rules.RULES[name]) for name in NAMED]
-    chosen += [(name, rules.RULES[name]) for name in rules.names() if name.startswith("nos-")]
+    chosen = [(name, named_rules.RULES[name]) for name in NAMED]
+    chosen += [(name, named_rules.RULES[name]) for name in named_rules.names() if name.startswith("nos-")]
     space, rng, seen = SearchSpace.preset("paper"), np.random.default_rng(seed), {text for _, text in chosen}
     while sum(name.startswith("random") for name, _ in chosen) < random_count:
         rule = space.to_rule(space.sample(rng))

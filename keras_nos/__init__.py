@@ -27,7 +27,7 @@ _EXPORTS = {
     "Rule": "keras_nos.dsl",
     "fingerprint": "keras_nos.dsl",
     "parse_rule": "keras_nos.dsl",
-    "rules": "keras_nos.rules",
+    "named_rules": "keras_nos.named_rules",
     "schedules": "keras_nos.schedules",
     "search": "keras_nos.search",
 }

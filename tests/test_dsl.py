@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from keras_nos import rules
+from keras_nos import named_rules
 from keras_nos.dsl import DECAY_OPERAND_TOKENS, OPERAND_TOKENS, UNARY_TOKENS, BINARY_TOKENS, Rule, fingerprint, parse_rule
 from keras_nos.dsl import primitives
 from keras_nos.dsl.rule import Binary, Const, Operand, Unary
@@ -26,7 +26,7 @@ EXTRA_RULES = [
     "g - (m - v)", "g - m + v", "g/(m*v)", "g/m*v", "g/(m/v)", "(g + m)*(v - y)", "1.5e10*g", ".5*g", "1e-300*g",
     "0.1*w", "1e-3*w", "log(v) + sqrt(y)", "noise + rmsprop", "cd_2*rd_0.5*g", "ld*cd*rd*g", "sign(sign(g))",
 ]
-ALL_TEXTS = list(rules.RULES.values()) + EXTRA_RULES
+ALL_TEXTS = list(named_rules.RULES.values()) + EXTRA_RULES
 
 
 @pytest.mark.parametrize("text", ALL_TEXTS)
@@ -37,9 +37,9 @@ def test_text_round_trip(text):
     assert parse_rule(rule) is rule
 
 
-@pytest.mark.parametrize("name", rules.names())
+@pytest.mark.parametrize("name", named_rules.names())
 def test_registered_rules_parse(name):
-    assert rules.get_rule(name) == parse_rule(rules.RULES[name])
+    assert named_rules.get_rule(name) == parse_rule(named_rules.RULES[name])
 
 
 def test_canonical_text_of_paper_rules():
@@ -191,7 +191,7 @@ def test_different_rules_differ():
         "g", "m", "adam", "rmsprop", "sign(g)", "sign(m)", "exp(sign(g)*sign(m))*g", "(1 + sign(g)*sign(m))*g",
         "exp(ld*sign(g)*sign(m))*g", "exp(cd*sign(g)*sign(m))*g", "exp(rd*sign(g)*sign(m))*g", "exp(cd_2*g)",
         "drop(g, 0.3)", "drop(g, 0.1)", "clip(g, 1e-4)", "g + noise", "g^2", "-g", "2*g", "m*exp(v)", "1e-3*w",
-    ] + list(rules.PAPER_RULES.values())
+    ] + list(named_rules.PAPER_RULES.values())
     prints = {fingerprint(text) for text in set(texts)}
     assert len(prints) == len(set(texts))
     assert all(len(p) == 16 for p in prints)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_nos import rules
+from keras_nos import named_rules
 from keras_nos.dsl import fingerprint, parse_rule
 from keras_nos.dsl.simplify import simplify
 from keras_nos.search.space import SearchSpace
@@ -90,14 +90,14 @@ def _check(rule):
     return simplified
 
 
-@pytest.mark.parametrize("name", rules.names())
+@pytest.mark.parametrize("name", named_rules.names())
 def test_registered_rules(name):
-    _check(rules.get_rule(name))
+    _check(named_rules.get_rule(name))
 
 
 def test_paper_rules_are_already_simple():
     for name in ("powersign", "addsign", "powersign-ld", "addsign-cd", "nos-1", "nos-13"):
-        assert simplify(rules.get_rule(name)) == rules.get_rule(name)
+        assert simplify(named_rules.get_rule(name)) == named_rules.get_rule(name)
 
 
 def test_random_rules_of_the_paper_space():
@@ -159,7 +159,7 @@ def test_latex_renders():
     parser = mathtext.MathTextParser("path")
     space = SearchSpace.preset("paper-decay", num_groups=3)
     rng = np.random.default_rng(1)
-    texts = list(rules.RULES.values()) + [str(space.to_rule(space.sample(rng))) for _ in range(50)]
+    texts = list(named_rules.RULES.values()) + [str(space.to_rule(space.sample(rng))) for _ in range(50)]
     for text in texts + [text for text, _, _ in PRETTY]:
         latex = parse_rule(text).to_latex()
         assert latex.count("{") == latex.count("}")

@@ -2,12 +2,12 @@
 
 Examples, the CLI and ``keras-nos compare`` accept the same specs: Keras'
 baselines (sgd, momentum, adam, rmsprop, lion), PowerSign/AddSign and their
--ld/-cd/-rd sign decays, any name in ``keras_nos.rules``, or rule text.
+-ld/-cd/-rd sign decays, any name in ``keras_nos.named_rules``, or rule text.
 """
 
 import keras
 
-from keras_nos import rules
+from keras_nos import named_rules
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 from keras_nos.optimizers.sign_optimizers import AddSign, PowerSign
@@ -26,7 +26,8 @@ KERAS_BASELINES = {
 def optimizer_names():
     """Every name ``make_optimizer`` accepts besides rule text."""
     signs = [f"{base}{suffix}" for base in ("powersign", "addsign") for suffix in ("", "-ld", "-cd", "-rd")]
-    return list(KERAS_BASELINES) + signs + [n for n in rules.names() if n not in KERAS_BASELINES and n not in signs]
+    known = list(KERAS_BASELINES) + signs
+    return known + [name for name in named_rules.names() if name not in known]
 
 
 def make_optimizer(spec, learning_rate=0.01, decay_steps=None, **kwargs):
@@ -45,7 +46,7 @@ def make_optimizer(spec, learning_rate=0.01, decay_steps=None, **kwargs):
             raise ValueError(f"Optimizer {spec!r} uses a sign decay and needs decay_steps (the total training steps)")
         decay = _DECAY_SUFFIXES.get(suffix)
         return cls(learning_rate=learning_rate, sign_decay=decay, decay_steps=decay_steps if decay else None, **kwargs)
-    text = rules.RULES.get(name, spec)
+    text = named_rules.RULES.get(name, spec)
     try:
         rule = parse_rule(text)
     except ValueError as error:
