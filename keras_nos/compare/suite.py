@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_nos import registries
+from keras_nos import name_tables
 from keras_nos.tasks import datasets, numpy_stepper
 
 METRICS = ("accuracy", "mse", "loss")
@@ -91,12 +91,12 @@ COMPARE_TASKS = {}
 
 def register_compare_task(task, overwrite=False):
     """Add ``task`` to the suite so ``keras-nos compare --tasks NAME`` can use it."""
-    return registries.register(COMPARE_TASKS, task, "compare task", overwrite)
+    return name_tables.register(COMPARE_TASKS, task, "compare task", overwrite)
 
 
 def get_compare_task(name):
     """The compare task registered as ``name``; ``ValueError`` lists the names."""
-    return registries.lookup(COMPARE_TASKS, name, "compare task", CompareTask)
+    return name_tables.lookup(COMPARE_TASKS, name, "compare task", CompareTask)
 
 
 def compare_task_names():

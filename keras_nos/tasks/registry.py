@@ -18,7 +18,7 @@ import dataclasses
 import functools
 from typing import Callable, Optional
 
-from keras_nos import registries
+from keras_nos import name_tables
 from keras_nos.tasks import datasets, models, numpy_stepper, scores
 
 
@@ -57,12 +57,12 @@ TASKS = {}
 
 def register_task(task, overwrite=False):
     """Add ``task`` to the registry so every command can use it by name."""
-    return registries.register(TASKS, task, "task", overwrite)
+    return name_tables.register(TASKS, task, "task", overwrite)
 
 
 def get_task(name):
     """The task registered as ``name``; ``ValueError`` lists the names."""
-    return registries.lookup(TASKS, name, "task", Task)
+    return name_tables.lookup(TASKS, name, "task", Task)
 
 
 def _digits(data_path, seed):
