@@ -28,7 +28,7 @@ _EXPORTS = {
     "fingerprint": "keras_nos.dsl",
     "parse_rule": "keras_nos.dsl",
     "named_rules": "keras_nos.named_rules",
-    "schedules": "keras_nos.schedules",
+    "schedules": "keras_nos.optimizers.schedules",
     "search": "keras_nos.search",
 }
 

@@ -5,13 +5,14 @@ import importlib
 
 def lazy_exports(package, exports, namespace):
     """``(__getattr__, __dir__)`` for ``package``, whose ``exports`` map each name to the module that holds it
-    (a name equal to its module's last part is the module itself); loaded names are cached in ``namespace``."""
+    (a name equal to its module's last part is the module itself, so ``"schedules": "keras_nos.optimizers.schedules"``
+    makes ``keras_nos.schedules`` that module); loaded names are cached in ``namespace``."""
 
     def __getattr__(name):
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module = importlib.import_module(exports[name])
-        value = module if module.__name__ == f"{package}.{name}" else getattr(module, name)
+        value = module if module.__name__.rpartition(".")[2] == name else getattr(module, name)
         namespace[name] = value
         return value
 

@@ -403,3 +403,11 @@ def test_keras_nos_search_is_a_plain_package_whose_search_function_runs_a_search
 
     assert type(keras_nos.search) is types.ModuleType and not callable(keras_nos.search)
     assert callable(keras_nos.search.search) and keras_nos.search.SearchSpace.preset("small")
+
+
+def test_the_top_level_names_its_modules_and_the_schedules_are_the_optimizers_own():
+    import keras_nos
+    from keras_nos.optimizers import schedules
+
+    assert keras_nos.schedules is schedules and keras_nos.schedules.LinearCosineDecay.__module__ == schedules.__name__
+    assert keras_nos.named_rules.get_rule("nos-3") == parse_rule("m*exp(v)")

@@ -60,7 +60,7 @@ def build_schedule(kind, learning_rate, total_steps, warmup_steps=0):
     elif kind == "rsqrt":
         schedule = RsqrtDecay(learning_rate, hold_steps=max(warmup_steps, 1))
     elif kind == "linear-cosine":
-        from keras_nos.schedules import LinearCosineDecay
+        from keras_nos.optimizers.schedules import LinearCosineDecay
 
         schedule = LinearCosineDecay(learning_rate, total_steps, num_periods=0.5, alpha=0.0,
                                      beta=0.001)
