@@ -74,6 +74,11 @@ def parse_args(argv=None):
                         help="skip the searches; render from JSON files written by --raw (searches of all files "
                              "are pooled; their settings must agree)")
     parser.add_argument("--keep-store", action="store_true", help="keep the temporary MLflow store (its path is printed)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run each search as a plain loop in this process (the strategy, the fingerprint cache and "
+                             "the Evaluator of a search, with no MLflow, checkpoint or funnel): the same rewards as a "
+                             "tracked search (tested), about 5x faster on rosenbrock, for sweeping options over many "
+                             "seeds")
     return parser.parse_args(argv)
 
 
@@ -131,6 +136,35 @@ def _rewards_from_mlflow(uri, experiment_name, budget):
     return rewards, cache_hits, statuses
 
 
+def _search_in_process(args, strategy, seed, options, learning_rates):
+    """(rewards, cache_hits, statuses) of one search run as the sync loop runs it, without tracking."""
+    from keras_nos.dsl.fingerprint import fingerprint
+    from keras_nos.search.config import TaskConfig
+    from keras_nos.search.space import SearchSpace
+    from keras_nos.search.strategies import make_strategy
+    from keras_nos.tasks.evaluator import Evaluator
+
+    space = SearchSpace.preset(args.space)
+    proposer = make_strategy(strategy, space, seed=seed, **(options or {}))
+    evaluator = Evaluator(**TaskConfig(name=args.task, learning_rates=learning_rates, epochs=args.epochs)
+                          .evaluator_options(seed))
+    cache, rewards, cache_hits, statuses = {}, [], [], []
+    while len(rewards) < args.budget:
+        observed = []
+        for tokens in proposer.propose(min(args.batch_size, args.budget - len(rewards))):
+            rule = space.to_rule(tokens)
+            key = fingerprint(rule)
+            cache_hits.append(key in cache)
+            if key not in cache:
+                result = evaluator.evaluate(str(rule))
+                cache[key] = (result.reward, result.status)
+            rewards.append(cache[key][0])
+            statuses.append(cache[key][1])
+            observed.append((tokens, cache[key][0]))
+        proposer.observe(observed)
+    return rewards, cache_hits, statuses
+
+
 def run_searches(args):
     from keras_nos.search.config import SEARCH_LEARNING_RATES
     from keras_nos.search.loop import search
@@ -152,12 +186,15 @@ def run_searches(args):
             for label, strategy, options in _runs(args):
                 experiment = f"{label}-seed{seed}".replace(" ", "_")
                 t0 = time.perf_counter()
-                search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
-                       batch_size=args.batch_size, tracking_uri=uri, experiment=experiment,
-                       learning_rates=learning_rates, epochs=args.epochs, funnel_top_k=0,
-                       progress=False, strategy_options=options)
+                if args.in_process:
+                    rewards, cache_hits, statuses = _search_in_process(args, strategy, seed, options, learning_rates)
+                else:
+                    search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
+                           batch_size=args.batch_size, tracking_uri=uri, experiment=experiment,
+                           learning_rates=learning_rates, epochs=args.epochs, funnel_top_k=0,
+                           progress=False, strategy_options=options)
+                    rewards, cache_hits, statuses = _rewards_from_mlflow(uri, experiment, args.budget)
                 wall = time.perf_counter() - t0
-                rewards, cache_hits, statuses = _rewards_from_mlflow(uri, experiment, args.budget)
                 raw["searches"].append({"label": label, "strategy": strategy, "options": options, "seed": seed,
                                         "rewards": rewards, "cache_hits": cache_hits, "statuses": statuses,
                                         "wall_s": wall})

@@ -81,6 +81,21 @@ def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
     assert (tmp_path / "search_quality.png").stat().st_size > 0
 
 
+def test_search_quality_in_process_gives_the_tracked_searches_rewards(tmp_path):
+    """--in-process is a plain loop beside the real one: it must propose, cache and score exactly as a search does."""
+    argv = ["--task", "rosenbrock", "--budget", "12", "--seeds", "1", "--first-seed", "0", "--batch-size", "4",
+            "--strategies", "rl,evolution", "--strategy-option", "rl.update_every=2",
+            "--strategy-option", "evolution.population_size=4"]
+    benchmark = load("search_quality")
+    tracked = benchmark.run_searches(benchmark.parse_args(argv + ["--out", str(tmp_path / "a")]))
+    in_process = benchmark.run_searches(benchmark.parse_args(argv + ["--out", str(tmp_path / "b"), "--in-process"]))
+    for entry, twin in zip(tracked["searches"], in_process["searches"], strict=True):
+        assert max(entry["rewards"]) > 0, entry  # a search that found nothing would compare little
+        for key in ("label", "seed", "rewards", "cache_hits", "statuses"):
+            assert entry[key] == twin[key], (key, entry[key], twin[key])
+    assert any(hit for entry in tracked["searches"] for hit in entry["cache_hits"])  # the cache was exercised
+
+
 @pytest.mark.skipif(not SHARED_JPEGS.exists(), reason=f"no CIFAR-10 copy at {SHARED_JPEGS}")
 @pytest.mark.filterwarnings("ignore:An input array is constant")  # two rules may tie on a task this tiny
 def test_proxy_fidelity_scores_rules_on_both_tasks_and_resumes(tmp_path, capsys, monkeypatch):
