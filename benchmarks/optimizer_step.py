@@ -11,6 +11,7 @@ the optimizer's variables, leaving out the step counter and the learning rate.
     python benchmarks/optimizer_step.py                 # TensorFlow (or $KERAS_BACKEND)
     python benchmarks/optimizer_step.py --backend jax
     python benchmarks/optimizer_step.py --no-jit        # plain tf.function, no XLA
+    python benchmarks/optimizer_step.py --backend jax --hidden 16384   # ~143M parameters, for a GPU
 """
 
 import argparse
@@ -26,6 +27,9 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=10, help="steps per timed block")
     parser.add_argument("--repeats", type=int, default=41, help="timed blocks per optimizer (the median is reported)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps after compilation")
+    parser.add_argument("--hidden", type=int, default=1024,
+                        help="width of the MLP's first hidden layer, the second is half of it (default 1024: ~1.05M "
+                             "parameters; 16384 gives ~143M, a size where a GPU's step time is bandwidth, not launches)")
     parser.add_argument("--no-jit", dest="jit", action="store_false", help="TensorFlow: tf.function without XLA")
     return parser.parse_args(argv)
 
@@ -54,12 +58,12 @@ OPTIMIZERS = {
 }
 
 
-def make_model():
+def make_model(hidden):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input((512,)),
-        keras.layers.Dense(1024, activation="relu"),
-        keras.layers.Dense(512, activation="relu"),
+        keras.layers.Dense(hidden, activation="relu"),
+        keras.layers.Dense(hidden // 2, activation="relu"),
         keras.layers.Dense(10),
     ])
     rng = np.random.default_rng(0)
@@ -123,11 +127,11 @@ class JaxStep:
 
 def main(args):
     backend = keras.backend.backend()
-    model, x, y = make_model()
+    model, x, y = make_model(args.hidden)
     n_params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     steppers, states = {}, {}
     for name, factory in OPTIMIZERS.items():
-        model, x, y = make_model()  # each optimizer moves its own copy of the same weights
+        model, x, y = make_model(args.hidden)  # each optimizer moves its own copy of the same weights
         optimizer = factory()
         steppers[name] = (TensorFlowStep if backend == "tensorflow" else JaxStep)(model, x, y, optimizer, args.jit)
         states[name] = state_bytes(optimizer)
@@ -144,7 +148,7 @@ def main(args):
     spread = {name: (min(values), max(values)) for name, values in times.items()}
 
     compiled = {"tensorflow": "tf.function(jit_compile=True)" if args.jit else "tf.function", "jax": "jax.jit" if args.jit else "eager"}
-    print(f"Optimizer step on an MLP 512-1024-512-10 ({n_params:,} parameters, float32), backend {backend}, "
+    print(f"Optimizer step on an MLP 512-{args.hidden}-{args.hidden // 2}-10 ({n_params:,} parameters, float32), backend {backend}, "
           f"{compiled.get(backend, backend)}; median of {args.repeats} repeats x {args.steps} steps, {args.warmup} warm-up steps\n")
     print("| optimizer | step time (ms) | min-max (ms) | step vs Adam | state (MiB) | state vs Adam |")
     print("|---|---:|---:|---:|---:|---:|")
