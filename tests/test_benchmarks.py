@@ -65,10 +65,11 @@ def test_executor_scaling_times_the_local_executors(capsys):
 
 def test_optimizer_step_compares_with_adam():
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "optimizer_step.py"), "--steps", "1",
-                           "--repeats", "1", "--warmup", "1", "--no-jit"], capture_output=True, text=True, timeout=600)
+                           "--repeats", "1", "--warmup", "1", "--no-jit", "--hidden", "64"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.search(r"\| Adam \| [\d.]+ \| [\d.-]+ \| 1\.00x \|", done.stdout), done.stdout
     assert "| PowerSign |" in done.stdout and "| AddSign |" in done.stdout
+    assert "MLP 512-64-32-10 (35,242 parameters" in done.stdout  # --hidden sizes the model
     assert "absl" not in done.stderr  # TensorFlow's start-up lines are kept off the output
 
 
