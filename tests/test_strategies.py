@@ -173,6 +173,16 @@ def test_ppo_update_raises_the_probability_of_rewarded_sequences():
     assert after_target > before_target
 
 
+def test_rl_takes_a_whole_number_learning_rate():
+    """``--strategy-option learning_rate=0`` reads as the JSON int 0, which Keras' Adam refuses; 0 freezes the policy."""
+    strategy = make_strategy("rl", SMALL, 0, learning_rate=0, **NO_PRETRAINING)
+    before = [w.copy() for w in strategy.controller.get_weights()]
+    proposals = strategy.propose(10)
+    strategy.observe([(t, float(t[0] == "g")) for t in proposals])
+    assert strategy.num_updates == 2
+    assert all(np.array_equal(a, b) for a, b in zip(before, strategy.controller.get_weights()))
+
+
 def test_controller_masks_and_samples_in_batches():
     strategy = make_strategy("rl", PAPER, 0, **NO_PRETRAINING)
     proposals = strategy.propose(64)

@@ -90,7 +90,7 @@ class RLStrategy(Strategy):
         )
         self.controller.build_all(self.space.sequence_length)
         self.controller.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=o["learning_rate"]),
+            optimizer=keras.optimizers.Adam(learning_rate=float(o["learning_rate"])),
             loss=ppo_loss(clip=o["clip"], entropy_weight=o["entropy_weight"]),
             # XLA pays off under JAX; under TensorFlow on CPU it only adds compile time.
             jit_compile=keras.backend.backend() == "jax",
