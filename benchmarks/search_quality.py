@@ -27,6 +27,7 @@ budget). Written: ``<out>/search_quality.md`` (the same tables) and
     python benchmarks/search_quality.py --budget 10 --seeds 1   # a quick check of the script
     python benchmarks/search_quality.py --rl-lr 0.002           # adds a row for rl with that controller rate
     python benchmarks/search_quality.py --from-raw a.json b.json  # re-render tables and plot from --raw output
+    python benchmarks/search_quality.py --task rosenbrock --budget 200 --seeds 20 --in-process  # no MLflow, same rewards
 """
 
 import argparse
@@ -178,7 +179,8 @@ def run_searches(args):
                         # the loop's default hurdles; rewards are only comparable under the same ones
                         "hurdle": "; ".join(HURDLES[name].describe() for name in DEFAULT_HURDLES)},
            "searches": [], "commands": ["python benchmarks/search_quality.py " + shlex.join(sys.argv[1:])]}
-    print(f"MLflow store: {uri}", flush=True)
+    if not args.in_process:
+        print(f"MLflow store: {uri}", flush=True)
     started = time.perf_counter()
     try:
         # Seed-major order: if the run is stopped early every strategy has the same number of seeds done.
