@@ -58,3 +58,10 @@ def test_a_regression_task_trains_on_mse_and_rewards_r2_and_a_stalled_rule_makes
     assert len(adam.curves["0.01"]) == 2 and adam.curves["0.01"][1] >= adam.curves["0.01"][0]
     stalled = evaluator.evaluate("0*g")
     assert stalled.status == statuses.NO_PROGRESS and stalled.reward == 0.0
+
+
+def test_each_task_names_its_reward_for_the_plots():
+    """Figure 4's axis says what the reward is: R² on the default task, not accuracy."""
+    assert get_task("digits-autoencoder").reward_label == "validation R²"
+    assert get_task("digits-mlp").reward_label == "validation accuracy"
+    assert "orders of magnitude" in get_task("rosenbrock").reward_label

@@ -5,7 +5,7 @@ import numpy as np
 from keras_nos.search.progress import MOVING_WINDOW, moving_mean
 
 
-def plot_rewards(rewards, path, title="Search progress"):
+def plot_rewards(rewards, path, title="Search progress", reward_label="validation accuracy"):
     """Save a scatter of reward against the number of sampled rules, the running best and the moving mean: a
     search that learns shows the mean rising, not only the best."""
     import matplotlib
@@ -21,7 +21,7 @@ def plot_rewards(rewards, path, title="Search progress"):
         axes.plot(samples, np.maximum.accumulate(rewards), color="C3", label="running best")
         axes.plot(samples, moving_mean(rewards), color="C2", label=f"mean of the last {MOVING_WINDOW}")
     axes.set_xlabel("number of sampled rules")
-    axes.set_ylabel("reward (validation accuracy)")
+    axes.set_ylabel(f"reward ({reward_label})")
     axes.set_title(title)
     axes.legend(loc="lower right")
     figure.tight_layout()

@@ -16,6 +16,7 @@ from keras_nos.search.plots import plot_rewards
 from keras_nos.search.progress import progress_metrics
 from keras_nos.search.records import make_trial, with_simplified_rule
 from keras_nos.tasks import result as statuses
+from keras_nos.tasks.registry import get_task
 from keras_nos.tracking import Trial, tags
 
 
@@ -73,7 +74,8 @@ class SearchSession:
         rewards = [trial.reward for trial in self.records]
         with tempfile.TemporaryDirectory() as folder:
             plot = os.path.join(folder, "reward_vs_samples.png")
-            plot_rewards(rewards, plot, title=f"{self.strategy.name} on {self.options['task']}")
+            plot_rewards(rewards, plot, title=f"{self.strategy.name} on {self.options['task']}",
+                         reward_label=get_task(self.config.task.name).reward_label)
             self.tracker.log_artifact_file(plot)
             table = os.path.join(folder, "leaderboard.csv")
             board.write_csv(self.leaderboard(), table)

@@ -51,6 +51,13 @@ class Task:
             raise ValueError(f"Objective task {self.name!r} needs steps_per_epoch (steps between curve points)")
         scores.get_score(self.score)
 
+    @property
+    def reward_label(self):
+        """What a candidate's reward on this task measures, in words for a plot's axis."""
+        if self.objective is not None:
+            return "orders of magnitude taken off the objective, / 10"
+        return scores.get_score(self.score).label
+
 
 TASKS = {}
 

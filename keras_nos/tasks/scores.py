@@ -26,6 +26,7 @@ class Score:
     name: str
     loss: str  # "crossentropy" (integer labels, logits out) or "mse" (real targets)
     value: callable  # (outputs, targets) -> float in [0, 1]; outputs finite
+    label: str  # what the reward is, for a plot's axis
 
     @property
     def classifies(self):
@@ -61,9 +62,11 @@ def _r2(predictions, targets):
     return float(max(0.0, 1.0 - np.mean((predictions - targets) ** 2) / variance))
 
 
-SCORES = {score.name: score for score in (Score("accuracy", "crossentropy", _accuracy),
-                                          Score("log_loss", "crossentropy", _log_loss),
-                                          Score("r2", "mse", _r2))}
+SCORES = {score.name: score for score in (
+    Score("accuracy", "crossentropy", _accuracy, "validation accuracy"),
+    Score("log_loss", "crossentropy", _log_loss, "validation 1 - log loss / log(classes)"),
+    Score("r2", "mse", _r2, "validation R²"),
+)}
 
 
 def get_score(name):
