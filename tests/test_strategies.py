@@ -183,6 +183,18 @@ def test_rl_takes_a_whole_number_learning_rate():
     assert all(np.array_equal(a, b) for a, b in zip(before, strategy.controller.get_weights()))
 
 
+def test_risk_seeking_learns_only_from_the_top_rewards():
+    from keras_nos.search.strategies.rl import _advantages
+
+    rewards = np.array([0.0, 0.0, 0.1, 0.5, 0.9, 0.7])
+    standardised = _advantages(rewards, 0.0)
+    assert standardised.mean() == pytest.approx(0.0) and standardised.std() == pytest.approx(1.0)
+    risky = _advantages(rewards, 0.8)  # the 0.8-quantile of these six rewards is 0.7
+    assert list(np.nonzero(risky)[0]) == [4] and risky[4] > 0
+    with pytest.raises(ValueError, match="risk_quantile"):
+        make_strategy("rl", SMALL, 0, risk_quantile=1.0)
+
+
 def test_controller_masks_and_samples_in_batches():
     strategy = make_strategy("rl", PAPER, 0, **NO_PRETRAINING)
     proposals = strategy.propose(64)

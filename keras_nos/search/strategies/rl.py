@@ -14,6 +14,9 @@ them score 0. On top of the paper's PPO (measured in ``benchmarks/search_quality
   proposal is the old one for PPO).
 * **No repeats.** A proposal whose behaviour (fingerprint) was proposed before is mutated, up to
   ``novelty_tries`` times, until it is new.
+* **Optional risk-seeking.** With ``risk_quantile`` q > 0 an update learns only from the rewards above its
+  q-quantile (elites included), by how far they pass it, as Deep Symbolic Regression does; off by default
+  (measured in ``docs/results/search-strategies.md``).
 * **Optional pretraining on a cheap signal.** With ``pretrain_samples`` > 0 the controller first trains on
   that many of its own samples scored by ``hurdles.hurdle_score`` (the NumPy hurdles, milliseconds a rule,
   no task reward), which cuts the share of proposals that fail the hurdles.
@@ -57,6 +60,7 @@ class RLStrategy(Strategy):
         "novelty_tries": 10,
         "max_mutations": 2,
         "mutation_share": 0.5,
+        "risk_quantile": 0.0,
     }
 
     def __init__(self, space, seed=0, **options):
@@ -66,6 +70,8 @@ class RLStrategy(Strategy):
             raise ValueError(f"update_every, ppo_epochs and pretrain_batch must be at least 1; got {o}")
         if min(o["elite_size"], o["pretrain_samples"], o["novelty_tries"]) < 0:
             raise ValueError(f"elite_size, pretrain_samples and novelty_tries must be at least 0; got {o}")
+        if not 0 <= o["risk_quantile"] < 1:
+            raise ValueError(f"risk_quantile must be in [0, 1); got {o['risk_quantile']!r}")
         if not 0 <= o["mutation_share"] <= 1 or o["max_mutations"] < 1:
             raise ValueError(f"mutation_share must be in [0, 1] and max_mutations at least 1; got "
                              f"{o['mutation_share']!r} and {o['max_mutations']!r}")
@@ -212,7 +218,7 @@ class RLStrategy(Strategy):
         diagnostics = {"kl": 0.0, "epochs": 0, "entropy": float(entropy[:len(chunk)].mean()),
                        "pretraining": pretraining}
         if rewards.std() >= _NO_SIGNAL:
-            advantages = (rewards - rewards.mean()) / rewards.std()
+            advantages = _advantages(rewards, self.options["risk_quantile"])
             x, y = self._inputs(sequences), np.stack([old, advantages], axis=1).astype("float32")
             for epoch in range(1, self.options["ppo_epochs"] + 1):
                 self.controller.train_on_batch(x, y)
@@ -270,6 +276,15 @@ class RLStrategy(Strategy):
         self.seen = set(state["seen"])
         self.pretrained = state["pretrained"]
         self.num_updates = state["num_updates"]
+
+
+def _advantages(rewards, risk_quantile):
+    """The rewards standardised; with ``risk_quantile`` q > 0 risk-seeking instead, as in Deep Symbolic Regression
+    (Petersen et al., ICLR 2021): only rewards above the update's q-quantile count, by how far they pass it."""
+    if not risk_quantile:
+        return (rewards - rewards.mean()) / rewards.std()
+    excess = np.maximum(rewards - np.quantile(rewards, risk_quantile), 0.0)
+    return excess / (excess.std() + _NO_SIGNAL)
 
 
 def _masked_log_softmax(logits, mask):
