@@ -1,0 +1,41 @@
+"""Shrunk variants of a rule: each drops one part of it, as genetic programming's shrink and hoist mutations do.
+
+A good rule found by search is often a good core with a harmful extra: ``drop(adam, 0.1) + clip(...)``.
+A random mutation has to hit the one slot that removes the extra, about one try in a hundred; the shrunk
+variants of a rule are the handful of moves that do, so a search can try them all. (Unlike
+``keras_nos.dsl.simplify``, which keeps a rule's behaviour, these change it.)
+
+Per group ``[operand1, operand2, unary1, unary2, binary]``: a unary becomes ``identity``; the binary becomes
+``left`` (keeping ``unary1(operand1)``); or the group keeps its right side alone. And a part can become the
+whole rule (hoisting): an earlier group's result, or one side ``unary(operand)`` of a group. Only variants the
+space can express and that are valid are returned.
+"""
+
+from keras_nos.dsl.tokens import GROUP_SIZE
+from keras_nos.search.strategies.evolution import pad_tokens
+
+
+def shrunk_variants(space, tokens):
+    """Valid token lists that each drop one part of ``tokens`` (in slot order, without duplicates)."""
+    tokens = list(tokens)
+    variants = []
+    for start in range(0, len(tokens), GROUP_SIZE):
+        op1, op2, un1, un2, binary = tokens[start:start + GROUP_SIZE]
+        groups = []
+        if "identity" in space.unaries:
+            groups += [[op1, op2, "identity", un2, binary], [op1, op2, un1, "identity", binary]]
+        if "left" in space.binaries and binary != "left":
+            groups += [[op1, op2, un1, un2, "left"], [op2, op2, un2, un2, "left"]]
+        variants += [tokens[:start] + group + tokens[start + GROUP_SIZE:] for group in groups]
+    if "identity" in space.unaries and "left" in space.binaries:
+        for start in range(0, len(tokens) - GROUP_SIZE, GROUP_SIZE):
+            variants.append(pad_tokens(tokens[:start + GROUP_SIZE], space.num_groups))
+        for start in range(0, len(tokens), GROUP_SIZE):
+            for operand, unary in (tokens[start:start + 3:2], tokens[start + 1:start + 4:2]):
+                if operand not in space.results:
+                    variants.append(pad_tokens([operand, operand, unary, "identity", "left"], space.num_groups))
+    unique = []
+    for variant in variants:
+        if variant != tokens and variant not in unique and space.is_valid(variant):
+            unique.append(variant)
+    return unique
