@@ -1,4 +1,4 @@
-"""Shrunk variants of a rule (``search/strategies/shrink.py``) and rl's use of them."""
+"""How rl proposes: shrunk variants of its best rules (``search/strategies/shrink.py``), screened by the cheap hurdles."""
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def test_a_bare_operand_has_no_variants():
 
 
 def test_rl_tries_the_shrunk_variants_of_its_best_rule_before_random_mutations():
-    strategy = make_strategy("rl", PAPER, 0, mutation_share=0.5)
+    strategy = make_strategy("rl", PAPER, 0, mutation_share=0.5, screen_tries=0)  # shrinking alone
     strategy.observe([(TOKENS, 0.8)])
     proposals = strategy.propose(10)
     variants = texts(PAPER, shrunk_variants(PAPER, TOKENS))
@@ -53,6 +53,24 @@ def test_rl_tries_the_shrunk_variants_of_its_best_rule_before_random_mutations()
     later = texts(PAPER, strategy.propose(10)[5:])
     assert later & variants and not later & texts(PAPER, proposals[5:])  # the untried ones next, no repeats
 
-    without = make_strategy("rl", PAPER, 0, mutation_share=0.5, shrink=False)
+    without = make_strategy("rl", PAPER, 0, mutation_share=0.5, shrink=False, screen_tries=0)
     without.observe([(TOKENS, 0.8)])
     assert len(texts(PAPER, without.propose(10)[5:]) & variants) < 3
+
+
+def test_rl_screens_out_proposals_that_fail_the_cheap_hurdles():
+    from keras_nos.search.strategies.rl import PRETRAIN_LEARNING_RATES
+    from keras_nos.tasks.hurdles import check_hurdles
+
+    def failing(proposals):
+        return np.mean([check_hurdles(PAPER.to_rule(t), PRETRAIN_LEARNING_RATES) is not None for t in proposals])
+
+    plain = make_strategy("rl", PAPER, 0, screen_tries=0)
+    screened = make_strategy("rl", PAPER, 0, screen_tries=10)
+    unscreened_fails, screened_fails = failing(plain.propose(20)), failing(screened.propose(20))
+    print("failing fraction: unscreened", unscreened_fails, "screened", screened_fails)
+    assert unscreened_fails > 0.6 and screened_fails < 0.4
+    assert plain.screened_out == 0 and screened.screened_out > 20
+    restored = make_strategy("rl", PAPER, 1, screen_tries=10)
+    restored.load_state(screened.state())
+    assert restored.screened_out == screened.screened_out and restored.seen == screened.seen
