@@ -71,9 +71,12 @@ def parse_args(argv=None):
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                         help="folder for search_quality.md and .png (default benchmarks/results)")
     parser.add_argument("--raw", default=None, help="also write the reward sequences to this JSON file (after every search)")
-    parser.add_argument("--from-raw", nargs="+", default=None,
+    parser.add_argument("--from-raw", nargs="+", default=None, metavar="FILE[@NOTE]",
                         help="skip the searches; render from JSON files written by --raw (searches of all files "
-                             "are pooled; their settings must agree)")
+                             "are pooled; their settings must agree); FILE@NOTE adds ' NOTE' to the labels of FILE's "
+                             "rows, to tell runs of the same strategy made on different code apart")
+    parser.add_argument("--against", action="append", default=[], metavar="LABEL",
+                        help="also pair every row with the row LABEL (repeatable), besides random and evolution")
     parser.add_argument("--keep-store", action="store_true", help="keep the temporary MLflow store (its path is printed)")
     parser.add_argument("--in-process", action="store_true",
                         help="run each search as a plain loop in this process (the strategy, the fingerprint cache and "
@@ -255,9 +258,10 @@ def bootstrap_interval(differences, resamples=10000, seed=0):
     return tuple(np.percentile(differences[draws].mean(axis=1), [2.5, 97.5]))
 
 
-def learning_tables(raw):
+def learning_tables(raw, against=()):
     """Lines of (a2) mean sample reward and hurdle-failure fraction per budget quarter, and (a3) each strategy's
-    best at the full budget paired by seed against random's and evolution's, with a bootstrap interval."""
+    best at the full budget paired by seed against random's, evolution's and those of the rows ``against``,
+    with a bootstrap interval."""
     budget = raw["settings"]["budget"]
     bounds = [round(budget * q / 4) for q in range(5)]
     per_label = {}
@@ -276,7 +280,7 @@ def learning_tables(raw):
     lines += ["", f"(a3) Best reward at {budget} evaluations, paired by seed: mean difference and its 95% bootstrap "
               "interval over seeds", "", "| strategy | against | seeds | mean difference | 95% interval |",
               "|---|---|---|---|---|"]
-    for baseline in ("random", "evolution"):
+    for baseline in ("random", "evolution", *against):
         if baseline not in per_label:
             continue
         for label, seeds in per_label.items():
@@ -290,7 +294,7 @@ def learning_tables(raw):
     return lines + [""]
 
 
-def tables(raw, tolerance):
+def tables(raw, tolerance, against=()):
     settings = raw["settings"]
     budget = settings["budget"]
     curves = _curves(raw)
@@ -317,7 +321,7 @@ def tables(raw, tolerance):
             cells.append(_mean_se(values))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines += learning_tables(raw)
+    lines += learning_tables(raw, against)
 
     # (b) evaluations to match random's full-budget best
     if "random" not in curves:
@@ -437,9 +441,12 @@ def main(argv=None):
         import keras  # noqa: F401
     if args.from_raw:
         raw = None
-        for path in args.from_raw:
+        for given in args.from_raw:
+            path, _, note = given.partition("@")
             with open(path) as handle:
                 part = json.load(handle)
+            for entry in part["searches"]:
+                entry["label"] += f" {note}" if note else ""
             if raw is None:
                 raw = part
                 continue
@@ -450,7 +457,7 @@ def main(argv=None):
             raw["wall_s"] = raw.get("wall_s", 0.0) + part.get("wall_s", 0.0)
     else:
         raw = run_searches(args)
-    text, curves = tables(raw, args.tolerance)
+    text, curves = tables(raw, args.tolerance, args.against)
     walls = {}
     for entry in raw["searches"]:
         walls.setdefault(entry["label"], []).append(entry["wall_s"])

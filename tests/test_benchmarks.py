@@ -74,12 +74,18 @@ def test_optimizer_step_compares_with_adam():
 
 
 def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
-    load("search_quality").main(["--task", "rosenbrock", "--budget", "4", "--seeds", "1", "--batch-size", "2",
-                                 "--out", str(tmp_path)])
+    benchmark, raw = load("search_quality"), str(tmp_path / "raw.json")
+    benchmark.main(["--task", "rosenbrock", "--budget", "4", "--seeds", "1", "--batch-size", "2",
+                    "--out", str(tmp_path), "--raw", raw])
     table = (tmp_path / "search_quality.md").read_text()
     for strategy in ("rl", "evolution", "tpe", "random"):
         assert strategy in table
     assert (tmp_path / "search_quality.png").stat().st_size > 0
+    # the same runs twice, the second file's rows noted apart, every row paired with rl's too
+    benchmark.main(["--from-raw", raw, raw + "@again", "--against", "rl", "--out", str(tmp_path / "pooled")])
+    pooled = (tmp_path / "pooled" / "search_quality.md").read_text()
+    assert re.search(r"\| rl again \| rl \| 1 \| \+0\.0000 \|", pooled), pooled
+    assert "| tpe again | random | 1 |" in pooled
 
 
 def test_search_quality_in_process_gives_the_tracked_searches_rewards(tmp_path):
