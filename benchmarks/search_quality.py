@@ -435,6 +435,11 @@ def plot(curves, raw, tolerance, path):
     plt.close(figure)
 
 
+def _comparable(settings):
+    """The settings that must agree for searches to pool: all but how many seeds a run had."""
+    return {key: value for key, value in settings.items() if key != "seeds"}
+
+
 def main(argv=None):
     args = parse_args(argv)
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
@@ -450,7 +455,7 @@ def main(argv=None):
             if raw is None:
                 raw = part
                 continue
-            if part["settings"] != raw["settings"]:
+            if _comparable(part["settings"]) != _comparable(raw["settings"]):
                 raise SystemExit(f"{path}: settings {part['settings']} differ from {raw['settings']}")
             raw["searches"] += part["searches"]
             raw["commands"] = raw.get("commands", []) + part.get("commands", [])
