@@ -16,11 +16,12 @@ them score 0. On top of the paper's PPO (measured in ``benchmarks/search_quality
   variants* of the elites, best elite first (``shrink.py``: each drops one part of a rule, a unary, a side of
   a binary, or all but one subexpression). A good rule is often a good core with a harmful extra, and a random
   mutation finds the one move that removes it about one try in a hundred. Over 40 held-out rosenbrock seeds
-  it took rl's best@200 from 0.627 to 0.793, +0.166 (+0.052 .. +0.280) (``docs/results/search-strategies.md``).
+  it took rl's best@200 from 0.662 to 0.837, +0.175 (+0.065 .. +0.287) (``docs/results/search-strategies.md``).
 * **Screened by the cheap hurdles.** A proposal that fails the search's default hurdles (``check_hurdles`` on
   the default learning-rate grid, milliseconds in NumPy) is drawn again, up to ``screen_tries`` times, so the
   budget goes on rules that train. The last draw is kept whatever it does, so the share that still fails
-  falls as the policy learns. Over 20 held-out rosenbrock seeds 10 tries took best@200 from 0.890 to 0.974.
+  falls as the policy learns. On the same 40 seeds it took best@200 from 0.837 to 0.987, +0.150 (+0.078 ..
+  +0.228); 3 tries gave 0.946 on 20 of them.
 * **No repeats.** A proposal whose behaviour (fingerprint) was proposed before is mutated, up to
   ``novelty_tries`` times, until it is new.
 * **Optional risk-seeking.** With ``risk_quantile`` q > 0 an update learns only from the rewards above its
