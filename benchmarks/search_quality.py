@@ -150,8 +150,9 @@ def _search_in_process(args, strategy, seed, options, learning_rates):
 
     space = SearchSpace.preset(args.space)
     proposer = make_strategy(strategy, space, seed=seed, **(options or {}))
-    evaluator = Evaluator(**TaskConfig(name=args.task, learning_rates=learning_rates, epochs=args.epochs)
-                          .evaluator_options(seed))
+    task = TaskConfig(name=args.task, learning_rates=learning_rates, epochs=args.epochs)
+    proposer.use_hurdles(task.hurdles, task.learning_rates)
+    evaluator = Evaluator(**task.evaluator_options(seed))
     cache, rewards, cache_hits, statuses = {}, [], [], []
     while len(rewards) < args.budget:
         observed = []

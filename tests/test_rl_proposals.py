@@ -74,3 +74,16 @@ def test_rl_screens_out_proposals_that_fail_the_cheap_hurdles():
     restored = make_strategy("rl", PAPER, 1, screen_tries=10)
     restored.load_state(screened.state())
     assert restored.screened_out == screened.screened_out and restored.seen == screened.seen
+
+
+def test_rl_screens_with_the_hurdles_the_search_runs():
+    from keras_nos.search.strategies.rl import PRETRAIN_LEARNING_RATES
+
+    unscreened = make_strategy("rl", PAPER, 0, screen_tries=10)
+    unscreened.use_hurdles((), PRETRAIN_LEARNING_RATES)  # a search without hurdles: nothing to screen by
+    unscreened.propose(20)
+    assert unscreened.screened_out == 0
+    only_quadratic = make_strategy("rl", PAPER, 0, screen_tries=10)
+    only_quadratic.use_hurdles(("quadratic",), PRETRAIN_LEARNING_RATES)
+    only_quadratic.propose(20)
+    assert only_quadratic.screened_out > 0

@@ -97,6 +97,7 @@ def _start_session(config, uri, resume, executor, progress):
                             run_name=f"{config.strategy.name}-{config.task.name}",
                             settings=stored_settings.encode(config))
     strategy = make_strategy(config.strategy.name, space, seed=config.seed, **(config.strategy.options or {}))
+    strategy.use_hurdles(config.task.hurdles, config.task.learning_rates)
     return SearchSession(config, tracker, space, strategy, executor, progress)
 
 

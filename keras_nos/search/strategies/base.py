@@ -46,6 +46,11 @@ class Strategy(abc.ABC):
     def observe(self, results: Iterable[tuple[Sequence[str], float]]) -> None:
         """Learn from ``(tokens, reward)`` pairs, reward a float in [0, 1]; any order, partial batches."""
 
+    def use_hurdles(self, names: Sequence[str], learning_rates: Sequence[float]) -> None:
+        """The cheap hurdles (``keras_nos.tasks.hurdles``) the search runs before training a rule, and on which
+        learning rates; a strategy that screens its proposals screens with these. Not part of ``state()``: the
+        search tells its strategy again when it resumes."""
+
     def diagnostics(self) -> dict[str, float]:
         """The strategy's own numbers after its last observation (``{name: float}``), logged as step metrics."""
         return {}

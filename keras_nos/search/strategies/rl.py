@@ -17,8 +17,8 @@ them score 0. On top of the paper's PPO (measured in ``benchmarks/search_quality
   a binary, or all but one subexpression). A good rule is often a good core with a harmful extra, and a random
   mutation finds the one move that removes it about one try in a hundred. Over 40 held-out rosenbrock seeds
   it took rl's best@200 from 0.662 to 0.837, +0.175 (+0.065 .. +0.287) (``docs/results/search-strategies.md``).
-* **Screened by the cheap hurdles.** A proposal that fails the search's default hurdles (``check_hurdles`` on
-  the default learning-rate grid, milliseconds in NumPy) is drawn again, up to ``screen_tries`` times, so the
+* **Screened by the cheap hurdles.** A proposal that fails the search's hurdles (``check_hurdles`` on its
+  learning-rate grid, as ``use_hurdles`` set them; milliseconds in NumPy) is drawn again, up to ``screen_tries`` times, so the
   budget goes on rules that train. The last draw is kept whatever it does, so the share that still fails
   falls as the policy learns. On the same 40 seeds it took best@200 from 0.837 to 0.987, +0.150 (+0.078 ..
   +0.228); 3 tries gave 0.946 on 20 of them.
@@ -46,7 +46,7 @@ from keras_nos.search.strategies.base import Strategy
 from keras_nos.search.strategies.evolution import mutate
 from keras_nos.search.strategies.controller import Controller, ppo_loss
 from keras_nos.search.strategies.shrink import shrunk_variants
-from keras_nos.tasks.hurdles import check_hurdles, hurdle_score
+from keras_nos.tasks.hurdles import DEFAULT_HURDLES, check_hurdles, hurdle_score
 
 PRETRAIN_LEARNING_RATES = tuple(np.logspace(-4, 0, 5))  # the search's default grid
 _NO_SIGNAL = 1e-8  # rewards whose standard deviation is below this carry no information
@@ -96,6 +96,7 @@ class RLStrategy(Strategy):
         self.pretrained = o["pretrain_samples"] == 0
         self.num_updates = 0
         self.screened_out = 0  # proposals drawn again because they failed the cheap hurdles
+        self.hurdles = (DEFAULT_HURDLES, PRETRAIN_LEARNING_RATES)  # what screens proposals; see use_hurdles
         self.last_update = {}  # the controller's diagnostics after its last update
 
     def _build(self):
@@ -206,7 +207,7 @@ class RLStrategy(Strategy):
             for tokens in draw(count - len(accepted)):
                 tokens, key = self._novel(tokens, taken)
                 taken.add(key)
-                if attempt == self.options["screen_tries"] or _passes_hurdles(self.space.to_rule(tokens)):
+                if attempt == self.options["screen_tries"] or _passes(self.space.to_rule(tokens), *self.hurdles):
                     accepted.append(tokens)
                 else:
                     self.screened_out += 1
@@ -279,6 +280,9 @@ class RLStrategy(Strategy):
         self.num_updates += not pretraining
         self.last_update = diagnostics
 
+    def use_hurdles(self, names, learning_rates):
+        self.hurdles = (tuple(names), tuple(float(lr) for lr in learning_rates))
+
     def diagnostics(self):
         """The last update's entropy (nats, summed over slots), KL from the sampling policy and PPO epochs."""
         last = self.last_update
@@ -344,10 +348,10 @@ def _masked_log_softmax(logits, mask):
     return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
 
-def _passes_hurdles(rule):
-    """Whether ``rule`` clears the search's default hurdles on the default learning rates (milliseconds)."""
+def _passes(rule, hurdles, learning_rates):
+    """Whether ``rule`` clears ``hurdles`` on ``learning_rates`` (milliseconds); every rule does when there are none."""
     try:
-        return check_hurdles(rule, PRETRAIN_LEARNING_RATES) is None
+        return not hurdles or check_hurdles(rule, learning_rates, hurdles) is None
     except Exception:  # noqa: BLE001 - a rule that cannot run fails
         return False
 
