@@ -222,11 +222,15 @@ def test_learning_strategies_beat_random_on_a_hidden_target():
 
 def test_rl_on_a_sparse_reward_neither_collapses_nor_repeats():
     """Reward 1 only when the first group reads g or m and adds or multiplies (4% of uniform samples), else 0."""
+    from keras_nos.dsl.fingerprint import fingerprint
+
     strategy = make_strategy("rl", PAPER, 0, **NO_PRETRAINING)
     reward = lambda tokens: float(tokens[0] in ("g", "m") and tokens[4] in ("mul", "add"))  # noqa: E731
-    rewards = run(strategy, reward, 20, 10)
+    proposed = []
+    rewards = run(strategy, lambda tokens: proposed.append(tokens) or reward(tokens), 20, 10)
     proposals = [tokens for tokens, _ in strategy.elites.values()]
-    assert len(strategy.seen) >= 195  # at most 5 of the 200 proposals repeat a behaviour proposed before
+    behaviours = {fingerprint(PAPER.to_rule(tokens)) for tokens in proposed}
+    assert len(proposed) == 200 and len(behaviours) >= 195  # at most 5 of the 200 repeat a behaviour
     assert strategy.diagnostics()["controller_entropy"] > 3.0  # not collapsed onto a few sequences
     assert np.mean(rewards[-50:]) > np.mean(rewards[:50]) + 0.1  # and it learned what is rewarded
     assert proposals and all(reward(t) == 1.0 for t in proposals)  # the elites it replays are the rewarded ones
