@@ -1,6 +1,7 @@
 """How rl proposes: shrunk variants of its best rules (``search/strategies/shrink.py``), screened by the cheap hurdles."""
 
 import numpy as np
+import pytest
 
 from keras_nos.dsl.tokens import rule_to_tokens
 from keras_nos.search.space import SearchSpace
@@ -87,3 +88,5 @@ def test_rl_screens_with_the_hurdles_the_search_runs():
     only_quadratic.use_hurdles(("quadratic",), PRETRAIN_LEARNING_RATES)
     only_quadratic.propose(20)
     assert only_quadratic.screened_out > 0
+    with pytest.raises(ValueError, match="'quadratik'.*quadratic"):
+        only_quadratic.use_hurdles(("quadratik",), PRETRAIN_LEARNING_RATES)

@@ -46,7 +46,7 @@ from keras_nos.search.strategies.base import Strategy
 from keras_nos.search.strategies.evolution import mutate
 from keras_nos.search.strategies.controller import Controller, ppo_loss
 from keras_nos.search.strategies.shrink import shrunk_variants
-from keras_nos.tasks.hurdles import DEFAULT_HURDLES, check_hurdles, hurdle_score
+from keras_nos.tasks.hurdles import DEFAULT_HURDLES, HURDLES, check_hurdles, hurdle_score
 
 PRETRAIN_LEARNING_RATES = tuple(np.logspace(-4, 0, 5))  # the search's default grid
 _NO_SIGNAL = 1e-8  # rewards whose standard deviation is below this carry no information
@@ -281,6 +281,9 @@ class RLStrategy(Strategy):
         self.last_update = diagnostics
 
     def use_hurdles(self, names, learning_rates):
+        unknown = [name for name in names if name not in HURDLES]
+        if unknown:
+            raise ValueError(f"Unknown hurdle {unknown[0]!r}; allowed: {', '.join(HURDLES)}")
         self.hurdles = (tuple(names), tuple(float(lr) for lr in learning_rates))
 
     def diagnostics(self):
@@ -352,7 +355,7 @@ def _passes(rule, hurdles, learning_rates):
     """Whether ``rule`` clears ``hurdles`` on ``learning_rates`` (milliseconds); every rule does when there are none."""
     try:
         return not hurdles or check_hurdles(rule, learning_rates, hurdles) is None
-    except Exception:  # noqa: BLE001 - a rule that cannot run fails
+    except Exception:  # noqa: BLE001 - a rule that cannot run fails (hurdle names are checked in use_hurdles)
         return False
 
 
