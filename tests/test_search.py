@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from keras_nos.cli import main as cli_main
 from keras_nos.search import read_leaderboard, search
-from keras_nos.search.strategies import STRATEGIES
+from keras_nos.search.strategies import STRATEGIES, Strategy
 
 TINY = dict(task="synthetic", space="small", epochs=1, learning_rates=(0.01, 0.1), funnel_top_k=1, funnel_seeds=1,
             funnel_suite="none", progress=False)
@@ -100,13 +100,11 @@ def test_reward_seeds_reward_the_mean_over_seeds_and_log_each_while_the_funnel_t
     assert funnel and all("seed_reward" not in r.data.metrics for r in funnel)
 
 
-class _RepeatingStrategy:
+class _RepeatingStrategy(Strategy):
     """Proposes the same two behaviours again and again."""
 
     name = "repeat"
-
-    def __init__(self, space, seed=0):
-        self.space = space
+    defaults = {}
 
     def propose(self, n):
         return [["g", "1", "identity", "identity", "mul", "h0", "1", "identity", "identity", "mul"],
@@ -114,12 +112,6 @@ class _RepeatingStrategy:
 
     def observe(self, results):
         self.seen = results
-
-    def state(self):
-        return {}
-
-    def load_state(self, state):
-        pass
 
 
 def test_cache_answers_a_repeated_fingerprint(tmp_path, monkeypatch):
