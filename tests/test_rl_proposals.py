@@ -1,4 +1,4 @@
-"""How rl proposes: shrunk variants of its best rules (``search/strategies/shrink.py``), screened by the cheap hurdles."""
+"""How rl proposes: shrunk variants of its best rules (``strategies/shrink.py``), screened by the hurdles."""
 
 import numpy as np
 import pytest

@@ -18,10 +18,10 @@ them score 0. On top of the paper's PPO (measured in ``benchmarks/search_quality
   mutation finds the one move that removes it about one try in a hundred. Over 40 held-out rosenbrock seeds
   it took rl's best@200 from 0.662 to 0.837, +0.175 (+0.065 .. +0.287) (``docs/results/search-strategies.md``).
 * **Screened by the cheap hurdles.** A proposal that fails the search's hurdles (``check_hurdles`` on its
-  learning-rate grid, as ``use_hurdles`` set them; milliseconds in NumPy) is drawn again, up to ``screen_tries`` times, so the
-  budget goes on rules that train. The last draw is kept whatever it does, so the share that still fails
-  falls as the policy learns. On the same 40 seeds it took best@200 from 0.837 to 0.987, +0.150 (+0.078 ..
-  +0.228); 3 tries gave 0.946 on 20 of them.
+  learning-rate grid, as ``use_hurdles`` set them; milliseconds in NumPy) is drawn again, up to
+  ``screen_tries`` times, so the budget goes on rules that train. The last draw is kept whatever it does,
+  so the share that still fails falls as the policy learns. On the same 40 seeds it took best@200 from 0.837
+  to 0.987, +0.150 (+0.078 .. +0.228); 3 tries gave 0.946 on 20 of them.
 * **No repeats.** A proposal whose behaviour (fingerprint) was proposed before is mutated, up to
   ``novelty_tries`` times, until it is new.
 * **Optional risk-seeking.** With ``risk_quantile`` q > 0 an update learns only from the rewards above its
@@ -82,7 +82,8 @@ class RLStrategy(Strategy):
         if min(o["update_every"], o["ppo_epochs"], o["pretrain_batch"]) < 1:
             raise ValueError(f"update_every, ppo_epochs and pretrain_batch must be at least 1; got {o}")
         if min(o["elite_size"], o["pretrain_samples"], o["novelty_tries"], o["screen_tries"]) < 0:
-            raise ValueError(f"elite_size, pretrain_samples, novelty_tries and screen_tries must be at least 0; got {o}")
+            raise ValueError(
+                f"elite_size, pretrain_samples, novelty_tries and screen_tries must be at least 0; got {o}")
         if not 0 <= o["risk_quantile"] < 1:
             raise ValueError(f"risk_quantile must be in [0, 1); got {o['risk_quantile']!r}")
         if not 0 <= o["mutation_share"] <= 1 or o["max_mutations"] < 1:
