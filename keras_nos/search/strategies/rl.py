@@ -47,8 +47,9 @@ from keras_nos.search.strategies.evolution import mutate
 from keras_nos.search.strategies.controller import Controller, ppo_loss
 from keras_nos.search.strategies.shrink import shrunk_variants
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES, HURDLES, check_hurdles, hurdle_score
+from keras_nos.tasks.lr_search import learning_rate_grid
 
-PRETRAIN_LEARNING_RATES = tuple(np.logspace(-4, 0, 5))  # the search's default grid
+PRETRAIN_LEARNING_RATES = learning_rate_grid(1e-4, 1.0, 5)  # the search's default grid (config.py imports us)
 _NO_SIGNAL = 1e-8  # rewards whose standard deviation is below this carry no information
 
 
@@ -221,10 +222,9 @@ class RLStrategy(Strategy):
         if not self.pretrained:
             self.pretrain()
         children = round(self.options["mutation_share"] * n) if self.elites else 0
-        taken = set(self.seen)
-        sequences = self._fill(n - children, lambda k: self._sample(k)[0], taken)
-        sequences += self._fill(children, lambda k: self._children(k, taken), taken)
-        self.seen = taken  # screened-out behaviours too: they are known to fail
+        # self.seen gains every draw's behaviour, screened-out ones too: they are known to fail
+        sequences = self._fill(n - children, lambda k: self._sample(k)[0], self.seen)
+        sequences += self._fill(children, lambda k: self._children(k, self.seen), self.seen)
         log_probs = self._evaluate(sequences)[0]
         for tokens, log_prob in zip(sequences, log_probs):
             self.proposed.setdefault(tuple(tokens), []).append(float(log_prob))

@@ -16,9 +16,9 @@ from keras_nos.search.strategies.evolution import pad_tokens
 
 
 def shrunk_variants(space, tokens):
-    """Valid token lists that each drop one part of ``tokens`` (in slot order, without duplicates)."""
+    """Valid token lists that each drop one part of ``tokens`` (in slot order, then the hoists; no duplicates)."""
     tokens = list(tokens)
-    variants = []
+    edits, hoisted_results, hoisted_sides = [], [], []
     for start in range(0, len(tokens), GROUP_SIZE):
         op1, op2, un1, un2, binary = tokens[start:start + GROUP_SIZE]
         groups = []
@@ -26,16 +26,14 @@ def shrunk_variants(space, tokens):
             groups += [[op1, op2, "identity", un2, binary], [op1, op2, un1, "identity", binary]]
         if "left" in space.binaries and binary != "left":
             groups += [[op1, op2, un1, un2, "left"], [op2, op2, un2, un2, "left"]]
-        variants += [tokens[:start] + group + tokens[start + GROUP_SIZE:] for group in groups]
-    if "identity" in space.unaries and "left" in space.binaries:
-        for start in range(0, len(tokens) - GROUP_SIZE, GROUP_SIZE):
-            variants.append(pad_tokens(tokens[:start + GROUP_SIZE], space.num_groups))
-        for start in range(0, len(tokens), GROUP_SIZE):
-            for operand, unary in (tokens[start:start + 3:2], tokens[start + 1:start + 4:2]):
-                if operand not in space.results:
-                    variants.append(pad_tokens([operand, operand, unary, "identity", "left"], space.num_groups))
+        edits += [tokens[:start] + group + tokens[start + GROUP_SIZE:] for group in groups]
+        if start + GROUP_SIZE < len(tokens):
+            hoisted_results.append(pad_tokens(tokens[:start + GROUP_SIZE], space.num_groups))
+        hoisted_sides += [pad_tokens([operand, operand, unary, "identity", "left"], space.num_groups)
+                          for operand, unary in ((op1, un1), (op2, un2)) if operand not in space.results]
+    can_hoist = "identity" in space.unaries and "left" in space.binaries
     unique = []
-    for variant in variants:
+    for variant in edits + (hoisted_results + hoisted_sides if can_hoist else []):
         if variant != tokens and variant not in unique and space.is_valid(variant):
             unique.append(variant)
     return unique
