@@ -71,7 +71,7 @@ def suite_mean_ranks(path=SUITE_TABLE):
 
 def score_rules(args, rules):
     """Train every rule of this shard on every task with every seed; stored as they finish."""
-    from keras_nos.search.config import SEARCH_LEARNING_RATES
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
     from keras_nos.tasks import Evaluator
     from proxy_fidelity import load_rows, save_scores
 
@@ -83,7 +83,7 @@ def score_rules(args, rules):
             todo = [(n, t) for n, t in mine if done.get(n, {}).get("rule") != t or key not in done.get(n, {})]
             if not todo:
                 continue
-            evaluator = Evaluator(task, learning_rates=SEARCH_LEARNING_RATES, seed=seed, hurdles=())
+            evaluator = Evaluator(task, learning_rates=DEFAULT_LEARNING_RATES, seed=seed, hurdles=())
             for name, text in todo:
                 started = time.process_time()
                 result = evaluator.evaluate(text)

@@ -86,9 +86,9 @@ CANDIDATES = {
 
 
 def _pooled_cifar10(data_path, seed, validation_size):
-    from keras_nos.tasks.datasets import load_cifar10
+    from keras_nos.tasks.datasets import load_cifar10, scaled_images
 
-    return load_cifar10(data_path, seed=seed, validation_size=validation_size, pool=2)
+    return scaled_images(load_cifar10(data_path, seed=seed, validation_size=validation_size, pool=2))
 
 
 def register_candidates():
@@ -105,9 +105,9 @@ def register_candidates():
 
 def proxy_learning_rates(proxy_name):
     """The learning rates ``proxy_name`` is scored with: its candidate's own, or the search grid."""
-    from keras_nos.search.config import SEARCH_LEARNING_RATES
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 
-    return CANDIDATES.get(proxy_name, (None, None, {}))[2].get("learning_rates", SEARCH_LEARNING_RATES)
+    return CANDIDATES.get(proxy_name, (None, None, {}))[2].get("learning_rates", DEFAULT_LEARNING_RATES)
 
 
 def _rates(learning_rates):
@@ -119,7 +119,7 @@ def choose_rules(random_count, seed):
     import numpy as np
 
     from keras_nos import named_rules
-    from keras_nos.search.config import SEARCH_LEARNING_RATES
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
     from keras_nos.search.space import SearchSpace
     from keras_nos.tasks.hurdles import check_hurdles
 
@@ -128,7 +128,7 @@ def choose_rules(random_count, seed):
     space, rng, seen = SearchSpace.preset("paper"), np.random.default_rng(seed), {text for _, text in chosen}
     while sum(name.startswith("random") for name, _ in chosen) < random_count:
         rule = space.to_rule(space.sample(rng))
-        if str(rule) not in seen and check_hurdles(rule, SEARCH_LEARNING_RATES) is None:
+        if str(rule) not in seen and check_hurdles(rule, DEFAULT_LEARNING_RATES) is None:
             seen.add(str(rule))
             chosen.append((f"random-{len(chosen)}", str(rule)))
     return chosen
@@ -242,10 +242,10 @@ def plot(names, rows, reference, proxy, path):
 
 def report(rules, done, reference, proxy, full_reference_steps=None):
     """The markdown table of the rules scored so far: costs, cost ratio, rank correlation, the usual optimizers."""
-    from keras_nos.search.config import SEARCH_LEARNING_RATES
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 
-    rates = _rates(SEARCH_LEARNING_RATES)
-    if proxy_learning_rates(proxy.name) != SEARCH_LEARNING_RATES:
+    rates = _rates(DEFAULT_LEARNING_RATES)
+    if proxy_learning_rates(proxy.name) != DEFAULT_LEARNING_RATES:
         rates += f" (the proxy: {_rates(proxy_learning_rates(proxy.name))})"
     names = list(done)
     rows = list(done.values())
@@ -493,9 +493,9 @@ def main(argv=None):
     if not Path(args.data).exists():
         parser.exit(2, f"proxy_fidelity: error: no CIFAR-10 data at {args.data}; pass --data PATH\n")
 
-    from keras_nos.search.config import SEARCH_LEARNING_RATES
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
     from keras_nos.tasks import Evaluator, get_task, register_task
-    from keras_nos.tasks.datasets import load_cifar10
+    from keras_nos.tasks.datasets import load_cifar10, scaled_images
 
     reference = get_task(args.reference)
     full_reference_steps = None
@@ -503,7 +503,7 @@ def main(argv=None):
         limit = args.reference_train_limit
         reduced = dataclasses.replace(
             reference, name=f"{reference.name}-reduced", epochs=args.reference_epochs or reference.epochs,
-            load_data=lambda path, seed: load_cifar10(path, seed=seed, train_limit=limit),
+            load_data=lambda path, seed: scaled_images(load_cifar10(path, seed=seed, train_limit=limit)),
             description=f"{reference.name} on {limit or 'all'} training images for "
                         f"{args.reference_epochs or reference.epochs} epochs")
         register_task(reduced, overwrite=True)
@@ -517,7 +517,7 @@ def main(argv=None):
     def evaluator(which):
         """Built when first needed: scoring a new proxy against stored reference rewards never loads the
         reference's data."""
-        return Evaluator(**{"learning_rates": SEARCH_LEARNING_RATES, "seed": args.seed, "data_path": args.data,
+        return Evaluator(**{"learning_rates": DEFAULT_LEARNING_RATES, "seed": args.seed, "data_path": args.data,
                             "hurdles": (), **settings[which]})
 
     proxy = get_task(args.proxy)

@@ -171,11 +171,11 @@ def _search_in_process(args, strategy, seed, options, learning_rates):
 
 
 def run_searches(args):
-    from keras_nos.search.config import SEARCH_LEARNING_RATES
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
     from keras_nos.search.loop import search
     from keras_nos.tasks.hurdles import DEFAULT_HURDLES, HURDLES
 
-    learning_rates = tuple(float(x) for x in args.lr.split(",")) if args.lr else SEARCH_LEARNING_RATES
+    learning_rates = tuple(float(x) for x in args.lr.split(",")) if args.lr else DEFAULT_LEARNING_RATES
     folder = tempfile.mkdtemp(prefix="keras_nos_search_quality_")
     uri = f"sqlite:///{os.path.join(folder, 'mlflow.db')}"
     raw = {"settings": {"task": args.task, "budget": args.budget, "seeds": args.seeds, "space": args.space,

@@ -28,6 +28,8 @@ _EXPORTS = {
     "fingerprint": "keras_nos.dsl",
     "parse_rule": "keras_nos.dsl",
     "named_rules": "keras_nos.named_rules",
+    "Objective": "keras_nos.tasks.scores",
+    "OptimizerSearch": "keras_nos.search.optimizer_search",
     "schedules": "keras_nos.optimizers.schedules",
     "search": "keras_nos.search",
 }

@@ -12,12 +12,16 @@ import json
 import logging
 import sys
 
+from keras_nos.errors import KerasNosError
 from keras_nos.native_log import quiet_native_stderr
+
+
+TASK_HELP = "a registered task name, or package.module:attr naming a keras_nos.tasks.Task or a function returning one"
 
 
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
-        raise ValueError(message)
+        raise KerasNosError(message)
 
 
 def _positive_int(text):
@@ -74,7 +78,7 @@ def _add_search_command(commands):
     # No defaults here: a flag left out is absent, so a resumed search takes it from its parent run, and a new
     # one from search()'s defaults (the values in brackets).
     setting = functools.partial(s.add_argument, default=argparse.SUPPRESS)
-    setting("--task", help="[digits-autoencoder]")
+    setting("--task", help=f"{TASK_HELP} [digits-autoencoder]")
     setting("--strategy", help="rl, random, evolution or tpe [rl]")
     setting("--budget", type=int, help="number of sampled rules [200]")
     setting("--workers", type=_positive_int, help="[1]")
@@ -82,6 +86,8 @@ def _add_search_command(commands):
     setting("--groups", dest="num_groups", type=int, metavar="N",
             help="groups of five tokens (1 to 4) [the space's]")
     setting("--batch-size", type=_positive_int, help="rules proposed per batch [10]")
+    setting("--max-consecutive-errors", type=_non_negative_int,
+            help="stop when this many candidates in a row end in error; 0 never stops [10]")
     setting("--strategy-option", dest="strategy_options", type=_strategy_option, action="append",
             metavar="KEY=VALUE", help="an option of the strategy, e.g. learning_rate=0.002 (repeatable; README)")
     setting("--seed", type=int, help="[0]")
@@ -89,6 +95,8 @@ def _add_search_command(commands):
     setting("--lr", dest="learning_rates", type=_learning_rates, metavar="LR,LR,...",
             help="comma-separated learning-rate grid [1e-4 .. 1, 5 rates]")
     setting("--data", dest="data_path", metavar="PATH", help="path of the task's data set (CIFAR-10 tasks)")
+    setting("--no-hurdles", dest="hurdles", action="store_const", const=(),
+            help="train every candidate, without the cheap NumPy hurdles first")
     setting("--reward-seeds", type=_positive_int, metavar="N",
             help="train each candidate's best rate with N seeds; the reward is their mean (less noise) [1]")
     setting("--funnel-top-k", type=int, help="[5]")
@@ -99,6 +107,9 @@ def _add_search_command(commands):
     s.add_argument("--resume", default=None, metavar="RUN_ID",
                    help="continue the search of this parent run, with its settings")
     s.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlruns)")
+    s.add_argument("--store-patience", type=_positive_float, default=600.0, metavar="SECONDS",
+                   help="wait this long for a tracking store that goes away mid-search (training pauses), then "
+                        "stop with the resume command [600]")
     setting("--experiment", help="[keras-nos]")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     setting("--executor", choices=("local", "ray"),
@@ -133,7 +144,7 @@ def _add_export_command(commands):
 def _add_evaluate_command(commands):
     e = commands.add_parser("evaluate", help="train the task with one rule and print the reward per learning rate")
     e.add_argument("rule")
-    e.add_argument("--task", default="digits-autoencoder")
+    e.add_argument("--task", default="digits-autoencoder", help=TASK_HELP)
     e.add_argument("--lr", type=_learning_rates, default=None, help="comma-separated learning rates")
     e.add_argument("--data", default=None)
     e.add_argument("--epochs", type=_positive_int, default=None)
@@ -151,7 +162,8 @@ def _add_compare_command(commands):
     c.add_argument("optimizers", nargs="+", metavar="RULE_OR_NAME", help="rule text or optimizer name")
     c.add_argument("--baselines", default="adam,sgd,momentum,rmsprop,lion",
                    help="comma-separated baselines (default: adam,sgd,momentum,rmsprop,lion; 'none' for none)")
-    c.add_argument("--tasks", default="all", help="all, or comma-separated compare task names")
+    c.add_argument("--tasks", "--task", default="all",
+                   help="all, or comma-separated compare task names or package.module:attr (a search Task)")
     c.add_argument("--seeds", type=_positive_int, default=3, help="seeds at each optimizer's tuned learning rate")
     c.add_argument("--lr-grid", type=_positive_int, default=5,
                    help="learning-rate trials per optimizer and task, the same for all (default: 5)")
@@ -167,10 +179,12 @@ def _search(args):
     from keras_nos.search import format_leaderboard, search
     from keras_nos.search.leaderboard import summary
 
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "tracking_uri", "no_progress")}
+    given = {k: v for k, v in vars(args).items()
+             if k not in ("command", "resume", "tracking_uri", "no_progress", "store_patience")}
     if "strategy_options" in given:
         given["strategy_options"] = dict(given["strategy_options"])
-    rows = search(resume=args.resume, tracking_uri=args.tracking_uri, progress=not args.no_progress, **given)
+    rows = search(resume=args.resume, tracking_uri=args.tracking_uri, progress=not args.no_progress,
+                  store_patience=args.store_patience, **given)
     print(format_leaderboard(rows))
     print(summary(rows))
 
@@ -206,7 +220,7 @@ def _evaluate(args):
     if result.seed_rewards:
         print(f"best lr with each seed: {', '.join(f'{reward:.4f}' for reward in result.seed_rewards)}")
     task = get_task(args.task)
-    score = "final reward" if task.objective else f"final val {task.score}"
+    score = "final reward" if task.objective else f"final {task.reward_label}"
     print(f"{'learning rate':>14}  {'status':13}  {score}")
     for lr, status in result.lr_status.items():  # every rate, the ones the hurdles ruled out too
         curve = result.curves.get(lr)
@@ -218,7 +232,7 @@ def _compare(args):
     from keras_nos.compare import compare, to_markdown
 
     if len(args.lr_range) != 2:
-        raise ValueError(f"--lr-range takes LOW,HIGH, got {','.join(map(str, args.lr_range))}")
+        raise KerasNosError(f"--lr-range takes LOW,HIGH, got {','.join(map(str, args.lr_range))}")
     baselines = [] if args.baselines.strip().lower() == "none" else args.baselines.split(",")
     comparison = compare(args.optimizers, baselines=baselines, tasks=args.tasks, seeds=args.seeds,
                          lr_grid=args.lr_grid, tuner=args.tuner, lr_range=args.lr_range, scale=args.scale,
@@ -249,11 +263,12 @@ def main(argv=None):
         with quiet_native_stderr():
             import keras  # noqa: F401  (TensorFlow starts here; its C++ log would break one-line errors)
         COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
+    except KerasNosError as error:  # a user's mistake; anything else is a bug and keeps its traceback
         print(f"keras-nos: error: {error}".splitlines()[0], file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("keras-nos: interrupted; resume with --resume RUN_ID (the parent run id in MLflow)", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # a search's interrupt carries its resume command
+        command = getattr(interrupt, "resume_command", "--resume RUN_ID (the parent run id in MLflow)")
+        print(f"keras-nos: interrupted; resume with: {command}", file=sys.stderr)
         return 130
     return 0
 

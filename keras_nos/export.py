@@ -19,6 +19,7 @@ import re
 from keras_nos.dsl import primitives, semantics
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.rule import Const, Operand, Unary, apply_unary
+from keras_nos.errors import KerasNosError
 from keras_nos.optimizers import keras_internals, random_draws
 from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.named import CONSTRUCTOR_DEFAULTS, PACKAGE, check_class_name, snake_case
@@ -327,13 +328,13 @@ def export_search(run_id, rank=1, name=None, out=None, tracking_uri=None):
 
     name = check_class_name(name or f"NosRank{rank}")
     if not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"rank must be a whole number >= 1, got {rank!r}")
+        raise KerasNosError(f"rank must be a whole number >= 1, got {rank!r}")
     uri = tracking_uri or tracking.default_tracking_uri()
     check_reachable(uri)
     parent = find_run(uri, run_id)
     rows = read_leaderboard(uri, run_id)
     if rank > len(rows):
-        raise ValueError(f"Rank {rank} is past the leaderboard of run {run_id!r}, which has {len(rows)} row(s)"
+        raise KerasNosError(f"Rank {rank} is past the leaderboard of run {run_id!r}, which has {len(rows)} row(s)"
                          + ("" if rows else "; is it a search's parent run?"))
     row = rows[rank - 1]
     params = parent.data.params
@@ -358,7 +359,7 @@ def export_search(run_id, rank=1, name=None, out=None, tracking_uri=None):
         with open(path, "w") as handle:
             handle.write(source)
     except OSError as error:
-        raise ValueError(f"Cannot write {path!r}: {error.strerror or error}") from None
+        raise KerasNosError(f"Cannot write {path!r}: {error.strerror or error}") from None
     return path, row, name
 
 

@@ -5,11 +5,13 @@ name is a ``ValueError`` that lists what is registered, which the CLI prints as
 its one-line error.
 """
 
+from keras_nos.errors import KerasNosError
+
 
 def register(table, item, kind, overwrite=False):
     """Put ``item`` in ``table`` under ``item.name``; ``kind`` ("task") names it in the error."""
     if item.name in table and not overwrite:
-        raise ValueError(f"A {kind} named {item.name!r} is already registered; pass overwrite=True to replace it")
+        raise KerasNosError(f"A {kind} named {item.name!r} is already registered; pass overwrite=True to replace it")
     table[item.name] = item
     return item
 
@@ -19,5 +21,5 @@ def lookup(table, name, kind, item_type):
     if isinstance(name, item_type):
         return name
     if name not in table:
-        raise ValueError(f"Unknown {kind} {name!r}; registered {kind}s: {', '.join(sorted(table))}")
+        raise KerasNosError(f"Unknown {kind} {name!r}; registered {kind}s: {', '.join(sorted(table))}")
     return table[name]

@@ -6,6 +6,7 @@ the CIFAR-10 proxy), with PowerSign and AddSign and their decayed variants.
 """
 
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.errors import KerasNosError
 
 KNOWN_RULES = {
     # Hand-designed optimizers written in the language, for comparisons and seeding searches.
@@ -49,7 +50,7 @@ RULES = {**KNOWN_RULES, **PAPER_RULES}
 def get_rule(name):
     """The ``Rule`` registered as ``name``; ``ValueError`` lists the names."""
     if name not in RULES:
-        raise ValueError(f"Unknown rule name {name!r}; registered names: {', '.join(RULES)}")
+        raise KerasNosError(f"Unknown rule name {name!r}; registered names: {', '.join(RULES)}")
     return parse_rule(RULES[name])
 
 

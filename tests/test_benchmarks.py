@@ -16,17 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_nos.search.config import SEARCH_LEARNING_RATES
+from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 from keras_nos.tasks import Task, get_task, models, register_task
-from keras_nos.tasks.datasets import load_cifar10
+from keras_nos.tasks.datasets import load_cifar10, scaled_images
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_JPEGS = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
 
 def register_tiny_cifar10():
-    register_task(Task(name="tiny-cifar10", load_data=lambda path, seed: load_cifar10(
-                           path, seed=seed, train_limit=200, validation_size=500),
+    register_task(Task(name="tiny-cifar10", load_data=lambda path, seed: scaled_images(load_cifar10(
+                           path, seed=seed, train_limit=200, validation_size=500)),
                        build_model=functools.partial(models.conv_block_net, filters=4), epochs=1, batch_size=100,
                        description="200 CIFAR-10 images, 4 filters, for tests"), overwrite=True)
 
@@ -133,8 +133,8 @@ def test_proxy_fidelity_scores_rules_on_both_tasks_and_resumes(tmp_path, capsys,
         benchmark.main(argv + ["--shard", "2/2"])
 
     # Another proxy is scored against the stored reference: the reference does not train again
-    register_task(Task(name="tiny-cifar10-pooled", load_data=lambda path, seed: load_cifar10(
-                           path, seed=seed, train_limit=200, validation_size=500, pool=2),
+    register_task(Task(name="tiny-cifar10-pooled", load_data=lambda path, seed: scaled_images(load_cifar10(
+                           path, seed=seed, train_limit=200, validation_size=500, pool=2)),
                        build_model=functools.partial(models.conv_block_net, filters=4), epochs=1, batch_size=100,
                        description="200 CIFAR-10 images at 16x16, for tests"), overwrite=True)
     other = list(argv)
@@ -307,7 +307,7 @@ def test_proxy_fidelity_registers_its_candidate_proxies_as_changes_to_cifar10_po
         assert task.description == description
         assert task.load_data.keywords == {"validation_size": changes.get("validation_size", 2000)}
         Evaluator("synthetic", **{"learning_rates": (0.1,), **options})  # a bad option name or value raises here
-        assert benchmark.proxy_learning_rates(name) == options.get("learning_rates", SEARCH_LEARNING_RATES)
+        assert benchmark.proxy_learning_rates(name) == options.get("learning_rates", DEFAULT_LEARNING_RATES)
     assert any(options.get("lr_search") == "halving" for _, _, options in benchmark.CANDIDATES.values())
 
 

@@ -34,6 +34,24 @@ CASES = {
     "compare: unknown task": (["compare", "adam", "--tasks", "nope", "--tracking-uri", STORE],
                               ["'nope'", "registered compare tasks: "]),
     "compare: unreachable store": (["compare", "adam", "--tracking-uri", UNREACHABLE], [UNREACHABLE, "--tracking-uri"]),
+    # A user's own task (tests/own_task.py) with bad input: refused before anything is trained or written.
+    "search: labels and inputs differ in length": (["search", "--task", "own_task:short_labels", "--tracking-uri", STORE],
+                                                   ["50 targets for 120 inputs"]),
+    "search: output width does not fit the loss": (["search", "--task", "own_task:wrong_width", "--tracking-uri", STORE],
+                                                   ["output (shape (2, 1))", "sparse_categorical_crossentropy",
+                                                    "outside the valid range"]),
+    "search: build_model returns no model": (["search", "--task", "own_task:no_model", "--tracking-uri", STORE],
+                                             ["build_model() returned NoneType", "keras.Model"]),
+    "search: build_model is not callable": (["search", "--task", "own_task:not_callable", "--tracking-uri", STORE],
+                                            ["build_model must be callable", "'not a function'"]),
+    "search: unknown objective": (["search", "--task", "own_task:unknown_objective", "--tracking-uri", STORE],
+                                  ["'val_bogus'", "val_loss"]),
+    "search: task module missing": (["search", "--task", "no_such_module:task", "--tracking-uri", STORE],
+                                    ["'no_such_module'", "package.module:attr"]),
+    "evaluate: labels and inputs differ in length": (["evaluate", "adam", "--task", "own_task:short_labels"],
+                                                     ["50 targets for 120 inputs"]),
+    "compare: output width does not fit the loss": (["compare", "adam", "--task", "own_task:wrong_width",
+                                                     "--tracking-uri", STORE], ["output (shape (2, 1))"]),
 }
 
 

@@ -372,7 +372,7 @@ def test_clip_of_a_constant_trains_instead_of_erroring():
 
 @pytest.fixture(scope="module")
 def rosenbrock():
-    return Evaluator("rosenbrock", hurdles=())
+    return Evaluator("rosenbrock", hurdles=(), learning_rates=(1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0))
 
 
 def test_rosenbrock_ranks_good_rules_above_bad_ones(rosenbrock):

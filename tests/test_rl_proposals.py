@@ -60,11 +60,11 @@ def test_rl_tries_the_shrunk_variants_of_its_best_rule_before_random_mutations()
 
 
 def test_rl_screens_out_proposals_that_fail_the_cheap_hurdles():
-    from keras_nos.search.strategies.rl import PRETRAIN_LEARNING_RATES
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
     from keras_nos.tasks.hurdles import check_hurdles
 
     def failing(proposals):
-        return np.mean([check_hurdles(PAPER.to_rule(t), PRETRAIN_LEARNING_RATES) is not None for t in proposals])
+        return np.mean([check_hurdles(PAPER.to_rule(t), DEFAULT_LEARNING_RATES) is not None for t in proposals])
 
     plain = make_strategy("rl", PAPER, 0, screen_tries=0)
     screened = make_strategy("rl", PAPER, 0, screen_tries=10)
@@ -78,15 +78,15 @@ def test_rl_screens_out_proposals_that_fail_the_cheap_hurdles():
 
 
 def test_rl_screens_with_the_hurdles_the_search_runs():
-    from keras_nos.search.strategies.rl import PRETRAIN_LEARNING_RATES
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 
     unscreened = make_strategy("rl", PAPER, 0, screen_tries=10)
-    unscreened.use_hurdles((), PRETRAIN_LEARNING_RATES)  # a search without hurdles: nothing to screen by
+    unscreened.use_hurdles((), DEFAULT_LEARNING_RATES)  # a search without hurdles: nothing to screen by
     unscreened.propose(20)
     assert unscreened.screened_out == 0
     only_quadratic = make_strategy("rl", PAPER, 0, screen_tries=10)
-    only_quadratic.use_hurdles(("quadratic",), PRETRAIN_LEARNING_RATES)
+    only_quadratic.use_hurdles(("quadratic",), DEFAULT_LEARNING_RATES)
     only_quadratic.propose(20)
     assert only_quadratic.screened_out > 0
     with pytest.raises(ValueError, match="'quadratik'.*quadratic"):
-        only_quadratic.use_hurdles(("quadratik",), PRETRAIN_LEARNING_RATES)
+        only_quadratic.use_hurdles(("quadratik",), DEFAULT_LEARNING_RATES)

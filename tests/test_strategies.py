@@ -237,12 +237,12 @@ def test_rl_on_a_sparse_reward_neither_collapses_nor_repeats():
 
 
 def test_pretrained_controller_proposes_fewer_failing_rules():
-    from keras_nos.search.strategies.rl import PRETRAIN_LEARNING_RATES
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
     from keras_nos.tasks.hurdles import check_hurdles
 
     def failing(strategy):
         proposals = strategy.propose(60)
-        return np.mean([check_hurdles(PAPER.to_rule(t), PRETRAIN_LEARNING_RATES) is not None for t in proposals])
+        return np.mean([check_hurdles(PAPER.to_rule(t), DEFAULT_LEARNING_RATES) is not None for t in proposals])
 
     untrained = failing(make_strategy("rl", PAPER, 0, **NO_PRETRAINING))
     pretrained = failing(make_strategy("rl", PAPER, 0, pretrain_samples=400, pretrain_batch=25))

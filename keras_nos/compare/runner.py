@@ -19,6 +19,7 @@ import numpy as np
 from keras_nos.compare import report
 from keras_nos.compare.plots import plot_loss_curves
 from keras_nos.compare.suite import Training, resolve_tasks
+from keras_nos.errors import KerasNosError
 from keras_nos.tracking import CompareTracker, check_reachable, default_tracking_uri
 from keras_nos.tasks.lr_search import learning_rate_grid, tpe_study
 
@@ -41,11 +42,11 @@ class Budget:
         for name in ("trials", "seeds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be one whole number >= 1 for every optimizer, got {value!r}")
+                raise KerasNosError(f"{name} must be one whole number >= 1 for every optimizer, got {value!r}")
         if self.tuner not in TUNERS:
-            raise ValueError(f"Unknown tuner {self.tuner!r}; allowed: {', '.join(TUNERS)}")
+            raise KerasNosError(f"Unknown tuner {self.tuner!r}; allowed: {', '.join(TUNERS)}")
         if not 0 < self.low <= self.high:
-            raise ValueError(f"The learning-rate range needs 0 < low <= high, got {self.low}, {self.high}")
+            raise KerasNosError(f"The learning-rate range needs 0 < low <= high, got {self.low}, {self.high}")
 
     def grid(self):
         """The grid tuner's learning rates, evenly spaced on a log scale (the evaluator's grid)."""
@@ -112,14 +113,14 @@ def resolve_optimizers(optimizers, baselines=DEFAULT_BASELINES):
             make_optimizer(spec, learning_rate=1e-3, decay_steps=100)
             specs.append(spec)
     if not specs:
-        raise ValueError("No optimizers to compare")
+        raise KerasNosError("No optimizers to compare")
     return specs
 
 
 def make_budget(lr_grid=5, seeds=3, tuner="grid", lr_range=(1e-4, 1.0)):
     """The budget of a comparison; one number of trials for all optimizers (a mapping is refused)."""
     if isinstance(lr_grid, Mapping) or isinstance(seeds, Mapping):
-        raise ValueError("Every optimizer gets the same tuning budget: lr_grid and seeds are single numbers")
+        raise KerasNosError("Every optimizer gets the same tuning budget: lr_grid and seeds are single numbers")
     low, high = lr_range
     return Budget(trials=lr_grid, seeds=seeds, tuner=tuner, low=float(low), high=float(high))
 
@@ -204,7 +205,7 @@ def compare(optimizers, baselines=DEFAULT_BASELINES, tasks="all", seeds=3, lr_gr
     task_list = resolve_tasks(tasks)
     specs = resolve_optimizers(optimizers, baselines)
     if not scale > 0:
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
+        raise KerasNosError(f"scale must be a positive number, got {scale!r}")
     uri = tracking_uri or default_tracking_uri()
     check_reachable(uri)
     params = {"optimizers": ",".join(specs), "tasks": ",".join(t.name for t in task_list), "lr_trials": budget.trials,

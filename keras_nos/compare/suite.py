@@ -18,6 +18,7 @@ and ``keras-nos compare RULE --tasks my-task`` (from Python: ``compare(...)``) r
 """
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable, Optional
 
@@ -26,7 +27,8 @@ import numpy as np
 from keras import layers
 
 from keras_nos import name_tables
-from keras_nos.tasks import datasets, numpy_stepper
+from keras_nos.errors import KerasNosError
+from keras_nos.tasks import datasets, fit_data, numpy_stepper
 
 METRICS = ("accuracy", "mse", "loss")
 
@@ -65,11 +67,11 @@ class CompareTask:
 
     def __post_init__(self):
         if self.metric not in METRICS:
-            raise ValueError(f"Task {self.name!r}: metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+            raise KerasNosError(f"Task {self.name!r}: metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if self.train is None and (self.build_model is None or self.loss is None):
-            raise ValueError(f"Task {self.name!r} needs build_model and loss, or a train function")
+            raise KerasNosError(f"Task {self.name!r} needs build_model and loss, or a train function")
         if self.train is not None and not self.steps_per_epoch:
-            raise ValueError(f"Task {self.name!r} with a train function needs steps_per_epoch")
+            raise KerasNosError(f"Task {self.name!r} with a train function needs steps_per_epoch")
 
     def scaled_epochs(self, scale=1.0):
         """Epochs after a size override (tests train a few steps with a small ``scale``)."""
@@ -77,7 +79,7 @@ class CompareTask:
 
     def total_steps(self, data, scale=1.0):
         """Optimizer steps of one training (the ``decay_steps`` of decaying rules)."""
-        per_epoch = self.steps_per_epoch or math.ceil(len(data.x_train) / self.batch_size)
+        per_epoch = self.steps_per_epoch or fit_data.steps_per_epoch(data.x_train, self.batch_size) or 1
         return per_epoch * self.scaled_epochs(scale)
 
     def run(self, data, optimizer, seed, scale=1.0, split="test"):
@@ -110,8 +112,52 @@ def resolve_tasks(tasks="all"):
     if isinstance(tasks, str):
         tasks = [t.strip() for t in tasks.split(",") if t.strip()]
     if not tasks:
-        raise ValueError("No compare tasks given")
-    return [get_compare_task(t) for t in tasks]
+        raise KerasNosError("No compare tasks given")
+    return [_compare_task(t) for t in tasks]
+
+
+def _compare_task(name):
+    """A compare task by name; a search ``Task`` or ``package.module:attr`` naming one runs in its compare form."""
+    from keras_nos.tasks.registry import Task, get_task
+
+    if isinstance(name, Task) or (isinstance(name, str) and ":" in name and name not in COMPARE_TASKS):
+        return from_task(get_task(name))
+    return get_compare_task(name)
+
+
+def from_task(task):
+    """The compare form of a search ``Task`` (a user's own model among them): its data, model and loss; the
+    metric is accuracy when the task's reward is, else the loss, measured on its test split (or, without one,
+    its validation split)."""
+    if task.objective is not None:
+        raise KerasNosError(f"Task {task.name!r} minimises a function; compare takes network tasks, or "
+                            f"{', '.join(COMPARE_TASKS)}")
+    from keras_nos.tasks.checks import check_network_task
+
+    check_network_task(task, task.load_data(None, 0))
+    score = task.make_score()
+    accuracy = _rewards_accuracy(score)
+    return CompareTask(name=task.name, load_data=functools.partial(_task_data, task),
+                       build_model=functools.partial(_task_model, task), loss=score.keras_loss(),
+                       metric="accuracy" if accuracy else "loss", higher_is_better=accuracy, epochs=task.epochs,
+                       batch_size=task.batch_size, steps_per_epoch=task.steps_per_epoch,
+                       description=task.description)
+
+
+def _rewards_accuracy(score):
+    objective = getattr(score, "objective", None)  # a user's model: its objective; a bundled score: its name
+    return score.name == "accuracy" if objective is None else getattr(objective, "metric", None) in ("accuracy", "acc")
+
+
+def _task_data(task, seed):
+    return task.load_data(None, seed)
+
+
+def _task_model(task, data):
+    from keras_nos.tasks.fused_trainer import build_child
+
+    output_size = task.make_score().output_size(data) if task.builds_from_shape else None
+    return build_child(task, None if fit_data.is_dataset(data.x_train) else data.x_train.shape[1:], output_size)
 
 
 # ---------------------------------------------------------------- training
@@ -131,15 +177,16 @@ def train_network(task, data, optimizer, seed, epochs, split):
     model = task.build_model(data)
     metrics = ["accuracy"] if task.metric == "accuracy" else []
     model.compile(optimizer=optimizer, loss=task.loss, metrics=metrics)
-    history = model.fit(data.x_train, data.y_train, batch_size=task.batch_size, epochs=epochs, verbose=0,
-                        shuffle=True, callbacks=[_StopOnNaN()])
+    dataset = fit_data.is_dataset(data.x_train)
+    history = model.fit(data.x_train, data.y_train, batch_size=None if dataset else task.batch_size, epochs=epochs,
+                        steps_per_epoch=task.steps_per_epoch, verbose=0, shuffle=True, callbacks=[_StopOnNaN()])
     losses = [float(x) for x in history.history["loss"]]
-    per_epoch = math.ceil(len(data.x_train) / task.batch_size)
+    per_epoch = task.steps_per_epoch or fit_data.steps_per_epoch(data.x_train, task.batch_size) or 1
     steps = [per_epoch * (k + 1) for k in range(len(losses))]
     if not losses or not math.isfinite(losses[-1]):
         return Training(tuple(steps), tuple(losses), float("nan"))
-    x, y = (data.x_val, data.y_val) if split == "val" else (data.x_test, data.y_test)
-    scores = model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
+    x, y = (data.x_val, data.y_val) if split == "val" or data.x_test is None else (data.x_test, data.y_test)
+    scores = model.evaluate(x, y, batch_size=None if fit_data.is_dataset(x) else 256, verbose=0, return_dict=True)
     return Training(tuple(steps), tuple(losses), float(scores["accuracy" if task.metric == "accuracy" else "loss"]))
 
 

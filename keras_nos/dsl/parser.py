@@ -12,6 +12,7 @@ Grammar (usual precedence, ``^`` binds tightest and is right-associative)::
 import re
 
 from keras_nos.dsl.rule import OPERAND_NAMES, Binary, Const, Operand, Rule, Unary, is_operand_name, negate
+from keras_nos.errors import KerasNosError
 
 FUNCTIONS = ("exp", "log", "sqrt", "sign")
 PARAMETRIC_FUNCTIONS = ("clip", "drop")
@@ -27,7 +28,7 @@ def _tokenize(text):
         if not match:
             bad = stripped[position:].lstrip()[0]
             at = stripped.index(bad, position)
-            raise ValueError(f"Unexpected character {bad!r} at position {at} in rule {text!r}; allowed: names ({_ALLOWED_NAMES}), numbers, + - * / ^ ( ) ,")
+            raise KerasNosError(f"Unexpected character {bad!r} at position {at} in rule {text!r}; allowed: names ({_ALLOWED_NAMES}), numbers, + - * / ^ ( ) ,")
         kind = match.lastgroup
         tokens.append((kind, match.group(kind), match.start(kind)))
         position = match.end()
@@ -37,7 +38,7 @@ def _tokenize(text):
 class _Parser:
     def __init__(self, text):
         if not text or not text.strip():
-            raise ValueError(f"Empty rule {text!r}: got end of text at position 0; write an update such as 'exp(sign(g)*sign(m))*g'")
+            raise KerasNosError(f"Empty rule {text!r}: got end of text at position 0; write an update such as 'exp(sign(g)*sign(m))*g'")
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
@@ -53,7 +54,7 @@ class _Parser:
     def _error(self, message, token):
         value, position = token[1], token[2]
         shown = "end of text" if value is None else repr(value)
-        return ValueError(f"{message}: got {shown} at position {position} in rule {self.text!r}")
+        return KerasNosError(f"{message}: got {shown} at position {position} in rule {self.text!r}")
 
     def parse(self):
         node = self._expr()
@@ -149,5 +150,5 @@ def parse_rule(text):
     if isinstance(text, Rule):
         return text
     if not isinstance(text, str):
-        raise ValueError(f"A rule must be text or a Rule, got {type(text).__name__}: {text!r}")
+        raise KerasNosError(f"A rule must be text or a Rule, got {type(text).__name__}: {text!r}")
     return _Parser(text).parse()

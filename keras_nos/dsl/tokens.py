@@ -7,6 +7,7 @@ Every token is readable text, so a token list is also what MLflow shows.
 
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.rule import Binary, Const, Rule, Unary, format_node, negate
+from keras_nos.errors import KerasNosError
 
 # Each operand token's text is its meaning in the rule language.
 OPERAND_TOKENS = (
@@ -46,7 +47,7 @@ def tokens_to_rule(tokens):
     """Build the Rule of a token list; ``ValueError`` names a bad token and its slot."""
     tokens = list(tokens)
     if not tokens or len(tokens) % GROUP_SIZE:
-        raise ValueError(f"A token list has groups of {GROUP_SIZE} tokens; got {len(tokens)} tokens: {tokens}")
+        raise KerasNosError(f"A token list has groups of {GROUP_SIZE} tokens; got {len(tokens)} tokens: {tokens}")
     bank = []
     for start in range(0, len(tokens), GROUP_SIZE):
         op1, op2, un1, un2, binary = tokens[start:start + GROUP_SIZE]
@@ -59,7 +60,7 @@ def tokens_to_rule(tokens):
 
 def _check(token, allowed, position, kind):
     if token not in allowed:
-        raise ValueError(f"Unknown {kind} token {token!r} at position {position}; allowed: {', '.join(allowed)}")
+        raise KerasNosError(f"Unknown {kind} token {token!r} at position {position}; allowed: {', '.join(allowed)}")
     return token
 
 
@@ -69,7 +70,7 @@ def _operand(token, bank, position):
     if isinstance(token, str) and token.startswith("h") and token[1:].isdigit() and int(token[1:]) < len(bank):
         return bank[int(token[1:])]
     allowed = ", ".join(OPERAND_TOKENS + DECAY_OPERAND_TOKENS + tuple(f"h{k}" for k in range(len(bank))))
-    raise ValueError(f"Unknown operand token {token!r} at position {position}; allowed here: {allowed}")
+    raise KerasNosError(f"Unknown operand token {token!r} at position {position}; allowed here: {allowed}")
 
 
 _TOKEN_OF_UNARY = {_unary_parts(token): token for token in UNARY_TOKENS}
@@ -103,9 +104,9 @@ class _GroupWriter:
         if unary is not None:
             return self.operand(node.arg), unary
         if isinstance(node, Const):
-            raise ValueError(f"The constant {format_node(node)} has no token; token operands are: {', '.join(OPERAND_TOKENS)}")
+            raise KerasNosError(f"The constant {format_node(node)} has no token; token operands are: {', '.join(OPERAND_TOKENS)}")
         if not isinstance(node, Binary):  # an operand or a function with no token, e.g. w or clip(g, 2)
-            raise ValueError(
+            raise KerasNosError(
                 f"{format_node(node)!r} has no token; token operands are: {', '.join(OPERAND_TOKENS + DECAY_OPERAND_TOKENS)}"
                 f"; unary tokens are: {', '.join(UNARY_TOKENS)}"
             )

@@ -6,6 +6,7 @@ result)`` as each finishes), ``workers`` and ``close()``. Both kinds are a
 ``PoolExecutor`` over their own ``WorkerHandle``.
 """
 
+from keras_nos.errors import KerasNosError
 from keras_nos.executors.base import Executor
 from keras_nos.executors.local import LocalExecutor
 from keras_nos.executors.pool import PoolExecutor, WorkerHandle
@@ -24,7 +25,7 @@ def make_executor(name: str, evaluator_options: dict, workers: int = 1, **option
     """The executor ``name``; ``options`` are its keyword arguments (``timeout``, ``max_retries``;
     for ``ray`` also ``address``, ``num_cpus_per_task``, ``num_gpus_per_task``, ``ship_data``)."""
     if name not in EXECUTORS:
-        raise ValueError(f"Unknown executor {name!r}; allowed: {', '.join(EXECUTORS)}")
+        raise KerasNosError(f"Unknown executor {name!r}; allowed: {', '.join(EXECUTORS)}")
     return EXECUTORS[name](evaluator_options, workers=workers, **options)
 
 

@@ -10,8 +10,14 @@ import abc
 import collections
 from collections.abc import Iterable, Iterator
 
+from keras_nos.errors import KerasNosError
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.result import EvaluationResult
+
+
+def task_name(task) -> str:
+    """The name of a task given by name or as a ``Task``."""
+    return task if isinstance(task, str) else task.name
 
 
 def failed_result(rule, task, status: str, message: str) -> EvaluationResult:
@@ -30,7 +36,7 @@ def failed_result(rule, task, status: str, message: str) -> EvaluationResult:
 
 def check_timeout(timeout: float | None) -> None:
     if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        raise KerasNosError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
 class _Pending:
@@ -53,9 +59,9 @@ class Executor(abc.ABC):
     def __init__(self, evaluator_options: dict, workers: int = 1, max_retries: int = 2,
                  timeout: float | None = None):
         if not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+            raise KerasNosError(f"workers must be a whole number >= 1, got {workers!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+            raise KerasNosError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
         check_timeout(timeout)
         self.options = evaluator_options
         self.workers = workers
@@ -161,7 +167,7 @@ class Executor(abc.ABC):
         """Finish ``ticket`` with a result that says why it has none (if it is still awaited)."""
         pending = self._tasks.get(ticket)
         if pending is not None:
-            self._finish(ticket, failed_result(pending.rule, self.options["task"], status, message))
+            self._finish(ticket, failed_result(pending.rule, task_name(self.options["task"]), status, message))
 
     def _lost(self, ticket: int, why: str) -> None:
         """A worker died while evaluating ``ticket``: retry it, or report it lost after ``max_retries`` retries."""

@@ -23,6 +23,7 @@ import dataclasses
 import math
 import os
 
+from keras_nos.errors import KerasNosError
 from keras_nos.executors.pool import PoolExecutor
 from keras_nos.executors.worker import evaluate_in_worker, init_worker, portable, worker_options
 from keras_nos.tasks.result import EvaluationResult
@@ -30,7 +31,7 @@ from keras_nos.tasks.result import EvaluationResult
 INSTALL_HINT = "pip install keras-nos[ray]"
 
 
-class RayNotInstalledError(ImportError, ValueError):
+class RayNotInstalledError(ImportError, KerasNosError):
     """Ray is missing; an ImportError and a ValueError (so the CLI reports it as a user error)."""
 
 
@@ -132,7 +133,7 @@ class RayExecutor(PoolExecutor):
                  timeout: float | None = None, ship_data: bool = True):
         super().__init__(evaluator_options, workers=workers, max_retries=max_retries, timeout=timeout)
         if not num_cpus_per_task >= 0 or not num_gpus_per_task >= 0:
-            raise ValueError(f"num_cpus_per_task and num_gpus_per_task must be >= 0, got "
+            raise KerasNosError(f"num_cpus_per_task and num_gpus_per_task must be >= 0, got "
                              f"{num_cpus_per_task!r}, {num_gpus_per_task!r}")
         self.address = address
         self.num_cpus_per_task, self.num_gpus_per_task = num_cpus_per_task, num_gpus_per_task
@@ -237,5 +238,5 @@ def _start_ray(address, num_cpus):
         else:
             ray.init(address=address, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise ValueError(f"Cannot start or reach Ray at {address or 'local'!r}: {error}") from None
+        raise KerasNosError(f"Cannot start or reach Ray at {address or 'local'!r}: {error}") from None
     return True

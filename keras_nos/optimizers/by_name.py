@@ -9,6 +9,7 @@ import keras
 
 from keras_nos import named_rules
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 from keras_nos.optimizers.sign_optimizers import AddSign, PowerSign
 
@@ -43,14 +44,14 @@ def make_optimizer(spec, learning_rate=0.01, decay_steps=None, **kwargs):
     if base in ("powersign", "addsign") and (suffix == "" or suffix in _DECAY_SUFFIXES):
         cls = PowerSign if base == "powersign" else AddSign
         if suffix and not decay_steps:
-            raise ValueError(f"Optimizer {spec!r} uses a sign decay and needs decay_steps (the total training steps)")
+            raise KerasNosError(f"Optimizer {spec!r} uses a sign decay and needs decay_steps (the total training steps)")
         decay = _DECAY_SUFFIXES.get(suffix)
         return cls(learning_rate=learning_rate, sign_decay=decay, decay_steps=decay_steps if decay else None, **kwargs)
     text = named_rules.RULES.get(name, spec)
     try:
         rule = parse_rule(text)
     except ValueError as error:
-        raise ValueError(
+        raise KerasNosError(
             f"Unknown optimizer {spec!r}: not one of {', '.join(optimizer_names())}, and not a rule ({error})"
         ) from None
     return RuleOptimizer(rule, learning_rate=learning_rate, decay_steps=decay_steps, **kwargs)

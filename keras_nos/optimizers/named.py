@@ -19,6 +19,7 @@ import sys
 import keras
 
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 
 PACKAGE = "keras_nos"
@@ -38,7 +39,7 @@ CONSTRUCTOR_DEFAULTS = {
 def check_class_name(name):
     """Raise ValueError unless ``name`` can name a Python class."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"Optimizer class name {name!r} is not a Python identifier (letters, digits and _, not "
+        raise KerasNosError(f"Optimizer class name {name!r} is not a Python identifier (letters, digits and _, not "
                          "starting with a digit, not a keyword); use a name such as 'MySign'")
     return name
 
@@ -73,12 +74,12 @@ def optimizer_class(name, rule, defaults=None, doc=None):
     rule = parse_rule(rule)
     existing = keras.saving.get_registered_object(f"{PACKAGE}>{name}")
     if existing is not None and not getattr(existing, "_keras_nos_named", False):
-        raise ValueError(f"Optimizer class name {name!r} is taken by keras_nos' own {existing.__module__}.{name}; "
+        raise KerasNosError(f"Optimizer class name {name!r} is taken by keras_nos' own {existing.__module__}.{name}; "
                          "choose another name")
     defaults = dict(defaults or {})
     unknown = sorted(set(defaults) - set(CONSTRUCTOR_DEFAULTS) - set(BASE_ARGUMENTS) - {"name"})
     if unknown:
-        raise ValueError(f"Unknown default(s) {', '.join(map(repr, unknown))} for optimizer class {name!r}; "
+        raise KerasNosError(f"Unknown default(s) {', '.join(map(repr, unknown))} for optimizer class {name!r}; "
                          f"allowed: {', '.join(tuple(CONSTRUCTOR_DEFAULTS) + BASE_ARGUMENTS + ('name',))}")
     values = {**CONSTRUCTOR_DEFAULTS, **{k: v for k, v in defaults.items() if k in CONSTRUCTOR_DEFAULTS}}
     extra_defaults = {k: v for k, v in defaults.items() if k not in CONSTRUCTOR_DEFAULTS}
@@ -103,7 +104,7 @@ def optimizer_class(name, rule, defaults=None, doc=None):
         config = dict(config)
         stored = config.pop("rule", None)
         if stored is not None and parse_rule(stored) != cls.fixed_rule:
-            raise ValueError(f"{cls.__name__} computes {cls.fixed_rule}, but the saved config has the rule {stored!r}")
+            raise KerasNosError(f"{cls.__name__} computes {cls.fixed_rule}, but the saved config has the rule {stored!r}")
         return RuleOptimizer.from_config.__func__(cls, config, custom_objects=custom_objects)
 
     __init__.__qualname__ = f"{name}.__init__"

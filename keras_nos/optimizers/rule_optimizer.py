@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_nos.dsl import semantics
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.keras_internals import base_optimizer_keyword_args
 from keras_nos.optimizers.random_draws import step_seed
@@ -78,7 +79,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
                 for match in re.finditer(r"[A-Za-z_][A-Za-z_0-9.]*", text)
                 if semantics.decay_periods(match.group(0))
             ]
-            raise ValueError(
+            raise KerasNosError(
                 f"Rule {text!r} uses the decay operand(s) {', '.join(decays)}, which need decay_steps "
                 f"(a positive number of steps, usually the total training steps); got decay_steps={decay_steps!r}"
             )

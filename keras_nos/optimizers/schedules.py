@@ -14,6 +14,7 @@ import math
 import keras
 from keras import ops
 
+from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.random_draws import step_seed
 
 
@@ -23,7 +24,7 @@ class LinearCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, num_periods=0.5, alpha=0.0, beta=0.001, name=None):
         if decay_steps is None or decay_steps <= 0:
-            raise ValueError(f"decay_steps must be a positive number of steps, got {decay_steps!r}")
+            raise KerasNosError(f"decay_steps must be a positive number of steps, got {decay_steps!r}")
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.num_periods = num_periods

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_nos.dsl import primitives
+from keras_nos.errors import KerasNosError
 
 
 class SignDecay:
@@ -15,7 +16,7 @@ class SignDecay:
 
     def __init__(self, decay_steps, num_periods=None):
         if decay_steps is None or decay_steps <= 0:
-            raise ValueError(f"decay_steps must be a positive number of steps for a sign decay, got {decay_steps!r}")
+            raise KerasNosError(f"decay_steps must be a positive number of steps for a sign decay, got {decay_steps!r}")
         self.decay_steps = decay_steps
         self.num_periods = num_periods
 
@@ -72,10 +73,10 @@ def get_sign_decay(sign_decay, decay_steps=None, num_periods=None):
         return None
     if isinstance(sign_decay, str):
         if sign_decay not in SIGN_DECAYS:
-            raise ValueError(f"Unknown sign_decay {sign_decay!r}; allowed: None, {', '.join(SIGN_DECAYS)} or a callable of the step")
+            raise KerasNosError(f"Unknown sign_decay {sign_decay!r}; allowed: None, {', '.join(SIGN_DECAYS)} or a callable of the step")
         return SIGN_DECAYS[sign_decay](decay_steps, num_periods)
     if isinstance(sign_decay, dict):
         return keras.saving.deserialize_keras_object(sign_decay)
     if callable(sign_decay):
         return sign_decay
-    raise ValueError(f"sign_decay must be None, a name ({', '.join(SIGN_DECAYS)}) or a callable, got {sign_decay!r}")
+    raise KerasNosError(f"sign_decay must be None, a name ({', '.join(SIGN_DECAYS)}) or a callable, got {sign_decay!r}")

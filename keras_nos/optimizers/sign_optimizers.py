@@ -14,6 +14,7 @@ import math
 import keras
 from keras import ops
 
+from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.keras_internals import base_optimizer_keyword_args
 from keras_nos.optimizers.sign_decay import get_sign_decay
@@ -25,7 +26,7 @@ class _SignOptimizer(keras.optimizers.Optimizer):
     def __init__(self, learning_rate, beta, sign_decay, decay_steps, num_periods, name, **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not 0.0 <= beta < 1.0:
-            raise ValueError(f"beta must be in [0, 1), got beta={beta!r}")
+            raise KerasNosError(f"beta must be in [0, 1), got beta={beta!r}")
         self.beta = beta
         self.sign_decay = get_sign_decay(sign_decay, decay_steps, num_periods)
         self.decay_steps = decay_steps
@@ -88,7 +89,7 @@ class PowerSign(_SignOptimizer):
     def __init__(self, learning_rate=0.1, base=math.e, beta=0.9, sign_decay=None, decay_steps=None,
                  num_periods=None, name="powersign", **kwargs):
         if base <= 0:
-            raise ValueError(f"base must be positive, got base={base!r}")
+            raise KerasNosError(f"base must be positive, got base={base!r}")
         super().__init__(learning_rate, beta, sign_decay, decay_steps, num_periods, name, **kwargs)
         self.base = base
 

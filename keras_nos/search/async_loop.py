@@ -31,6 +31,7 @@ def run_in_flight(session, max_checkpoints=None):
             done = not in_flight and not waiting and session.next_index >= session.budget
             if since_checkpoint >= session.batch_size or (done and since_checkpoint):
                 session.checkpoint(list(in_flight.values()) + waiting)
+                session.stop_if_failing()
                 since_checkpoint = 0
                 checkpoints += 1
                 if not done and max_checkpoints is not None and checkpoints >= max_checkpoints:

@@ -11,14 +11,14 @@ says so in its metadata.
 import dataclasses
 from typing import Any, Optional
 
+from keras_nos.errors import KerasNosError
 from keras_nos.executors import EXECUTORS
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES
-from keras_nos.tasks.lr_search import learning_rate_grid
+from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks.registry import get_task
 
-SEARCH_LEARNING_RATES = learning_rate_grid(1e-4, 1.0, 5)
 # The compare tasks a finished search runs its winner and Adam on by default: none of them on digits, a
 # ConvNet, a regression MLP and a function to minimise, about 45 CPU seconds each (benchmarks/noise_ceiling.py).
 DEFAULT_FUNNEL_SUITE = ("convnet-shapes", "friedman-regression", "rosenbrock")
@@ -32,30 +32,39 @@ def _setting(default, name, **field_options):
 
 def _check_whole(value, name, least, what="a whole number"):
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name} must be {what} >= {least}, got {value!r}")
+        raise KerasNosError(f"{name} must be {what} >= {least}, got {value!r}")
 
 
 def _check_choice(value, allowed, what):
     if value not in allowed:
-        raise ValueError(f"Unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+        raise KerasNosError(f"Unknown {what} {value!r}; allowed: {', '.join(allowed)}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TaskConfig:
     """What every candidate trains on, and how its reward is measured."""
 
-    name: str = _setting("digits-autoencoder", "task")
-    learning_rates: tuple = SEARCH_LEARNING_RATES
+    name: Any = _setting("digits-autoencoder", "task")  # a registered name, "package.module:attr", or a Task
+    learning_rates: tuple = DEFAULT_LEARNING_RATES
     epochs: Optional[int] = None  # None: the task's own
     data_path: Optional[str] = None
     hurdles: tuple = DEFAULT_HURDLES
     reward_seeds: int = 1
 
     def __post_init__(self):
-        get_task(self.name)
+        self.task()
         _check_whole(self.reward_seeds, "reward_seeds", 1)
         object.__setattr__(self, "learning_rates", tuple(self.learning_rates))  # a JSON list reads back as one
         object.__setattr__(self, "hurdles", tuple(self.hurdles))
+
+    def task(self):
+        """The ``Task`` itself."""
+        return get_task(self.name)
+
+    @property
+    def label(self):
+        """The task's name as the parent run stores it: the text given, or a ``Task``'s own name."""
+        return self.name if isinstance(self.name, str) else self.name.name
 
     def evaluator_options(self, seed):
         """The keyword arguments of each worker's ``Evaluator``."""
@@ -86,9 +95,12 @@ class BudgetConfig:
 
     candidates: int = _setting(200, "budget")
     batch_size: int = 10
+    max_consecutive_errors: int = 10  # stop after this many candidates in a row end in error; 0: never
 
     def __post_init__(self):
         _check_whole(self.candidates, "budget", 1, "a whole number of candidates")
+        _check_whole(self.batch_size, "batch_size", 1, "a whole number of candidates")
+        _check_whole(self.max_consecutive_errors, "max_consecutive_errors", 0)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -107,10 +119,10 @@ class ExecutorConfig:
         _check_choice(self.name, EXECUTORS, "executor")
         _check_choice(self.mode, MODES, "mode")
         if self.candidate_timeout is not None and not self.candidate_timeout > 0:
-            raise ValueError(f"candidate_timeout must be a positive number of seconds, got {self.candidate_timeout!r}")
+            raise KerasNosError(f"candidate_timeout must be a positive number of seconds, got {self.candidate_timeout!r}")
         _check_whole(self.max_retries, "max_retries", 0)
         if self.ray_address is not None and self.name != "ray":
-            raise ValueError(f"ray_address {self.ray_address!r} needs executor='ray' (--executor ray)")
+            raise KerasNosError(f"ray_address {self.ray_address!r} needs executor='ray' (--executor ray)")
 
     def executor_options(self):
         """The keyword arguments of ``make_executor`` beyond the evaluator's options and the workers."""

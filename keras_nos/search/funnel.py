@@ -12,7 +12,6 @@ from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
 from keras_nos.search import leaderboard as board
 from keras_nos.search.records import make_trial
 from keras_nos.search.session import progress_bar
-from keras_nos.tasks.registry import get_task
 from keras_nos.tracking import tags
 
 REFERENCES = (board.REFERENCE,)
@@ -23,7 +22,7 @@ def run_funnel_stage(session):
     funnel, task = session.config.funnel, session.config.task
     if funnel.top_k <= 0 or funnel.seeds <= 0:
         return
-    search_epochs = task.epochs or get_task(task.name).epochs
+    search_epochs = task.epochs or task.task().epochs
     run_funnel(session, funnel.top_k, funnel.seeds, funnel.epochs or 2 * search_epochs, search_epochs)
     suite = funnel.suite_names()
     if suite:

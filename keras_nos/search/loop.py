@@ -17,11 +17,15 @@ from keras_nos.search.funnel import run_funnel_stage
 from keras_nos.search.session import SearchSession
 from keras_nos.search.strategies import make_strategy
 from keras_nos.search.sync_loop import run_batches
-from keras_nos.tasks.registry import get_task
+from keras_nos.tasks.checks import check_network_task
 from keras_nos.tracking import SearchTracker, check_reachable, default_tracking_uri, find_search_run
+from keras_nos.tracking.lease import RunLease
+from keras_nos.tracking.patience import DEFAULT_STORE_PATIENCE, PatientClient, check_store_patience
+from keras_nos.tracking.resume import SearchInterrupted
 
 
-def search(config=None, *, tracking_uri=None, resume=None, progress=True, max_batches=None, **settings):
+def search(config=None, *, tracking_uri=None, resume=None, progress=True, max_batches=None,
+           store_patience=DEFAULT_STORE_PATIENCE, **settings):
     """Run (or resume) a search and return its leaderboard rows, best first.
 
     The settings are keyword arguments by their flat names (``task``,
@@ -57,31 +61,52 @@ def search(config=None, *, tracking_uri=None, resume=None, progress=True, max_ba
     then runs the winner and Adam through that suite, with the same
     learning-rate budget and seeds; the ``suite_vs_adam`` column says on how many
     of its tasks the winner beat Adam.
+
+    When the tracking store goes away mid-search, the search waits for it up to
+    ``store_patience`` seconds (``tracking/patience.py``), then stops with a
+    KerasNosError naming the run and the command that resumes it. One process
+    at a time runs a search: it holds a lease on the parent run
+    (``tracking/lease.py``), and a resume of a run held by a live process is a
+    KerasNosError. Ctrl-C raises ``SearchInterrupted``, which carries the run
+    id and the resume command.
     """
     given = dict(config.settings() if config is not None else {}, **settings)
     config = stored_settings.resolve(given, _parent_run(tracking_uri, resume) if resume else None)
     uri = tracking_uri or default_tracking_uri()
     check_reachable(uri)
-    # The data and the executor come first: a missing data set, a missing Ray or an unreachable cluster is
-    # reported before anything is written.
-    _check_data(config)
-    executor = make_executor(config.executor.name, config.task.evaluator_options(config.seed),
-                             config.executor.workers, **config.executor.executor_options())
+    patience = check_store_patience(store_patience)
+    lease = RunLease(uri, resume).acquire() if resume else None  # claimed before anything is written on the run
+    run_id = resume
     try:
-        session = _start_session(config, uri, resume, executor, progress)
-    except BaseException:
-        executor.close()
-        raise
-    try:
-        if resume:
-            session.restore()
-        run = run_in_flight if config.executor.mode == "async" else run_batches
-        if run(session, max_batches):
-            run_funnel_stage(session)
-            session.finish()
-        return session.leaderboard()
+        # The data and the executor come first: a missing data set, a missing Ray or an unreachable cluster is
+        # reported before anything is written.
+        _check_data(config)
+        executor = make_executor(config.executor.name, config.task.evaluator_options(config.seed),
+                                 config.executor.workers, **config.executor.executor_options())
+        try:
+            session = _start_session(config, uri, resume, executor, progress, patience)
+            run_id = session.tracker.run_id
+            session.lease = lease = lease or RunLease(uri, run_id).acquire(contested=False)
+        except BaseException:
+            executor.close()
+            raise
+        try:
+            if resume:
+                session.restore()
+            run = run_in_flight if config.executor.mode == "async" else run_batches
+            if run(session, max_batches):
+                run_funnel_stage(session)
+                session.finish()
+            return session.leaderboard()
+        finally:
+            executor.close()
+    except KeyboardInterrupt:
+        if run_id is None:
+            raise
+        raise SearchInterrupted(run_id, uri) from None
     finally:
-        executor.close()
+        if lease is not None:
+            lease.release()
 
 
 def _parent_run(tracking_uri, run_id):
@@ -90,15 +115,20 @@ def _parent_run(tracking_uri, run_id):
     return find_search_run(uri, run_id)
 
 
-def _start_session(config, uri, resume, executor, progress):
-    """The session of a new parent run, or of run ``resume``, with its strategy."""
+def _start_session(config, uri, resume, executor, progress, store_patience):
+    """The session of a new parent run, or of run ``resume``, with its strategy; its tracker waits
+    ``store_patience`` seconds for a store that goes away."""
     space = config.strategy.search_space()
     tracker = SearchTracker(uri, config.experiment, run_id=resume, params=_run_params(config, space),
-                            run_name=f"{config.strategy.name}-{config.task.name}",
+                            run_name=f"{config.strategy.name}-{config.task.label}",
                             settings=stored_settings.encode(config))
+    tracker.client = PatientClient(tracker.client, uri, store_patience)
+    tracker.client.run_id = tracker.run_id
     strategy = make_strategy(config.strategy.name, space, seed=config.seed, **(config.strategy.options or {}))
     strategy.use_hurdles(config.task.hurdles, config.task.learning_rates)
-    return SearchSession(config, tracker, space, strategy, executor, progress)
+    session = SearchSession(config, tracker, space, strategy, executor, progress)
+    tracker.client.waiting = lambda: session.unwritten
+    return session
 
 
 def _run_params(config, space):
@@ -108,7 +138,7 @@ def _run_params(config, space):
             "num_groups": space.num_groups, "workers": executor.workers, "batch_size": config.budget.batch_size,
             "executor": executor.name, "funnel_top_k": funnel.top_k, "funnel_seeds": funnel.seeds,
             "mode": executor.mode, "candidate_timeout": executor.candidate_timeout,
-            "max_retries": executor.max_retries, **config.task.evaluator_options(config.seed),
+            "max_retries": executor.max_retries, **config.task.evaluator_options(config.seed), "task": config.task.label,
             **({"ray_address": executor.ray_address or "local"} if executor.name == "ray" else {}),
             **{f"executor.{k}": v for k, v in (executor.options or {}).items()},
             **{f"strategy.{k}": v for k, v in (config.strategy.options or {}).items()},
@@ -117,6 +147,6 @@ def _run_params(config, space):
 
 def _check_data(config):
     """Load the task's data once in the driver: the workers load it lazily, after the parent run exists."""
-    task = get_task(config.task.name)
+    task = config.task.task()
     if task.load_data is not None:
-        task.load_data(config.task.data_path, config.seed)
+        check_network_task(task, task.load_data(config.task.data_path, config.seed))

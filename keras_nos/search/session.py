@@ -8,15 +8,16 @@ has the tracker write it, and checkpoints everything on the parent run.
 import bisect
 import dataclasses
 import os
+import re
 import tempfile
 
 from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
+from keras_nos.errors import SearchStoppedError
 from keras_nos.search import leaderboard as board
 from keras_nos.search.plots import plot_rewards
 from keras_nos.search.progress import progress_metrics
 from keras_nos.search.records import make_trial, with_simplified_rule
 from keras_nos.tasks import result as statuses
-from keras_nos.tasks.registry import get_task
 from keras_nos.tracking import Trial, tags
 
 
@@ -37,6 +38,8 @@ class SearchSession:
         self.references = []  # funnel trials of reference optimizers, shown beside the found rules
         self.suite_results = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
         self.progress_logged = set()  # indices of the candidates whose step metrics are on the parent run
+        self.unwritten = 0  # finished candidates whose write waits for the tracking store
+        self.lease = None  # this process's RunLease on the parent run, checked before each checkpoint
 
     @property
     def cache_hits(self):
@@ -64,6 +67,8 @@ class SearchSession:
 
     def checkpoint(self, in_flight=()):
         """Store the state on the parent run, with the step metrics, the reward plot and the leaderboard."""
+        if self.lease is not None:
+            self.lease.check()
         state = {"strategy": self.strategy.state(), "records": [trial.to_dict() for trial in self.records],
                  "funnel": self.funnel_results, "references": [trial.to_dict() for trial in self.references],
                  "suite": self.suite_results}
@@ -74,8 +79,8 @@ class SearchSession:
         rewards = [trial.reward for trial in self.records]
         with tempfile.TemporaryDirectory() as folder:
             plot = os.path.join(folder, "reward_vs_samples.png")
-            plot_rewards(rewards, plot, title=f"{self.strategy.name} on {self.options['task']}",
-                         reward_label=get_task(self.config.task.name).reward_label)
+            plot_rewards(rewards, plot, title=f"{self.strategy.name} on {self.config.task.label}",
+                         reward_label=self.config.task.task().reward_label)
             self.tracker.log_artifact_file(plot)
             table = os.path.join(folder, "leaderboard.csv")
             board.write_csv(self.leaderboard(), table)
@@ -111,7 +116,22 @@ class SearchSession:
     def _write(self, index, tokens, result, cache_hit):
         trial = make_trial(index, result, tokens=tuple(tokens), cache_hit=cache_hit, strategy=self.strategy.name,
                            seed=self.config.seed)
-        return dataclasses.replace(trial, run_id=self.tracker.log_candidate(trial))
+        self.unwritten += 1
+        try:
+            return dataclasses.replace(trial, run_id=self.tracker.log_candidate(trial))
+        finally:
+            self.unwritten -= 1
+
+    def stop_if_failing(self):
+        """``SearchStoppedError`` when the last ``max_consecutive_errors`` candidates all ended in error: a task
+        that breaks every candidate (a bug in its model or data) is reported, not searched to the end. Called
+        after a checkpoint, so what finished is kept. A rule that diverges is not an error."""
+        limit = self.config.budget.max_consecutive_errors
+        last = self.records[-limit:] if limit else []
+        if len(last) == limit and limit and all(trial.status == statuses.ERROR for trial in last):
+            raise SearchStoppedError(
+                f"stopped: the last {limit} candidates all ended in error ({_first_line(last[-1].result.message)}); "
+                f"fix the task, or raise max_consecutive_errors (0 never stops)")
 
     def accept(self, trial, bar):
         """Add one finished trial in index order, let the strategy learn from it, move the bar."""
@@ -147,6 +167,14 @@ def progress_bar(total, done, enabled, desc="candidates", unit="rule"):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
+
+
+def _first_line(message):
+    """The line of an error message that names the error; Keras puts its own line before a layer's error."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", message or "").splitlines() if line.strip()]
+    if len(lines) > 1 and "Exception encountered when calling" in lines[0]:
+        lines = [f"{lines[0]} {lines[1]}"]
+    return (lines or ["no message"])[0][:300]
 
 
 def _cacheable(result):

@@ -8,7 +8,9 @@ settings of :data:`WHERE`.
 
 import json
 
+from keras_nos.errors import KerasNosError
 from keras_nos.search.config import DEFAULTS, SearchConfig, check_known
+from keras_nos.tasks.registry import Task
 from keras_nos.tracking import tags
 
 # Where a search runs and reads its data, not what it computes: a resumed search may be given new values.
@@ -18,15 +20,16 @@ WHERE = ("workers", "ray_address", "data_path")
 def encode(config):
     """The JSON text of ``config`` stored on the parent run; ValueError for a value JSON cannot hold."""
     try:
-        return json.dumps(config.settings(), sort_keys=True)
+        return json.dumps(dict(config.settings(), task=config.task.label), sort_keys=True)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"search settings must be numbers, text, lists or dicts to be stored for a resume: "
+        raise KerasNosError(f"search settings must be numbers, text, lists or dicts to be stored for a resume: "
                          f"{error}") from None
 
 
 def _plain(value):
-    """``value`` as it reads back from JSON (tuples become lists), for comparing with a stored setting."""
-    return json.loads(json.dumps(value))
+    """``value`` as it reads back from JSON (tuples become lists; a ``Task`` is stored by its name), for
+    comparing with a stored setting."""
+    return json.loads(json.dumps(value.name if isinstance(value, Task) else value))
 
 
 def stored(run):
@@ -51,7 +54,7 @@ def resolve(given, run=None):
             continue
         if name == "budget" and isinstance(value, int) and value > parent["budget"]:
             continue
-        raise ValueError(f"{name}={value!r} contradicts the {name}={parent.get(name)!r} of search run "
+        raise KerasNosError(f"{name}={value!r} contradicts the {name}={parent.get(name)!r} of search run "
                          f"{run.info.run_id} being resumed; leave it out to keep the stored value "
                          f"(a resume may raise the budget, and change {', '.join(WHERE)})")
     return SearchConfig.from_settings(dict(parent, **given))

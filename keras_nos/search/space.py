@@ -36,6 +36,7 @@ from keras_nos.dsl.tokens import (
     UNARY_TOKENS,
     tokens_to_rule,
 )
+from keras_nos.errors import KerasNosError
 
 MIN_GROUPS = 1
 MAX_GROUPS = 4
@@ -71,16 +72,16 @@ def _result_index(token):
 
 def _checked_tokens(kind, tokens, allowed):
     if isinstance(tokens, str):
-        raise ValueError(f"{kind} must be a list of tokens, not the string {tokens!r}")
+        raise KerasNosError(f"{kind} must be a list of tokens, not the string {tokens!r}")
     tokens = tuple(tokens)
     if not tokens:
-        raise ValueError(f"{kind} must name at least one token; allowed: {', '.join(allowed)}")
+        raise KerasNosError(f"{kind} must name at least one token; allowed: {', '.join(allowed)}")
     for token in tokens:
         if token not in allowed:
-            raise ValueError(f"Unknown {kind[:-1]} token {token!r}; allowed: {', '.join(allowed)}")
+            raise KerasNosError(f"Unknown {kind[:-1]} token {token!r}; allowed: {', '.join(allowed)}")
     if len(set(tokens)) != len(tokens):
         duplicates = sorted({t for t in tokens if tokens.count(t) > 1})
-        raise ValueError(f"{kind} lists a token more than once: {', '.join(duplicates)}")
+        raise KerasNosError(f"{kind} lists a token more than once: {', '.join(duplicates)}")
     return tokens
 
 
@@ -94,7 +95,7 @@ class SearchSpace:
         if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or not (
             MIN_GROUPS <= num_groups <= MAX_GROUPS
         ):
-            raise ValueError(f"num_groups must be an integer from {MIN_GROUPS} to {MAX_GROUPS}; got {num_groups!r}")
+            raise KerasNosError(f"num_groups must be an integer from {MIN_GROUPS} to {MAX_GROUPS}; got {num_groups!r}")
         self.operands = _checked_tokens("operands", operands, OPERAND_TOKENS + DECAY_OPERAND_TOKENS)
         self.unaries = _checked_tokens("unaries", unaries, UNARY_TOKENS)
         self.binaries = _checked_tokens("binaries", binaries, BINARY_TOKENS)
@@ -114,7 +115,7 @@ class SearchSpace:
     def preset(cls, name, num_groups=None):
         """A named space from ``SPACES``; ``num_groups`` defaults to 2."""
         if name not in SPACES:
-            raise ValueError(f"Unknown search space {name!r}; allowed: {', '.join(SPACES)}")
+            raise KerasNosError(f"Unknown search space {name!r}; allowed: {', '.join(SPACES)}")
         return cls(**SPACES[name], num_groups=DEFAULT_NUM_GROUPS if num_groups is None else num_groups, name=name)
 
     # -- structure ----------------------------------------------------------------
@@ -132,7 +133,7 @@ class SearchSpace:
         if isinstance(position, bool) or not isinstance(position, (int, np.integer)) or not (
             0 <= position < self.sequence_length
         ):
-            raise ValueError(f"position must be from 0 to {self.sequence_length - 1}; got {position!r}")
+            raise KerasNosError(f"position must be from 0 to {self.sequence_length - 1}; got {position!r}")
 
     def _base_choices(self, position):
         group, slot = divmod(position, GROUP_SIZE)
@@ -216,7 +217,7 @@ class SearchSpace:
             return list(self._base_choices(position))
         prefix = list(prefix)
         if len(prefix) != position:
-            raise ValueError(f"prefix must hold the {position} tokens before position {position}; got {len(prefix)}")
+            raise KerasNosError(f"prefix must hold the {position} tokens before position {position}; got {len(prefix)}")
         return list(self._choices_of_state(*self._state(prefix)))
 
     def mask(self, position, prefix):
@@ -239,17 +240,17 @@ class SearchSpace:
     def validate(self, tokens):
         """Raise ``ValueError`` naming the first bad token and its position; return the tokens as a list."""
         if isinstance(tokens, str):
-            raise ValueError(f"A token sequence is a list of tokens, not the string {tokens!r}")
+            raise KerasNosError(f"A token sequence is a list of tokens, not the string {tokens!r}")
         tokens = list(tokens)
         if len(tokens) != self.sequence_length:
-            raise ValueError(
+            raise KerasNosError(
                 f"A sequence of this space has {self.sequence_length} tokens ({self.num_groups} groups of "
                 f"{GROUP_SIZE}); got {len(tokens)}: {tokens}"
             )
         for position, token in enumerate(tokens):
             allowed = self.choices(position, tokens[:position])
             if token not in allowed:
-                raise ValueError(
+                raise KerasNosError(
                     f"Token {token!r} is not allowed at position {position} (group {position // GROUP_SIZE}, "
                     f"{_SLOT_KINDS[position % GROUP_SIZE]} slot) after {tokens[:position]}; allowed: {', '.join(allowed)}"
                 )

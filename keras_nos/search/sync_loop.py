@@ -24,6 +24,7 @@ def run_batches(session, max_batches=None):
             proposals = session.strategy.propose(min(session.batch_size, session.budget - len(session.records)))
             session.observe(_evaluate_batch(session, proposals, bar))
             session.checkpoint()
+            session.stop_if_failing()
             batches += 1
     finally:
         bar.close()

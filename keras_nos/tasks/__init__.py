@@ -16,7 +16,9 @@ _EXPORTS = {
     "Task": "keras_nos.tasks.registry",
     "get_task": "keras_nos.tasks.registry",
     "register_task": "keras_nos.tasks.registry",
+    "Objective": "keras_nos.tasks.scores",
     "STATUSES": "keras_nos.tasks.result",
+    "Splits": "keras_nos.tasks.datasets",
     "EvaluationResult": "keras_nos.tasks.result",
 }
 

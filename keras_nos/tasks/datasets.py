@@ -15,11 +15,14 @@ import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 from PIL import Image
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
+
+from keras_nos.errors import KerasNosError, DataNotFoundError
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -44,20 +47,31 @@ _LAYOUT_HINT = f"PATH is {_LAYOUTS}."
 
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """Train, validation and test arrays of one task; the test set is never tuned on."""
+    """Train, validation and (optional) test data of one task; the test set is never tuned on.
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    Inputs are what ``model.fit`` takes: an array, a list or dict of arrays, or a batched ``tf.data.Dataset``
+    of (inputs, targets) with its targets None.
+    """
+
+    x_train: Any
+    y_train: Any
+    x_val: Any
+    y_val: Any
+    x_test: Any = None
+    y_test: Any = None
 
     @property
     def num_classes(self):
         """Labels are 0..K-1, so K is one more than the largest label anywhere."""
-        labels = np.concatenate([self.y_train, self.y_val, self.y_test])
+        labels = np.concatenate([y for y in (self.y_train, self.y_val, self.y_test) if y is not None])
         return int(labels.max()) + 1
+
+
+def scaled_images(splits):
+    """``splits`` with uint8 images as float32 in [0, 1], as the bundled image tasks train on them."""
+    x_train, x_val, x_test = (None if x is None else x.astype(np.float32) / 255.0
+                              for x in (splits.x_train, splits.x_val, splits.x_test))
+    return Splits(x_train, splits.y_train, x_val, splits.y_val, x_test, splits.y_test)
 
 
 # ---------------------------------------------------------------- CIFAR-10
@@ -89,7 +103,7 @@ def mean_pool(images, factor):
     """uint8 NHWC images averaged over ``factor`` x ``factor`` pixel blocks (rounded, still uint8)."""
     n, height, width, channels = images.shape
     if not (isinstance(factor, int) and factor >= 1 and height % factor == 0 and width % factor == 0):
-        raise ValueError(f"pool must be a whole number >= 1 that divides the image size {height}x{width}, got {factor!r}")
+        raise KerasNosError(f"pool must be a whole number >= 1 that divides the image size {height}x{width}, got {factor!r}")
     blocks = images.reshape(n, height // factor, factor, width // factor, factor, channels)
     return np.rint(blocks.mean(axis=(2, 4), dtype=np.float32)).astype(np.uint8)
 
@@ -108,7 +122,7 @@ def _load_local(path, origin=""):
     path = path.expanduser().resolve()
     if not path.exists():
         # The first line is the whole story (the command line prints only it); the layouts follow.
-        raise FileNotFoundError(f"CIFAR-10 not found at {path} ({origin}does not exist); {_HINT}\n{_LAYOUT_HINT}")
+        raise DataNotFoundError(f"CIFAR-10 not found at {path} ({origin}does not exist); {_HINT}\n{_LAYOUT_HINT}")
     cache = _cache_path(path)
     if cache.exists():
         with np.load(cache) as arrays:
@@ -130,7 +144,7 @@ def _load_keras():
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     except Exception as err:
         keras_cache = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "datasets"
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"CIFAR-10 not found: no --data, ${SOURCE_ENV} not set, no usable copy in the Keras cache "
             f"{keras_cache / 'cifar-10-batches-py-target'}, download from {CIFAR10_URL} failed "
             f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); {_HINT}\n{_LAYOUT_HINT}"
@@ -150,7 +164,7 @@ def _decode_source(path):
     splits = {_image_role(p)[0] for p in images}
     if splits == {"train", "test"}:
         return _decode_images(images)
-    raise ValueError(f"{path} is in no known CIFAR-10 layout; expected {_LAYOUTS}.")
+    raise KerasNosError(f"{path} is in no known CIFAR-10 layout; expected {_LAYOUTS}.")
 
 
 def _is_relevant(p):
@@ -192,7 +206,7 @@ def _read_tarball(path):
                 if m.isfile() and _is_relevant(PurePosixPath(m.name))
             }
     except tarfile.ReadError as err:
-        raise ValueError(f"{path} is in no known CIFAR-10 layout; expected {_LAYOUTS}.") from err
+        raise KerasNosError(f"{path} is in no known CIFAR-10 layout; expected {_LAYOUTS}.") from err
 
 
 def _decode_batches(files):
@@ -218,7 +232,7 @@ def _decode_images(images):
             pixels = np.asarray(im.convert("RGB"))
         if pixels.shape != (32, 32, 3):
             size = f"{pixels.shape[1]}x{pixels.shape[0]}"
-            raise ValueError(f"{p} is {size}; CIFAR-10 images are 32x32.")
+            raise KerasNosError(f"{p} is {size}; CIFAR-10 images are 32x32.")
         out[split][0].append(pixels)
         out[split][1].append(label)
     (xtr, ytr), (xte, yte) = out["train"], out["test"]

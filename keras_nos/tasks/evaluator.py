@@ -11,13 +11,14 @@ import time
 
 from keras_nos.dsl import fingerprint as rule_fingerprint
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.errors import KerasNosError
 from keras_nos.tasks import result as statuses
+from keras_nos.tasks.checks import check_network_task
 from keras_nos.tasks.fused_trainer import FusedTrainer
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES, run_hurdles
 from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES, make_lr_search
 from keras_nos.tasks.objectives import minimize_task
 from keras_nos.tasks.registry import get_task
-from keras_nos.tasks.scores import get_score
 from keras_nos.tasks.result import EvaluationResult
 
 
@@ -26,7 +27,7 @@ class Evaluator:
 
     Args:
         task: a registered task name or a ``Task``.
-        learning_rates: the grid tried for each rule (default 1e-5 ... 10, seven values).
+        learning_rates: the grid tried for each rule (default ``DEFAULT_LEARNING_RATES``: 1e-4 ... 1, five values, the search's).
         seed: seeds the data split, the initial weights and the rule's noise.
         data_path: where the task's data set is (for CIFAR-10 tasks).
         epochs: override the task's number of epochs.
@@ -61,13 +62,13 @@ class Evaluator:
         self.task = get_task(task)
         self.lr_search = make_lr_search(lr_search, seed, halving_keep, screen_epochs, optuna_trials)
         if halving_keep < 1 or screen_epochs < 1 or reward_seeds < 1:
-            raise ValueError(f"halving_keep, screen_epochs and reward_seeds must be at least 1, got {halving_keep}, "
+            raise KerasNosError(f"halving_keep, screen_epochs and reward_seeds must be at least 1, got {halving_keep}, "
                              f"{screen_epochs} and {reward_seeds}")
         if reward_seeds > 1 and not self.lr_search.trains_the_grid:
-            raise ValueError(f"reward_seeds={reward_seeds} needs lr_search 'grid' or 'halving', not {lr_search!r}")
+            raise KerasNosError(f"reward_seeds={reward_seeds} needs lr_search 'grid' or 'halving', not {lr_search!r}")
         self.learning_rates = tuple(float(lr) for lr in learning_rates)
         if not self.learning_rates or min(self.learning_rates) <= 0:
-            raise ValueError(f"Learning rates must be positive numbers, got {learning_rates!r}")
+            raise KerasNosError(f"Learning rates must be positive numbers, got {learning_rates!r}")
         self.seed = seed
         self.epochs = epochs or self.task.epochs
         self.hurdles = tuple(hurdles or ())
@@ -77,7 +78,9 @@ class Evaluator:
         if self.task.objective is not None:
             self.steps_per_epoch = self.task.steps_per_epoch
             return
-        self.trainer = FusedTrainer(self.task, self.task.load_data(data_path, seed), get_score(self.task.score),
+        splits = self.task.load_data(data_path, seed)
+        check_network_task(self.task, splits)
+        self.trainer = FusedTrainer(self.task, splits, self.task.make_score(),
                                     self.epochs, seed, no_progress_steps, early_stop, fuse_grid)
         self.num_outputs = self.trainer.num_outputs
         self.steps_per_epoch = self.trainer.steps_per_epoch

@@ -16,21 +16,28 @@ import keras
 import numpy as np
 
 from keras_nos.optimizers.rule_optimizer import RuleOptimizer
+from keras_nos.tasks import fit_data
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.result import EvaluationResult
 from keras_nos.tasks.scores import validation_scores
 
 
 class GridRuleOptimizer(RuleOptimizer):
-    """RuleOptimizer whose learning rate is set per model copy (variables under ``copy{k}/``)."""
+    """RuleOptimizer whose learning rate is set per model copy.
 
-    def __init__(self, rule, learning_rates, **kwargs):
+    ``copy_of_variable`` maps ``id(variable)`` to its copy's index: found by identity, not by the variable's
+    path, so any model works (a functional model's variables are named ``dense_1/kernel``, whatever copy
+    they are in).
+    """
+
+    def __init__(self, rule, learning_rates, copy_of_variable, **kwargs):
         super().__init__(rule, learning_rate=1.0, **kwargs)
         self._grid = list(learning_rates)
+        self._copy_of_variable = copy_of_variable
 
     def build(self, var_list):
         super().build(var_list)
-        copies = [int(v.path.split("/")[0][len("copy"):]) for v in var_list]
+        copies = [self._copy_of_variable[id(v)] for v in var_list]
         self._scales = [self._grid[k] for k in copies]
         # Position of each variable inside its own copy: the random streams of noise and drop() are keyed by
         # it, so copy k draws what a one-copy run at its learning rate draws, whichever copies exist beside it.
@@ -118,23 +125,32 @@ class CopyMonitor(keras.callbacks.Callback):
                 self.status[k] = statuses.DIVERGED
 
 
-def _standardize(x):
-    """Float32 inputs; integer images (uint8 CIFAR-10) are scaled to [0, 1], float inputs are kept as they are.
+class Copies(keras.Model):
+    """K copies of a child network side by side, each given the same inputs; outputs ``{"lr0": ..., ...}``.
 
-    Scaling by value (``x.max() > 1.5``) would divide real-valued features such
-    as the synthetic task's unit-variance patterns by 255 and make them nearly
-    unlearnable for every rule but scale-free ones like adam.
+    A subclassed model, so that the copies may take any inputs their own model takes: one array, a list or
+    a dict of them.
     """
-    scale = np.issubdtype(x.dtype, np.integer)
-    x = x.astype("float32")
-    if scale:
-        x /= 255.0
-    return x
+
+    def __init__(self, copies, **kwargs):
+        super().__init__(**kwargs)
+        self.copies = copies
+
+    def call(self, inputs, training=None):
+        return {f"lr{k}": copy(inputs, training=training) for k, copy in enumerate(self.copies)}
+
+
+def build_child(task, input_shape, num_outputs):
+    """One new child network of ``task``: ``build_model()`` for a user's model, or, for a builder that takes
+    them, ``build_model(input_shape, num_outputs)``."""
+    if task.builds_from_shape:
+        return task.build_model(input_shape, num_outputs)
+    return task.build_model()
 
 
 def _targets(y, score):
-    """Integer labels for classification, float32 targets for regression."""
-    return y if score.classifies else np.asarray(y, dtype="float32")
+    """Targets as given; float32 for the MSE of a regression score."""
+    return np.asarray(y, dtype="float32") if y is not None and score.loss == "mse" else y
 
 
 class FusedTrainer:
@@ -142,8 +158,9 @@ class FusedTrainer:
 
     Args:
         task: the network ``Task`` (its child network, batch size and steps per epoch).
-        splits: the task's data (``datasets.Splits``); inputs and targets are made float32 here.
-        score: the task's ``scores.Score`` (loss, reward and whether it classifies).
+        splits: the task's data (``datasets.Splits``): arrays, lists or dicts of arrays, or datasets, passed to
+            ``model.fit`` as they are.
+        score: the task's ``scores.Score`` or ``scores.ModelScore`` (loss, metrics and reward).
         epochs: the length of a full training; the decay schedules span it.
         seed: the initial weights, batch order and noise of a training unless it names its own.
         no_progress_steps, early_stop: see ``CopyMonitor``; ``no_progress_steps`` defaults to one epoch.
@@ -152,12 +169,15 @@ class FusedTrainer:
 
     def __init__(self, task, splits, score, epochs, seed=0, no_progress_steps=None, early_stop=True, fuse=True):
         self.task, self.score, self.epochs, self.seed = task, score, epochs, seed
-        self.x_train, self.y_train = _standardize(splits.x_train), _targets(splits.y_train, score)
-        self.x_val, self.y_val = _standardize(splits.x_val), _targets(splits.y_val, score)
-        self.num_outputs = score.output_size(splits)
-        self.steps_per_epoch = task.steps_per_epoch or math.ceil(len(self.x_train) / task.batch_size)
-        self.no_progress_steps = no_progress_steps or self.steps_per_epoch
+        self.x_train, self.y_train = splits.x_train, _targets(splits.y_train, score)
+        self.x_val, self.y_val = splits.x_val, _targets(splits.y_val, score)
+        self.num_outputs = score.output_size(splits) if task.builds_from_shape else None
+        self.steps_per_epoch = task.steps_per_epoch or fit_data.steps_per_epoch(self.x_train, task.batch_size)
+        # A user's model is judged by its objective only: the running training loss of one epoch on small data
+        # is too noisy a sign of no progress (Adam at 0.01 was marked stalled on a 200-example task).
+        self.no_progress_steps = no_progress_steps or (self.steps_per_epoch if score.judges_progress else None)
         self.early_stop, self.fuse = early_stop, fuse
+        self.baseline = None  # the untrained network's validation value, for a score that needs it
         self._keras_state = False  # whether a model was built since the last clear_session
 
     def clear_session(self):
@@ -186,45 +206,56 @@ class FusedTrainer:
         seed = self.seed if seed is None else seed
         model = self._build(rule, learning_rates, seed)
         outputs = [f"lr{k}" for k in range(len(learning_rates))]
+        if self.score.needs_baseline and self.baseline is None:
+            self.baseline = self._validation_values(model)["lr0"]  # every copy starts from these weights
 
         def validate():
-            scores = validation_scores(model, self.x_val, self.y_val, self.score)
-            return {f"{prefix}score": scores[f"lr{k}"] for k, prefix in enumerate(monitor.prefixes)}
+            values = self._validation_values(model)
+            return {f"{prefix}score": self.score.reward(values[f"lr{k}"], self.baseline)
+                    for k, prefix in enumerate(monitor.prefixes)}
 
         chance = 1.0 / self.num_outputs if self.score.classifies else None
         monitor = CopyMonitor(len(learning_rates), chance, self.no_progress_steps, self.early_stop, validate)
         keras.utils.set_random_seed(seed)  # the batch order does not depend on how many copies were built
-        model.fit(
-            self.x_train, {k: self.y_train for k in outputs},
-            epochs=epochs or self.epochs, batch_size=self.task.batch_size, steps_per_epoch=self.task.steps_per_epoch,
-            verbose=0, callbacks=[monitor, *callbacks],
-        )
+        x, y = fit_data.for_copies(self.x_train, self.y_train, outputs)
+        model.fit(x, y, epochs=epochs or self.epochs, batch_size=None if y is None else self.task.batch_size,
+                  steps_per_epoch=self.task.steps_per_epoch, verbose=0, callbacks=[monitor, *callbacks])
         return monitor
+
+    def _validation_values(self, model):
+        """Each copy's validation value (NaN where its outputs are not finite)."""
+        return validation_scores(model, self.x_val, self.y_val, self.score)
 
     def _build(self, rule, learning_rates, seed):
         """The compiled model of copies ``lr0``, ``lr1``, ..., its ``GridRuleOptimizer``'s slots built."""
         self._keras_state = True
-        inputs = keras.Input(self.x_train.shape[1:])
-        outputs = {}
-        for k in range(len(learning_rates)):
+        x_few, y_few = fit_data.head(self.x_train, self.y_train)
+        input_shape = self.x_train.shape[1:] if self.task.builds_from_shape else None
+        copies = []
+        for _ in learning_rates:
             # Every copy starts from the same weights, as K separate runs with one seed would: copy k at
-            # learning rate X trains exactly as a one-copy evaluation at X does.
+            # learning rate X trains exactly as a one-copy evaluation at X does. A model that makes its
+            # weights when first called (a subclassed one) is called here, under the same seed.
             keras.utils.set_random_seed(seed)
-            copy = self.task.build_model(self.x_train.shape[1:], self.num_outputs, name=f"copy{k}")
-            outputs[f"lr{k}"] = copy(inputs)
-        model = keras.Model(inputs, outputs)
-        optimizer = GridRuleOptimizer(rule, learning_rates, decay_steps=self.epochs * self.steps_per_epoch, seed=seed)
+            copy = build_child(self.task, input_shape, self.num_outputs)
+            if not copy.built:
+                copy(x_few)
+            copies.append(copy)
+        model = Copies(copies)
+        outputs = [f"lr{k}" for k in range(len(learning_rates))]
+        copy_of_variable = {id(v): k for k, copy in enumerate(copies) for v in copy.trainable_variables}
+        optimizer = GridRuleOptimizer(rule, learning_rates, copy_of_variable,
+                                      decay_steps=self.epochs * (self.steps_per_epoch or 1), seed=seed)
         loss = self.score.keras_loss()
-        metrics = ["accuracy"] if self.score.classifies else []  # the no-progress test of classification
-        model.compile(optimizer, loss={k: loss for k in outputs}, metrics={k: metrics for k in outputs},
+        model.compile(optimizer, loss={k: loss for k in outputs}, metrics={k: self.score.metrics() for k in outputs},
                       jit_compile=False)
         # Create the optimizer slots and the loss and metric trackers now, eagerly on two examples (fit resets
         # the trackers). Keras' TF trainer would create them inside the first trace of the train step, and a
         # tf.function that creates variables is traced twice: that second trace was half of an evaluation's
         # cost on small tasks (digits-mlp: 2.3 of 3.2 CPU s were tracing, 0.1 s the 136 steps).
-        optimizer.build(model.trainable_variables)
-        x_few, y_few = self.x_train[:2], {k: self.y_train[:2] for k in outputs}
+        y_few = {k: y_few for k in outputs}
         y_pred = model(x_few)
+        optimizer.build(model.trainable_variables)
         model.compute_loss(x_few, y_few, y_pred)
         model.compute_metrics(x_few, y_few, y_pred)
         return model

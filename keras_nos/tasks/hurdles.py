@@ -10,6 +10,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from keras_nos.errors import KerasNosError
 from keras_nos.tasks import numpy_stepper
 
 GRADIENT_SCALE = 1e-3
@@ -167,7 +168,7 @@ class HurdleOutcome:
 def _loss_ratios(name, rule, learning_rates, seed):
     """Final over starting loss of hurdle ``name`` at each learning rate; inf where it diverged."""
     if name not in HURDLES:
-        raise ValueError(f"Unknown hurdle {name!r}; allowed: {', '.join(HURDLES)}")
+        raise KerasNosError(f"Unknown hurdle {name!r}; allowed: {', '.join(HURDLES)}")
     hurdle = HURDLES[name]
     value_and_grad, start = hurdle.make_problem()
     losses = numpy_stepper.minimize(rule, value_and_grad, start, learning_rates, hurdle.steps, seed=seed)

@@ -10,18 +10,23 @@ import math
 import keras
 import numpy as np
 
+from keras_nos.errors import KerasNosError
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.result import EvaluationResult
 
 LR_SEARCHES = ("grid", "halving", "optuna")
-DEFAULT_LEARNING_RATES = tuple(10.0**k for k in range(-5, 2))  # 1e-5 ... 10
 
 
 def learning_rate_grid(low=1e-5, high=10.0, count=7):
     """``count`` learning rates evenly spaced on a log scale from ``low`` to ``high``."""
     if not 0 < low <= high or count < 1:
-        raise ValueError(f"A learning-rate grid needs 0 < low <= high and count >= 1, got {low}, {high}, {count}")
+        raise KerasNosError(f"A learning-rate grid needs 0 < low <= high and count >= 1, got {low}, {high}, {count}")
     return tuple(float(x) for x in np.geomspace(low, high, count))
+
+
+# The one default grid: what `keras-nos search` tries for every candidate, what `keras-nos evaluate` and the
+# funnel score a rule on, and what rl screens its proposals with, so a rule is scored alike everywhere.
+DEFAULT_LEARNING_RATES = learning_rate_grid(1e-4, 1.0, 5)
 
 
 def tpe_study(objective, trials, low, high, seed=0, direction="maximize", pruner=None):
@@ -141,4 +146,4 @@ def make_lr_search(name, seed=0, halving_keep=2, screen_epochs=1, optuna_trials=
         return HalvingSearch(halving_keep, screen_epochs)
     if name == "optuna":
         return OptunaSearch(optuna_trials, seed)
-    raise ValueError(f"Unknown lr_search {name!r}; allowed: {', '.join(LR_SEARCHES)}")
+    raise KerasNosError(f"Unknown lr_search {name!r}; allowed: {', '.join(LR_SEARCHES)}")

@@ -1,24 +1,35 @@
 """The proxy tasks by name, and how users add their own.
 
 A task says how to get its data and how to build its child network; the
-evaluator does the rest. Register a task of your own with::
+evaluator does the rest. The easiest way to a task of your own is
+``keras_nos.OptimizerSearch(build_model, loss=...)``, which makes one from your
+model and arrays. A task for the command line is a ``Task`` (or a function
+that returns one) in a module of yours::
 
-    from keras_nos.tasks import Task, register_task
-    register_task(Task(
-        name="my-task",
-        load_data=lambda data_path, seed: my_splits(),        # -> datasets.Splits
-        build_model=lambda input_shape, num_classes, name: my_model(name=name),
-        epochs=3, batch_size=64,
-        description="what it is"))
+    # my_pkg/tasks.py
+    from keras_nos.tasks import Task, Splits
 
-and ``keras-nos search --task my-task`` (from Python) trains on it.
+    def load(data_path, seed):
+        return Splits(x_train, y_train, x_val, y_val)
+
+    def build():
+        return keras.Sequential([...])          # uncompiled; any model
+
+    my_task = Task("my-task", load_data=load, build_model=build, loss="sparse_categorical_crossentropy",
+                   metrics=("accuracy",), score="val_accuracy", epochs=3)
+
+and ``keras-nos search --task my_pkg.tasks:my_task`` (``evaluate`` and
+``compare`` take it too). ``register_task(task)`` also makes it a name.
 """
 
 import dataclasses
 import functools
-from typing import Callable, Optional
+import importlib
+import inspect
+from typing import Any, Callable, Optional
 
 from keras_nos import name_tables
+from keras_nos.errors import KerasNosError
 from keras_nos.tasks import datasets, models, numpy_stepper, scores
 
 
@@ -26,37 +37,67 @@ from keras_nos.tasks import datasets, models, numpy_stepper, scores
 class Task:
     """A proxy task: data, child network and training length, or a function to minimise.
 
-    A network task gives ``load_data`` and ``build_model``; its reward is the
-    best learning rate's final validation ``score`` (``keras_nos.tasks.scores``:
-    ``accuracy``, ``log_loss``, or ``r2`` for regression, whose ``build_model``
-    gets the width of the targets in place of the number of classes). An objective task gives ``objective`` (a factory of
-    ``(value_and_grad, start)`` as in ``keras_nos.tasks.numpy_stepper``) and runs
-    ``epochs * steps_per_epoch`` steps; see ``keras_nos.tasks.objectives`` for its reward.
+    A network task gives ``load_data`` and ``build_model``. ``build_model()`` returns a new, uncompiled
+    ``keras.Model`` of any kind; the bundled tasks' builders take ``(input_shape, num_outputs)`` instead and
+    fit the data. The reward:
+
+    - with ``loss`` given (a user's model): ``score`` is ``"val_loss"`` (the default), ``"val_<metric>"`` for a
+      metric in ``metrics``, a ``scores.Objective`` or a callable ``(y_true, y_pred) -> float``
+      (``scores.ModelScore`` turns it into a reward in [0, 1]);
+    - without: ``score`` is a name in ``keras_nos.tasks.scores.SCORES`` (``accuracy``, the default,
+      ``log_loss``, or ``r2`` for regression, whose builder gets the width of the targets in place of the
+      number of classes), which also fixes the loss.
+
+    An objective task gives ``objective`` (a factory of ``(value_and_grad, start)`` as in
+    ``keras_nos.tasks.numpy_stepper``) and runs ``epochs * steps_per_epoch`` steps; see
+    ``keras_nos.tasks.objectives`` for its reward. Tasks pickle when their functions are module-level
+    functions or ``functools.partial`` of them, so any executor can ship them to its workers.
     """
 
     name: str
     load_data: Optional[Callable] = None  # (data_path or None, seed) -> datasets.Splits
-    build_model: Optional[Callable] = None  # (input_shape, num_classes, name) -> keras.Model with logits out
+    build_model: Optional[Callable] = None  # () -> keras.Model, or (input_shape, num_outputs) -> keras.Model
     epochs: int = 1
     batch_size: int = 32
     description: str = ""
     steps_per_epoch: Optional[int] = None  # None: one pass over the training split
     objective: Optional[Callable] = None  # () -> (value_and_grad, start): minimise a function, no network
-    score: str = "accuracy"  # a name in keras_nos.tasks.scores.SCORES
+    score: Any = None  # see the class docstring; None: "val_loss" with a loss, else "accuracy"
+    loss: Any = None  # a Keras loss (name or object) for a user's model; None: the score's
+    metrics: tuple = ()  # Keras metrics compiled with a user's model
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise KerasNosError(f"A task needs a name, got {self.name!r}")
         if self.objective is None and (self.load_data is None or self.build_model is None):
-            raise ValueError(f"Task {self.name!r} needs load_data and build_model, or an objective to minimise")
+            raise KerasNosError(f"Task {self.name!r} needs load_data and build_model, or an objective to minimise")
+        for field in ("load_data", "build_model"):
+            if getattr(self, field) is not None and not callable(getattr(self, field)):
+                raise KerasNosError(f"Task {self.name!r}: {field} must be callable, got {getattr(self, field)!r}")
         if self.objective is not None and not self.steps_per_epoch:
-            raise ValueError(f"Objective task {self.name!r} needs steps_per_epoch (steps between curve points)")
-        scores.get_score(self.score)
+            raise KerasNosError(f"Objective task {self.name!r} needs steps_per_epoch (steps between curve points)")
+        object.__setattr__(self, "metrics", tuple(self.metrics or ()))
+        self.make_score()
+
+    def make_score(self):
+        """The ``Score`` or ``ModelScore`` that turns validation outputs into this task's reward."""
+        if self.loss is None:
+            return scores.get_score(self.score or "accuracy")
+        return scores.ModelScore(self.loss, self.score or "val_loss", self.metrics)
+
+    @property
+    def builds_from_shape(self):
+        """Whether ``build_model`` takes ``(input_shape, num_outputs)`` (the bundled tasks) rather than nothing."""
+        parameters = inspect.signature(self.build_model).parameters.values()
+        return any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                   for p in parameters)
 
     @property
     def reward_label(self):
         """What a candidate's reward on this task measures, in words for a plot's axis."""
         if self.objective is not None:
             return "orders of magnitude taken off the objective, / 10"
-        return scores.get_score(self.score).label
+        return self.make_score().label
 
 
 TASKS = {}
@@ -68,8 +109,29 @@ def register_task(task, overwrite=False):
 
 
 def get_task(name):
-    """The task registered as ``name``; ``ValueError`` lists the names."""
+    """The task ``name``: a ``Task`` itself, a registered name, or ``"package.module:attr"`` naming a ``Task``
+    or a function that returns one. A ``KerasNosError`` names what is wrong and what is allowed."""
+    if isinstance(name, str) and ":" in name and name not in TASKS:
+        return _import_task(name)
     return name_tables.lookup(TASKS, name, "task", Task)
+
+
+def _import_task(spec):
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise KerasNosError(f"Task {spec!r}: cannot import module {module_name!r} ({error}); a task is a registered "
+                            f"name or package.module:attr") from None
+    if not hasattr(module, attribute):
+        raise KerasNosError(f"Task {spec!r}: module {module_name!r} has no attribute {attribute!r}")
+    task = getattr(module, attribute)
+    if not isinstance(task, Task) and callable(task):
+        task = task()
+    if not isinstance(task, Task):
+        raise KerasNosError(f"Task {spec!r} is a {type(task).__name__}; it must be a keras_nos.tasks.Task or a "
+                            f"function that returns one")
+    return task
 
 
 def _digits(data_path, seed):
@@ -77,8 +139,12 @@ def _digits(data_path, seed):
 
 
 def _cifar10(data_path, seed, train_limit=None, validation_size=5000, pool=1):
-    return datasets.load_cifar10(data_path, seed=seed, train_limit=train_limit, validation_size=validation_size,
-                                 pool=pool)
+    return datasets.scaled_images(datasets.load_cifar10(data_path, seed=seed, train_limit=train_limit,
+                                                        validation_size=validation_size, pool=pool))
+
+
+def _digits_reconstruction(data_path, seed):
+    return datasets.load_digits_reconstruction(seed=seed)
 
 
 def _synthetic(data_path, seed):
@@ -103,7 +169,7 @@ register_task(Task(
 # ranks rules the same way from seed to seed (Spearman 0.94 over 35 rules; digits-convnet 0.53).
 register_task(Task(
     name="digits-autoencoder",
-    load_data=lambda data_path, seed: datasets.load_digits_reconstruction(seed=seed),
+    load_data=_digits_reconstruction,
     build_model=models.autoencoder,
     epochs=8, batch_size=32, score="r2",
     description="scikit-learn digits as 64-vectors (bundled), dense autoencoder 64-32-8-32-64, 8 epochs; reward: "

@@ -12,6 +12,8 @@ WORKER_LOST = "worker_lost"
 TIMEOUT = "timeout"
 PRUNED = "pruned"  # a learning rate stopped early by the search over rates; never a whole result's status
 STATUSES = (OK, DIVERGED, NO_PROGRESS, ERROR, FAILED_HURDLE, WORKER_LOST, TIMEOUT)
+# The statuses of an evaluation that broke, rather than one that judged its rule (MLflow's FAILED run status).
+BROKEN = (ERROR, WORKER_LOST, TIMEOUT)
 
 
 @dataclasses.dataclass

@@ -10,6 +10,8 @@ import os
 import pickle
 import tempfile
 
+from keras_nos.errors import KerasNosError
+from keras_nos.tasks import result as statuses
 from keras_nos.tracking import store, tags
 from keras_nos.tracking.trials import run_fields, trial_from_run
 from keras_nos.tracking.writer import RunWriter
@@ -23,14 +25,14 @@ def find_search_run(uri, run_id):
     try:
         run = store.client(uri).get_run(run_id)
     except Exception:
-        raise ValueError(f"No search run with id {run_id!r} in tracking store {uri!r}; {LATEST_SEARCH_HINT}") from None
+        raise KerasNosError(f"No search run with id {run_id!r} in tracking store {uri!r}; {LATEST_SEARCH_HINT}") from None
     run_tags = run.data.tags
     kind = run_tags.get(tags.KIND)
     if tags.STAGE in run_tags:
-        raise ValueError(f"Run {run_id!r} is a {run_tags[tags.STAGE]} candidate of search run "
+        raise KerasNosError(f"Run {run_id!r} is a {run_tags[tags.STAGE]} candidate of search run "
                          f"{run_tags.get(tags.PARENT)!r}; give that parent run's id")
     if kind not in (None, "search"):
-        raise ValueError(f"Run {run_id!r} in {uri!r} is a {kind} run, not a search's parent run; {LATEST_SEARCH_HINT}")
+        raise KerasNosError(f"Run {run_id!r} in {uri!r} is a {kind} run, not a search's parent run; {LATEST_SEARCH_HINT}")
     return run
 
 
@@ -41,7 +43,7 @@ def latest_search_run_id(uri, experiment):
     runs = client.search_runs([found.experiment_id], filter_string=f"tags.`{tags.KIND}` = 'search'",
                               order_by=["attributes.start_time DESC"], max_results=1) if found else []
     if not runs:
-        raise ValueError(f"No search runs in experiment {experiment!r} of {uri!r}; run 'keras-nos search' first")
+        raise KerasNosError(f"No search runs in experiment {experiment!r} of {uri!r}; run 'keras-nos search' first")
     return runs[0].info.run_id
 
 
@@ -95,7 +97,8 @@ class SearchTracker(RunWriter):
         run_id = self._create_run(run_tags)
         self._log_params(run_id, params)
         self._log_metrics(run_id, metrics)
-        self.client.set_terminated(run_id, status="FINISHED" if trial.status == "ok" else "FAILED")
+        # FAILED is MLflow's word for a run that broke; a rule that diverged was evaluated fine (its status tag says how).
+        self.client.set_terminated(run_id, status="FAILED" if trial.status in statuses.BROKEN else "FINISHED")
         return run_id
 
     def save_checkpoint(self, state):

@@ -8,6 +8,10 @@ import logging
 import os
 from pathlib import Path
 
+from keras_nos.errors import KerasNosError
+from keras_nos.tracking.reachability import is_unreachable
+from keras_nos.tracking.store_lock import store_creation_lock
+
 DEFAULT_STORE_DIR = "mlruns"
 
 # A new SQLite store logs its schema migration at INFO ("Creating initial MLflow database tables..."); that is
@@ -42,14 +46,21 @@ def client(uri):
 
 
 def check_reachable(uri):
-    """Raise ValueError when the tracking store at ``uri`` cannot be used."""
+    """Raise KerasNosError when the tracking store at ``uri`` cannot be used: "unreachable" only when it is away
+    (:func:`~keras_nos.tracking.reachability.is_unreachable`). A new local store is created here, one process
+    at a time (:func:`~keras_nos.tracking.store_lock.store_creation_lock`)."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     try:
-        client(uri).search_experiments(max_results=1)
+        with store_creation_lock(uri):
+            client(uri).search_experiments(max_results=1)
+    except KerasNosError:  # the lock's own message
+        raise
     except Exception as error:  # any failure here means the store is unusable
         cause = " ".join(str(error).split())[:200]  # one line, whatever the store's message
-        raise ValueError(f"Tracking URI {uri!r} is unreachable; start its MLflow server or pass another "
+        if not is_unreachable(error):
+            raise KerasNosError(f"Tracking URI {uri!r} cannot be used: {type(error).__name__}: {cause}") from None
+        raise KerasNosError(f"Tracking URI {uri!r} is unreachable; start its MLflow server or pass another "
                          f"--tracking-uri (default: $MLFLOW_TRACKING_URI or ./mlruns). "
                          f"Cause: {type(error).__name__}: {cause}") from None
 

@@ -17,3 +17,4 @@ OPTIMIZER = PREFIX + "optimizer"
 SETTINGS = PREFIX + "settings"  # a search's settings as JSON: what ``--resume RUN_ID`` reads back
 SUITE = PREFIX + "suite"  # a search's compare-suite wins against Adam, as JSON
 SUMMARY = PREFIX + "summary"  # a search's one line on its winner against tuned Adam
+LEASE = PREFIX + "lease"  # the process that runs a search now: host, pid and heartbeat, as JSON

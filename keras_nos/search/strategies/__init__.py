@@ -6,6 +6,7 @@ Every strategy is a ``Strategy`` (an abstract base): ``propose(n)``,
 
 from typing import TYPE_CHECKING
 
+from keras_nos.errors import KerasNosError
 from keras_nos.search.strategies.base import Strategy
 from keras_nos.search.strategies.evolution import EvolutionStrategy
 from keras_nos.search.strategies.random_search import RandomStrategy
@@ -26,7 +27,7 @@ STRATEGIES = {
 def make_strategy(name: str, space: "SearchSpace | str", seed: int = 0, **options) -> Strategy:
     """The strategy ``name`` over ``space`` (a SearchSpace or a preset name such as 'paper')."""
     if name not in STRATEGIES:
-        raise ValueError(f"Unknown search strategy {name!r}; allowed: {', '.join(STRATEGIES)}")
+        raise KerasNosError(f"Unknown search strategy {name!r}; allowed: {', '.join(STRATEGIES)}")
     if isinstance(space, str):
         from keras_nos.search.space import SearchSpace
 

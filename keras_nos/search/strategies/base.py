@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from keras_nos.errors import KerasNosError
+
 if TYPE_CHECKING:
     from keras_nos.search.space import SearchSpace
 
@@ -32,7 +34,7 @@ class Strategy(abc.ABC):
         unknown = sorted(set(options) - set(self.defaults))
         if unknown:
             allowed = ", ".join(sorted(self.defaults)) or "none"
-            raise ValueError(f"Unknown option(s) {', '.join(unknown)} for strategy {self.name!r}; allowed: {allowed}")
+            raise KerasNosError(f"Unknown option(s) {', '.join(unknown)} for strategy {self.name!r}; allowed: {allowed}")
         self.space = space
         self.seed = int(seed)
         self.options = {**self.defaults, **options}
@@ -62,7 +64,7 @@ class Strategy(abc.ABC):
     def load_state(self, state: dict) -> None:
         """Resume from ``state()`` of a strategy of the same kind and space."""
         if state.get("name") != self.name:
-            raise ValueError(f"A state of strategy {state.get('name')!r} cannot be loaded into strategy {self.name!r}")
+            raise KerasNosError(f"A state of strategy {state.get('name')!r} cannot be loaded into strategy {self.name!r}")
         self.seed = state["seed"]
         self.options = dict(state["options"])
         self.rng = np.random.default_rng()
@@ -77,7 +79,7 @@ class Strategy(abc.ABC):
         for tokens, reward in results:
             reward = float(reward)
             if not np.isfinite(reward):
-                raise ValueError(f"A reward must be a finite number in [0, 1]; got {reward} for {list(tokens)}")
+                raise KerasNosError(f"A reward must be a finite number in [0, 1]; got {reward} for {list(tokens)}")
             pairs.append((list(tokens), reward))
         return pairs
 

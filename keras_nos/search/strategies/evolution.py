@@ -14,6 +14,7 @@ so a child is always valid.
 
 
 from keras_nos.dsl.tokens import GROUP_SIZE, rule_to_tokens
+from keras_nos.errors import KerasNosError
 from keras_nos.search.strategies.base import Strategy
 
 
@@ -74,7 +75,7 @@ class EvolutionStrategy(Strategy):
     def __init__(self, space, seed=0, **options):
         super().__init__(space, seed, **options)
         if self.options["population_size"] < 1 or self.options["tournament_size"] < 1 or self.options["max_mutations"] < 1:
-            raise ValueError(f"population_size, tournament_size and max_mutations must be at least 1; got {self.options}")
+            raise KerasNosError(f"population_size, tournament_size and max_mutations must be at least 1; got {self.options}")
         self.options["seed_rules"] = [str(rule) for rule in self.options["seed_rules"] or ()]
         self.seeds = seed_tokens(space, self.options["seed_rules"])
         self.population = []  # [(tokens, reward)], oldest first

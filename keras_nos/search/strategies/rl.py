@@ -42,14 +42,14 @@ import keras
 import numpy as np
 
 from keras_nos.dsl.fingerprint import fingerprint
+from keras_nos.errors import KerasNosError
 from keras_nos.search.strategies.base import Strategy
 from keras_nos.search.strategies.evolution import mutate
 from keras_nos.search.strategies.controller import Controller, ppo_loss
 from keras_nos.search.strategies.shrink import shrunk_variants
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES, HURDLES, check_hurdles, hurdle_score
-from keras_nos.tasks.lr_search import learning_rate_grid
+from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 
-PRETRAIN_LEARNING_RATES = learning_rate_grid(1e-4, 1.0, 5)  # the search's default grid (config.py imports us)
 _NO_SIGNAL = 1e-8  # rewards whose standard deviation is below this carry no information
 
 
@@ -81,14 +81,14 @@ class RLStrategy(Strategy):
         super().__init__(space, seed, **options)
         o = self.options
         if min(o["update_every"], o["ppo_epochs"], o["pretrain_batch"]) < 1:
-            raise ValueError(f"update_every, ppo_epochs and pretrain_batch must be at least 1; got {o}")
+            raise KerasNosError(f"update_every, ppo_epochs and pretrain_batch must be at least 1; got {o}")
         if min(o["elite_size"], o["pretrain_samples"], o["novelty_tries"], o["screen_tries"]) < 0:
-            raise ValueError(
+            raise KerasNosError(
                 f"elite_size, pretrain_samples, novelty_tries and screen_tries must be at least 0; got {o}")
         if not 0 <= o["risk_quantile"] < 1:
-            raise ValueError(f"risk_quantile must be in [0, 1); got {o['risk_quantile']!r}")
+            raise KerasNosError(f"risk_quantile must be in [0, 1); got {o['risk_quantile']!r}")
         if not 0 <= o["mutation_share"] <= 1 or o["max_mutations"] < 1:
-            raise ValueError(f"mutation_share must be in [0, 1] and max_mutations at least 1; got "
+            raise KerasNosError(f"mutation_share must be in [0, 1] and max_mutations at least 1; got "
                              f"{o['mutation_share']!r} and {o['max_mutations']!r}")
         self._build()
         self.buffer = []  # [(tokens, reward, old log-probability or None)] not yet learned from
@@ -98,7 +98,7 @@ class RLStrategy(Strategy):
         self.pretrained = o["pretrain_samples"] == 0
         self.num_updates = 0
         self.screened_out = 0  # proposals drawn again because they failed the cheap hurdles
-        self.hurdles = (DEFAULT_HURDLES, PRETRAIN_LEARNING_RATES)  # what screens proposals; see use_hurdles
+        self.hurdles = (DEFAULT_HURDLES, DEFAULT_LEARNING_RATES)  # what screens proposals; see use_hurdles
         self.last_update = {}  # the controller's diagnostics after its last update
 
     def _build(self):
@@ -284,7 +284,7 @@ class RLStrategy(Strategy):
     def use_hurdles(self, names, learning_rates):
         unknown = [name for name in names if name not in HURDLES]
         if unknown:
-            raise ValueError(f"Unknown hurdle {unknown[0]!r}; allowed: {', '.join(HURDLES)}")
+            raise KerasNosError(f"Unknown hurdle {unknown[0]!r}; allowed: {', '.join(HURDLES)}")
         self.hurdles = (tuple(names), tuple(float(lr) for lr in learning_rates))
 
     def diagnostics(self):
@@ -317,7 +317,7 @@ class RLStrategy(Strategy):
 
     def load_state(self, state):
         if "elites" not in state:
-            raise ValueError("This rl checkpoint comes from an earlier controller, without elite replay; resume "
+            raise KerasNosError("This rl checkpoint comes from an earlier controller, without elite replay; resume "
                              "it with the keras_nos version that started it, or start a new search")
         options = dict(self.options)
         super().load_state(state)
@@ -363,7 +363,7 @@ def _passes(rule, hurdles, learning_rates):
 def _cheap_score(rule):
     """``hurdle_score`` of a rule; 0 for one that cannot even run (a pretraining sample is never an error)."""
     try:
-        return hurdle_score(rule, PRETRAIN_LEARNING_RATES)
+        return hurdle_score(rule, DEFAULT_LEARNING_RATES)
     except Exception:  # noqa: BLE001 - any failure of a sampled rule is simply a useless rule
         return 0.0
 

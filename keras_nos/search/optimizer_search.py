@@ -1,0 +1,142 @@
+"""``OptimizerSearch``: which update rule trains *your* model best, asked as KerasTuner asks for hyperparameters.
+
+KerasTuner's four ideas are kept: a ``build_model`` function, an objective,
+a search object, and ``.search(x, y, validation_data=...)`` that takes what
+``model.fit`` takes. Everything else (the task, its registration, the MLflow
+runs) is made here from them, and every input is checked before anything is
+written to MLflow.
+"""
+
+import dataclasses
+
+import keras
+
+from keras_nos.errors import KerasNosError
+from keras_nos.search.leaderboard import REFERENCE
+from keras_nos.search.loop import search as run_search
+from keras_nos.tasks import fit_data
+from keras_nos.tasks.datasets import Splits
+from keras_nos.tasks.registry import Task
+from keras_nos.tasks.scores import ModelScore
+from keras_nos.tracking import default_tracking_uri, latest_search_run_id
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class InMemoryData:
+    """A task's ``load_data`` over data the user handed over; it pickles with its arrays."""
+
+    splits: Splits
+
+    def __call__(self, data_path, seed):
+        return self.splits
+
+
+class OptimizerSearch:
+    """Search for the update rule that trains your own Keras model best.
+
+    Args:
+        build_model: a function of no arguments that returns a new, uncompiled ``keras.Model`` (Sequential,
+            functional, subclassed, several inputs, batch norm, dropout: anything ``model.fit`` trains).
+        loss: the Keras loss the model trains with (a name or a ``keras.losses.Loss``).
+        objective: ``"val_loss"``, ``"val_<metric>"`` for a metric in ``metrics`` (its direction known, as in
+            KerasTuner), a ``keras_nos.tasks.Objective(name, direction)``, or a callable
+            ``(y_true, y_pred) -> float``, higher is better.
+        metrics: Keras metrics compiled with each candidate's model.
+        strategy, budget, space, seed: who proposes rules, how many are trained, from which space.
+        learning_rates: the grid each rule is tried at (default: the search's five, 1e-4 ... 1).
+        tracking_uri, experiment: the MLflow store and experiment (default: ``./mlruns``).
+        funnel_top_k, funnel_seeds: the best rules and tuned Adam trained again with more seeds, on your task.
+        funnel_suite: bundled compare tasks to run the winner on too (default ``"none"``: only your task).
+        max_consecutive_errors: stop when this many candidates in a row fail with an error (0: never).
+        resume: the parent run id of an earlier search of this model to continue; finished candidates are
+            kept, never trained again.
+        name: the task's name in MLflow.
+        **search_options: any other setting of ``keras_nos.search`` (``hurdles``, ``workers``, ``batch_size``,
+            ``strategy_options``, ...).
+    """
+
+    def __init__(self, build_model, *, loss, objective="val_loss", metrics=None, strategy="rl", budget=200,
+                 space="paper", learning_rates=None, seed=0, tracking_uri=None, experiment="keras-nos",
+                 funnel_top_k=3, funnel_seeds=3, funnel_suite="none", max_consecutive_errors=10, resume=None,
+                 name="own-model", progress=True, **search_options):
+        if not callable(build_model):
+            raise KerasNosError(f"build_model must be a function that returns a keras.Model, got {build_model!r}")
+        if isinstance(loss, str):
+            try:
+                keras.losses.get(loss)
+            except ValueError:
+                raise KerasNosError(f"Unknown loss {loss!r}; pass a name keras.losses.get knows "
+                                    f"('mse', 'sparse_categorical_crossentropy', ...) or a keras.losses.Loss") from None
+        self.build_model, self.loss, self.metrics = build_model, loss, tuple(metrics or ())
+        self.objective = ModelScore(loss, objective, self.metrics).objective  # checks the objective's name
+        self.name, self.resume, self.progress = name, resume, progress
+        self.tracking_uri = tracking_uri
+        self.settings = dict(strategy=strategy, budget=budget, space=space, seed=seed, experiment=experiment,
+                             funnel_top_k=funnel_top_k, funnel_seeds=funnel_seeds, funnel_suite=funnel_suite,
+                             max_consecutive_errors=max_consecutive_errors, **search_options)
+        if learning_rates is not None:
+            self.settings["learning_rates"] = tuple(learning_rates)
+        self.task = None
+        self.run_id = None
+        self._rows = None
+
+    def search(self, x, y=None, *, validation_data, epochs=3, batch_size=32, steps_per_epoch=None):
+        """Train candidate rules on (``x``, ``y``) and rank them on ``validation_data``; returns the leaderboard.
+
+        ``x`` is what ``model.fit`` takes: an array, a list or dict of arrays for a model of several inputs, or
+        a batched ``tf.data.Dataset`` of (inputs, targets) with ``y`` None. ``validation_data`` is
+        ``(x_val, y_val)`` or a dataset.
+        """
+        splits = _splits(x, y, validation_data)
+        self.task = Task(self.name, load_data=InMemoryData(splits), build_model=self.build_model, epochs=epochs,
+                         batch_size=batch_size, steps_per_epoch=steps_per_epoch, loss=self.loss,
+                         metrics=self.metrics, score=self.objective, description="a user's own model")
+        uri = self.tracking_uri or default_tracking_uri()
+        self._rows = run_search(task=self.task, tracking_uri=uri, resume=self.resume, progress=self.progress,
+                                **self.settings)
+        self.run_id = self.resume or latest_search_run_id(uri, self.settings["experiment"])
+        return self.leaderboard()
+
+    def leaderboard(self):
+        """The rows, best first; tuned Adam's row (from the funnel) has ``tokens == "reference"``."""
+        if self._rows is None:
+            raise KerasNosError("No search has run yet; call .search(x, y, validation_data=...) first")
+        return [dict(row, reference=row["tokens"] == "reference") for row in self._rows]
+
+    def best_rule(self):
+        """The best rule found (a ``keras_nos.Rule``), Adam's reference row left out."""
+        from keras_nos.dsl import parse_rule
+
+        return parse_rule(self._best_row()["rule"])
+
+    def best_optimizer(self, **kwargs):
+        """A ``keras_nos.RuleOptimizer`` of the best rule at its tuned learning rate; ``kwargs`` go to it
+        (``decay_steps`` defaults to the search's training length, which decaying rules span)."""
+        from keras_nos.optimizers import RuleOptimizer
+
+        row = self._best_row()
+        steps = (self.task.steps_per_epoch or fit_data.steps_per_epoch(self.task.load_data(None, 0).x_train,
+                                                                      self.task.batch_size) or 1)
+        options = dict(learning_rate=row["best_learning_rate"], decay_steps=steps * self.task.epochs, **kwargs)
+        return RuleOptimizer(row["rule"], **options)
+
+    def _best_row(self):
+        found = [row for row in self.leaderboard() if not row["reference"] and row["best_learning_rate"]]
+        if not found:
+            raise KerasNosError(f"No rule trained without failing in this search; see the leaderboard's statuses "
+                                f"(the reference is {REFERENCE})")
+        return found[0]
+
+
+def _splits(x, y, validation_data):
+    """The ``Splits`` of the user's data, each part checked."""
+    fit_data.check_pair(x, y, "training data")
+    if fit_data.is_dataset(validation_data):
+        x_val, y_val = validation_data, None
+    elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+        x_val, y_val = validation_data
+    else:
+        raise KerasNosError(f"validation_data must be (x_val, y_val) or a tf.data.Dataset, got "
+                            f"{type(validation_data).__name__}")
+    fit_data.check_pair(x_val, y_val, "validation_data")
+    return Splits(x, fit_data.as_array(y), x_val, fit_data.as_array(y_val))
