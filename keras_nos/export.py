@@ -18,6 +18,7 @@ import re
 
 from keras_nos.dsl import primitives, semantics
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.pretty import to_latex, to_unicode
 from keras_nos.dsl.rule import Const, Operand, Unary, apply_unary
 from keras_nos.errors import KerasNosError
 from keras_nos.optimizers import keras_internals, random_draws
@@ -207,8 +208,8 @@ def _docstrings(rule, class_name, learning_rate, summary, uses):
 
     w <- w - learning_rate * update,   update = {rule}
 
-Unicode: {rule.to_unicode()}
-LaTeX:   {rule.to_latex()}
+Unicode: {to_unicode(rule)}
+LaTeX:   {to_latex(rule)}
 
 {summary}
 
@@ -218,7 +219,7 @@ is registered as ``{PACKAGE}>{class_name}``: import this module before
 '''
     class_doc = f'''Optimizer whose step is ``w <- w - learning_rate * ({rule})``.
 
-    {rule.to_unicode()}
+    {to_unicode(rule)}
 
     {summary.replace(chr(10), chr(10) + "    ")}
 

@@ -1,11 +1,12 @@
 """Simplification (same fingerprint, never longer) and the pretty forms of rules."""
 
+import importlib
+
 import numpy as np
 import pytest
 
 from keras_nos import named_rules
-from keras_nos.dsl import fingerprint, parse_rule
-from keras_nos.dsl.simplify import simplify
+from keras_nos.dsl import fingerprint, parse_rule, simplify, to_latex, to_unicode
 from keras_nos.search.space import SearchSpace
 
 SHORTER = [
@@ -56,7 +57,7 @@ SHORTER = [
 @pytest.mark.parametrize("text, expected", SHORTER)
 def test_gets_shorter(text, expected):
     rule = parse_rule(text)
-    simplified = rule.simplify()
+    simplified = simplify(rule)
     assert str(simplified) == expected
     assert simplified.size() < rule.size() or len(str(simplified)) < len(str(rule))
     assert fingerprint(simplified) == fingerprint(rule)
@@ -72,7 +73,7 @@ def test_gets_shorter(text, expected):
 ])
 def test_only_equal_behaviour_is_simplified(text):
     rule = parse_rule(text)
-    simplified = rule.simplify()
+    simplified = simplify(rule)
     assert fingerprint(simplified) == fingerprint(rule)
     assert simplified.size() <= rule.size()
     if text == "g^1000*0":
@@ -122,9 +123,9 @@ def test_simplify_accepts_text_and_rules():
 
 
 def test_without_sympy_the_node_rewrites_still_work(monkeypatch):
-    from keras_nos.dsl import simplify as module
+    module = importlib.import_module("keras_nos.dsl.simplify")  # the package's name simplify is the function
 
-    monkeypatch.setattr(module, "_sympy_candidates", lambda root: [])
+    monkeypatch.setattr(module, "sympy_candidates", lambda root: [])
     module._simplify_root.cache_clear()
     try:
         assert str(simplify("sign(sign(m))*exp(0)*g*1")) == "sign(m)*g"
@@ -150,8 +151,8 @@ PRETTY = [
 @pytest.mark.parametrize("text, unicode, latex", PRETTY)
 def test_pretty_forms(text, unicode, latex):
     rule = parse_rule(text)
-    assert rule.to_unicode() == unicode
-    assert rule.to_latex() == latex
+    assert to_unicode(rule) == unicode
+    assert to_latex(rule) == latex
 
 
 def test_latex_renders():
@@ -161,7 +162,7 @@ def test_latex_renders():
     rng = np.random.default_rng(1)
     texts = list(named_rules.RULES.values()) + [str(space.to_rule(space.sample(rng))) for _ in range(50)]
     for text in texts + [text for text, _, _ in PRETTY]:
-        latex = parse_rule(text).to_latex()
+        latex = to_latex(text)
         assert latex.count("{") == latex.count("}")
         parser.parse(f"${latex}$")  # raises on invalid TeX
 
@@ -173,4 +174,4 @@ def test_a_near_identity_is_kept_because_it_differs_where_a_gradient_is_zero():
     with np.errstate(all="ignore"):
         update = rule.evaluate(np, state.__getitem__)
     assert list(update) == [1.0, 1.0]  # not sign(m) = [-1, 1]
-    assert rule.simplify() == rule
+    assert simplify(rule) == rule

@@ -7,6 +7,7 @@ tree's grouping: parentheses appear exactly where the canonical text has them
 for reading only; ``str(rule)`` is the text that parses back.
 """
 
+from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.rule import Const, Operand, Unary, format_number
 from keras_nos.dsl.semantics import decay_periods
 
@@ -16,8 +17,6 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
 def _root(rule):
-    from keras_nos.dsl.parser import parse_rule
-
     return parse_rule(rule).root
 
 

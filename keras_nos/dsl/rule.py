@@ -3,6 +3,10 @@
 A ``Rule`` is the currency of the whole library: strategies propose it, the
 evaluator trains with it, MLflow logs ``str(rule)``, ``RuleOptimizer`` compiles
 it. Nodes are frozen dataclasses, so rules compare and hash structurally.
+
+This module is the data only. What is done with a rule (parse, fingerprint,
+tokens, simplify, pretty forms) lives in its own module, which imports this
+one; nothing here imports them back.
 """
 
 import dataclasses
@@ -50,6 +54,15 @@ def negate(node):
     """-node, folding a constant so that ``-1`` is one literal however it was made."""
     if isinstance(node, Const):
         return Const(-node.value)
+    return Unary("neg", node)
+
+
+def opposite(node):
+    """-node with ``-(-x)`` cancelled to ``x`` and a constant folded (the simplifier's negation; the parser keeps ``--g``)."""
+    if isinstance(node, Const):
+        return Const(0.0 - node.value)
+    if isinstance(node, Unary) and node.fn == "neg":
+        return node.arg
     return Unary("neg", node)
 
 
@@ -103,14 +116,25 @@ def format_node(node):
     return f"{_wrap(node.left, level)}{symbol}{_wrap(node.right, level + 1)}"
 
 
+def children(node):
+    """The direct subtrees of ``node``, left to right."""
+    if isinstance(node, Unary):
+        return (node.arg,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    return ()
+
+
 def walk(node):
     """Every node of the tree, parents before children."""
     yield node
-    if isinstance(node, Unary):
-        yield from walk(node.arg)
-    elif isinstance(node, Binary):
-        yield from walk(node.left)
-        yield from walk(node.right)
+    for child in children(node):
+        yield from walk(child)
+
+
+def size(node):
+    """Number of nodes under ``node``: the length used to compare trees when simplifying."""
+    return sum(1 for _ in walk(node))
 
 
 def evaluate_node(node, xp, operand):
@@ -140,7 +164,9 @@ def apply_unary(node, xp, x, operand):
 class Rule:
     """An update rule: the step is ``w <- w - lr * rule``.
 
-    Build one with ``keras_nos.parse_rule(text)`` or ``Rule.from_tokens(tokens)``.
+    Build one with ``keras_nos.dsl.parse_rule(text)`` or ``keras_nos.dsl.tokens_to_rule(tokens)``. What is done
+    with a rule lives beside it in ``keras_nos.dsl``, as functions that take one: ``fingerprint``,
+    ``rule_to_tokens``, ``simplify``, ``to_latex``, ``to_unicode``.
     """
 
     def __init__(self, root):
@@ -174,41 +200,7 @@ class Rule:
 
     def size(self):
         """Number of nodes: the length used to compare rules when simplifying."""
-        return sum(1 for _ in walk(self.root))
+        return size(self.root)
 
     def evaluate(self, xp, operand):
         return evaluate_node(self.root, xp, operand)
-
-    def fingerprint(self):
-        from keras_nos.dsl.fingerprint import fingerprint
-
-        return fingerprint(self)
-
-    def to_tokens(self):
-        from keras_nos.dsl.tokens import rule_to_tokens
-
-        return rule_to_tokens(self)
-
-    def simplify(self):
-        """The shortest equivalent rule found: same fingerprint, never more nodes (see ``keras_nos.dsl.simplify``)."""
-        from keras_nos.dsl.simplify import simplify
-
-        return simplify(self)
-
-    def to_latex(self):
-        """LaTeX math text, e.g. ``e^{\\operatorname{sign}(g)\\cdot\\operatorname{sign}(\\hat{m})}\\cdot g``."""
-        from keras_nos.dsl.pretty import to_latex
-
-        return to_latex(self)
-
-    def to_unicode(self):
-        """One-line Unicode text, e.g. ``e^(sign(g)·sign(m))·g``."""
-        from keras_nos.dsl.pretty import to_unicode
-
-        return to_unicode(self)
-
-    @classmethod
-    def from_tokens(cls, tokens):
-        from keras_nos.dsl.tokens import tokens_to_rule
-
-        return tokens_to_rule(tokens)

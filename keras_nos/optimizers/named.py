@@ -19,6 +19,7 @@ import sys
 import keras
 
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.pretty import to_latex, to_unicode
 from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 
@@ -137,9 +138,9 @@ def _docstring(name, rule, values, doc):
     lines = [
         f"{name}: the update rule ``{rule}`` as a Keras optimizer.",
         "",
-        f"    w <- w - learning_rate * ({rule.to_unicode()})",
+        f"    w <- w - learning_rate * ({to_unicode(rule)})",
         "",
-        f"LaTeX: ``{rule.to_latex()}``",
+        f"LaTeX: ``{to_latex(rule)}``",
         "",
     ]
     if doc:
