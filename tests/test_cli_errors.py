@@ -86,3 +86,14 @@ def test_a_candidate_run_id_is_not_a_search(tmp_path, capsys):
         assert cli_main(command + [candidate.info.run_id, "--tracking-uri", uri]) == 2
         line = capsys.readouterr().err.strip()
         assert candidate.info.run_id in line and f"give that parent run's id" in line and parent in line, line
+
+
+def test_a_bug_is_not_a_user_error_and_keeps_its_traceback(monkeypatch):
+    from keras_nos import cli
+
+    def broken(args):
+        raise ValueError("a bug, not the user's mistake")
+
+    monkeypatch.setitem(cli.COMMANDS, "leaderboard", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        cli_main(["leaderboard"])

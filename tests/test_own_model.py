@@ -220,3 +220,24 @@ def test_the_own_model_example_runs(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "best rule" in done.stdout
     assert len((TESTS.parent / "examples" / "own_model.py").read_text().splitlines()) <= 30
+
+
+def test_bad_input_to_optimizer_search_is_one_error_before_mlflow(tmp_path):
+    from keras_nos.errors import KerasNosError
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    x, y = _classes()
+    build = lambda: keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])  # noqa: E731
+    with pytest.raises(KerasNosError, match="build_model must be a function.*got 3"):
+        keras_nos.OptimizerSearch(3, loss="mse")
+    with pytest.raises(KerasNosError, match="'val_f2'.*add 'f2' to metrics or use 'val_loss'"):
+        keras_nos.OptimizerSearch(build, loss="mse", objective="val_f2")
+    with pytest.raises(KerasNosError, match="Unknown loss 'msq'"):
+        keras_nos.OptimizerSearch(build, loss="msq")
+    searcher = keras_nos.OptimizerSearch(build, loss="sparse_categorical_crossentropy", tracking_uri=uri, **TINY)
+    with pytest.raises(KerasNosError, match="64 targets for 96 inputs"):
+        searcher.search(x, y[:64], validation_data=(x, y))
+    with pytest.raises(KerasNosError, match="validation_data must be"):
+        searcher.search(x, y, validation_data=x)
+    client = MlflowClient(uri)
+    assert all(not client.search_runs([e.experiment_id]) for e in client.search_experiments())
