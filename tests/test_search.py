@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from keras_nos.cli import main as cli_main
+from keras_nos.errors import KerasNosError
 from keras_nos.search import read_leaderboard, search
 from keras_nos.search.strategies import STRATEGIES, Strategy
 
@@ -79,7 +80,7 @@ def test_funnel_top_k_zero_trains_nothing_after_the_search(tmp_path):
     rows = search(strategy="random", budget=3, batch_size=3, tracking_uri=uri, **dict(TINY, funnel_top_k=0))
     stages = [r.data.tags["keras_nos.stage"] for r in _children(uri, _search_run_id(uri))]
     assert stages == ["search"] * 3
-    assert all(row["funnel_reward"] is None and row["tokens"] != "reference" for row in rows)
+    assert all(row["funnel_reward"] is None and not row["reference"] for row in rows)
 
 
 def test_reward_seeds_reward_the_mean_over_seeds_and_log_each_while_the_funnel_trains_one_seed_a_run(tmp_path):
@@ -178,7 +179,7 @@ def test_funnel_trains_on_the_executor_seed_by_seed_and_a_resume_runs_only_what_
     assert reconfigured == [(1, 2, ())]  # seed 0 was checkpointed: only seed 1 runs again
     funnel_runs = [r for r in _children(uri, _search_run_id(uri)) if r.data.tags["keras_nos.stage"] == "funnel"]
     assert sorted(int(r.data.params["seed"]) for r in funnel_runs) == [0, 0, 1, 1]
-    top = next(row for row in rows if row["tokens"] != "reference")
+    top = next(row for row in rows if not row["reference"])
     alone = [Evaluator("synthetic", learning_rates=(0.01, 0.1), seed=seed, epochs=2, hurdles=()).evaluate(top["rule"])
              for seed in (0, 1)]
     assert top["funnel_reward"] == pytest.approx(np.mean([r.reward for r in alone]), abs=1e-6)
@@ -275,14 +276,15 @@ def test_resume_refuses_a_contradicting_setting_and_may_raise_the_budget(tmp_pat
     assert len(_children(uri, run_id)) == 6
 
 
-def test_a_run_made_before_settings_were_stored_resumes_with_the_given_ones(tmp_path):
+def test_a_run_made_before_settings_were_stored_is_refused_with_one_clear_error(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     options = dict(TINY, strategy="random", budget=4, batch_size=2, funnel_top_k=0, tracking_uri=uri)
     search(max_batches=1, **options)
     run_id = _search_run_id(uri)
     MlflowClient(tracking_uri=uri).delete_tag(run_id, "keras_nos.settings")
-    search(resume=run_id, **options)
-    assert sorted(int(r.data.tags["keras_nos.index"]) for r in _children(uri, run_id)) == list(range(4))
+    with pytest.raises(KerasNosError, match="no stored settings.*earlier keras_nos version"):
+        search(resume=run_id, **options)
+    assert len(_children(uri, run_id)) == 2  # the refused resume ran nothing
 
 
 def test_resume_after_kill_9_needs_only_the_run_id(tmp_path):

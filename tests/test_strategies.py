@@ -259,3 +259,21 @@ def test_rl_update_reports_its_diagnostics_and_skips_rewards_that_carry_no_infor
     diagnostics = strategy.diagnostics()
     assert diagnostics["controller_epochs"] >= 1 and diagnostics["controller_kl"] > 0
     assert diagnostics["controller_updates"] == 2 and diagnostics["controller_entropy"] > 0
+
+
+def test_a_checkpoint_from_an_earlier_version_gets_one_clear_error():
+    from keras_nos.errors import KerasNosError
+    from keras_nos.search.records import make_trial
+    from keras_nos.tasks.result import EvaluationResult
+    from keras_nos.tracking import Trial
+
+    rl = make_strategy("rl", SMALL, 0, **dict(FAST_OPTIONS["rl"], **NO_PRETRAINING))
+    state = rl.state()
+    del state["screened_out"]  # written before proposals were screened
+    with pytest.raises(KerasNosError, match="earlier keras_nos version"):
+        rl.load_state(state)
+    record = make_trial(0, EvaluationResult(rule="g", fingerprint="f", task="t", status="ok", reward=0.5)).to_dict()
+    assert Trial.from_dict(record).to_dict() == record
+    for older in ({key: value for key, value in record.items() if key != "simplified_rule"}, dict(record, extra=1)):
+        with pytest.raises(KerasNosError, match="earlier keras_nos version"):
+            Trial.from_dict(older)

@@ -12,7 +12,7 @@ from keras_nos.search.session import progress_bar
 def run_in_flight(session, max_checkpoints=None):
     """Evaluate until the budget is spent; True when it was, False when stopped by ``max_checkpoints``."""
     bar = progress_bar(session.budget, len(session.records), session.progress)
-    capacity = getattr(session.executor, "workers", 1)
+    capacity = session.executor.workers
     waiting, session.pending = sorted(session.pending), []  # in flight when the last run stopped: first again
     in_flight = {}  # ticket -> (index, tokens)
     since_checkpoint = checkpoints = 0

@@ -78,7 +78,7 @@ def run_suite(session, suite, seeds):
     from keras_nos.compare import compare
     from keras_nos.compare.report import score
 
-    rows = [row for row in session.leaderboard() if row["tokens"] != "reference"][:1]
+    rows = [row for row in session.leaderboard() if not row["reference"]][:1]
     rows = [row for row in rows if row["fingerprint"] not in session.suite_results]
     if not rows:
         return

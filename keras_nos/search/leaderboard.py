@@ -8,7 +8,7 @@ import numpy as np
 from keras_nos.tracking import read_search
 
 COLUMNS = ("rank", "rule", "reward", "funnel_reward", "funnel_std", "funnel_seeds", "vs_adam", "vs_adam_se",
-           "best_learning_rate", "fingerprint", "tokens", "raw_rule", "suite_vs_adam")
+           "best_learning_rate", "fingerprint", "tokens", "reference", "raw_rule", "suite_vs_adam")
 REFERENCE = "adam"  # the tuned optimizer every funnel runs beside the found rules
 SIGNIFICANT_ERRORS = 2.0  # a difference from Adam counts when it is more than this many standard errors
 
@@ -46,7 +46,7 @@ def verdict(row):
 
 def summary(rows):
     """One line on the winner against tuned Adam in the funnel and, when it ran, on the compare suite."""
-    top = next((row for row in rows if row["tokens"] != "reference"), None)
+    top = next((row for row in rows if not row["reference"]), None)
     if top is None or top.get("vs_adam") is None:
         return "No funnel against tuned Adam ran: the leaderboard ranks by one training each."
     seeds = top["funnel_seeds"]
@@ -70,7 +70,7 @@ def build_leaderboard(trials, funnel, suite=None, reference=None):
     ``rule`` is the trial's simplified formula, ``raw_rule`` the text the search evaluated.
 
     ``funnel`` maps fingerprint -> the funnel's rewards by seed (``funnel_statistics``);
-    reference optimizers (like Adam) appear with tokens ``reference``. ``suite`` maps fingerprint ->
+    the rows of reference optimizers (like Adam) have ``reference`` true and no tokens. ``suite`` maps fingerprint ->
     "wins/tasks" against Adam on the compare suite (``search(funnel_suite=...)``).
     """
     best = {}
@@ -84,7 +84,8 @@ def build_leaderboard(trials, funnel, suite=None, reference=None):
                 "reward": trial.reward,
                 "best_learning_rate": trial.result.best_learning_rate,
                 "fingerprint": trial.fingerprint,
-                "tokens": " ".join(trial.tokens or ["reference"]),
+                "tokens": " ".join(trial.tokens or ()),
+                "reference": trial.reference,
             }
     statistics = funnel_statistics(funnel, reference)
     for fingerprint, row in best.items():

@@ -98,10 +98,10 @@ class OptimizerSearch:
         return self.leaderboard()
 
     def leaderboard(self):
-        """The rows, best first; tuned Adam's row (from the funnel) has ``tokens == "reference"``."""
+        """The rows, best first; tuned Adam's row (from the funnel) has ``reference`` true."""
         if self._rows is None:
             raise KerasNosError("No search has run yet; call .search(x, y, validation_data=...) first")
-        return [dict(row, reference=row["tokens"] == "reference") for row in self._rows]
+        return [dict(row) for row in self._rows]
 
     def best_rule(self):
         """The best rule found (a ``keras_nos.Rule``), Adam's reference row left out."""

@@ -1,7 +1,5 @@
 """Where the search makes its trials: the simplified rule (sympy) is computed once here, so tracking only writes."""
 
-import dataclasses
-
 from keras_nos.tracking import Trial
 
 
@@ -18,8 +16,3 @@ def simplified_text(text):
 def make_trial(index, result, **fields):
     """A :class:`~keras_nos.tracking.Trial` of ``result`` (an ``EvaluationResult``), its rule simplified."""
     return Trial(index=index, result=result, simplified_rule=simplified_text(result.rule), **fields)
-
-
-def with_simplified_rule(trial):
-    """``trial`` from a checkpoint written before trials carried their simplified rule, with it."""
-    return trial if trial.simplified_rule else dataclasses.replace(trial, simplified_rule=simplified_text(trial.rule))

@@ -16,7 +16,7 @@ from keras_nos.errors import SearchStoppedError
 from keras_nos.search import leaderboard as board
 from keras_nos.search.plots import plot_rewards
 from keras_nos.search.progress import progress_metrics
-from keras_nos.search.records import make_trial, with_simplified_rule
+from keras_nos.search.records import make_trial
 from keras_nos.tasks import result as statuses
 from keras_nos.tracking import Trial, tags
 
@@ -50,10 +50,10 @@ class SearchSession:
         state = self.tracker.load_checkpoint()
         if state is not None:
             self.strategy.load_state(state["strategy"])
-            self.records = [with_simplified_rule(Trial.from_dict(record)) for record in state["records"]]
+            self.records = [Trial.from_dict(record) for record in state["records"]]
             self.funnel_results = state["funnel"]
-            self.references = [with_simplified_rule(Trial.from_dict(record)) for record in state["references"]]
-            self.suite_results = state.get("suite", {})
+            self.references = [Trial.from_dict(record) for record in state["references"]]
+            self.suite_results = state["suite"]
             self.pending = [(index, list(tokens)) for index, tokens in state.get("pending", [])]
         self.next_index = state.get("next_index", len(self.records)) if state is not None else 0
         for trial in self.records:
@@ -91,8 +91,7 @@ class SearchSession:
         # By index, not by count: in async mode a candidate can finish after one proposed later.
         steps = [step for step in progress_metrics(self.records) if step[0] not in self.progress_logged]
         if steps:
-            diagnostics = getattr(self.strategy, "diagnostics", None)  # optional: duck-typed strategies may lack it
-            steps[-1][1].update(diagnostics() if diagnostics else {})
+            steps[-1][1].update(self.strategy.diagnostics())
             self.tracker.log_progress(steps)
             self.progress_logged.update(step for step, _ in steps)
 
@@ -150,7 +149,7 @@ class SearchSession:
     def finish(self):
         """End the parent run with the summary metrics and the summary line about tuned Adam."""
         best = self.leaderboard()
-        top = next((r for r in best if r["tokens"] != "reference"), None)
+        top = next((r for r in best if not r["reference"]), None)
         metrics = {"candidates": len(self.records), "cache_hits": self.cache_hits}
         if top is not None:
             metrics.update(best_reward=top["reward"], best_funnel_reward=top["funnel_reward"] or 0.0)

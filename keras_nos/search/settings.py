@@ -9,7 +9,7 @@ settings of :data:`WHERE`.
 import json
 
 from keras_nos.errors import KerasNosError
-from keras_nos.search.config import DEFAULTS, SearchConfig, check_known
+from keras_nos.search.config import SearchConfig, check_known
 from keras_nos.tasks.registry import Task
 from keras_nos.tracking import tags
 
@@ -33,22 +33,23 @@ def _plain(value):
 
 
 def stored(run):
-    """The settings stored on parent run ``run``; None for a run made before keras_nos stored them."""
+    """The settings stored on parent run ``run``; KerasNosError for a run without them (an earlier version's)."""
     text = run.data.tags.get(tags.SETTINGS)
-    return None if text is None else json.loads(text)
+    if text is None:
+        raise KerasNosError(f"Search run {run.info.run_id} has no stored settings (tag {tags.SETTINGS}): an earlier "
+                            "keras_nos version made it; resume it with that version, or start a new search")
+    return json.loads(text)
 
 
 def resolve(given, run=None):
     """The :class:`SearchConfig` of a search given flat settings ``given``, resuming parent run ``run`` if any.
 
-    A resumed search takes the parent run's settings, with the given ones that may change. A run made
-    before settings were stored resumes with the given settings and the defaults, as it used to.
+    A resumed search takes the parent run's settings, with the given ones that may change.
     """
     check_known(given)
-    parent = None if run is None else stored(run)
-    if parent is None:
+    if run is None:
         return SearchConfig.from_settings(given)
-    parent = dict(DEFAULTS, **parent)  # a setting added since the run was made has its default
+    parent = stored(run)
     for name, value in given.items():
         if name in WHERE or _plain(value) == _plain(parent.get(name)):
             continue

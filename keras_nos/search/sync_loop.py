@@ -11,13 +11,6 @@ def run_batches(session, max_batches=None):
     bar = progress_bar(session.budget, len(session.records), session.progress)
     batches = 0
     try:
-        if session.pending:  # candidates in flight when an async search stopped: finish them first
-            pending, session.pending = sorted(session.pending), []
-            finished = _evaluate_batch(session, [tokens for _, tokens in pending], bar,
-                                       indices=[index for index, _ in pending])
-            session.observe(finished)
-            session.records.sort(key=lambda trial: trial.index)
-            session.checkpoint()
         while len(session.records) < session.budget:
             if max_batches is not None and batches >= max_batches:
                 return False
@@ -31,12 +24,12 @@ def run_batches(session, max_batches=None):
     return True
 
 
-def _evaluate_batch(session, proposals, bar, indices=None):
+def _evaluate_batch(session, proposals, bar):
     """The trials of ``proposals`` in index order: answered without training where possible, else trained."""
     start = len(session.records)
     to_train, finished = [], []
     for offset, tokens in enumerate(proposals):
-        index = start + offset if indices is None else indices[offset]
+        index = start + offset
         trial, rule = session.answer_untrained(index, tokens)
         if trial is not None:
             finished.append(trial)

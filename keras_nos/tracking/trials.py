@@ -3,13 +3,14 @@
 Like Optuna's ``FrozenTrial``: the search makes a :class:`Trial` once, with
 everything it will show (the simplified rule included); the tracker writes it
 as a nested run, and :func:`trial_from_run` is the one way back. A checkpoint
-holds trials as plain dicts (:meth:`Trial.to_dict`), the shape records had
-before this class, so older checkpoints still load.
+holds trials as plain dicts (:meth:`Trial.to_dict`); one of another shape is
+an earlier version's, refused with one clear error.
 """
 
 import dataclasses
 from typing import Optional
 
+from keras_nos.errors import KerasNosError
 from keras_nos.tasks.result import EvaluationResult
 from keras_nos.tracking import tags
 
@@ -50,10 +51,12 @@ class Trial:
 
     @classmethod
     def from_dict(cls, data):
-        known = {field.name for field in dataclasses.fields(cls)}
-        fields = {key: value for key, value in data.items() if key in known}
-        tokens = fields.get("tokens")
-        return cls(**dict(fields, result=EvaluationResult.from_dict(data["result"]),
+        """The trial :meth:`to_dict` wrote; KerasNosError for a record of another shape (an earlier version's)."""
+        if set(data) != {field.name for field in dataclasses.fields(cls)}:
+            raise KerasNosError("This checkpoint's trials come from an earlier keras_nos version; resume it with the "
+                                "version that started it, or start a new search")
+        tokens = data["tokens"]
+        return cls(**dict(data, result=EvaluationResult.from_dict(data["result"]),
                           tokens=None if tokens is None else tuple(tokens)))
 
 

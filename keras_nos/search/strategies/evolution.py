@@ -80,7 +80,6 @@ class EvolutionStrategy(Strategy):
         self.seeds = seed_tokens(space, self.options["seed_rules"])
         self.population = []  # [(tokens, reward)], oldest first
         self.num_proposed = 0
-        self.num_observed = 0
 
     def propose(self, n):
         proposals = []
@@ -109,7 +108,6 @@ class EvolutionStrategy(Strategy):
     def observe(self, results):
         for tokens, reward in self._results(results):
             self.population.append((tokens, reward))
-            self.num_observed += 1
             if len(self.population) > self.options["population_size"]:
                 self.population.pop(0)
 
@@ -118,7 +116,6 @@ class EvolutionStrategy(Strategy):
             **super().state(),
             "population": [(list(t), r) for t, r in self.population],
             "num_proposed": self.num_proposed,
-            "num_observed": self.num_observed,
         }
 
     def load_state(self, state):
@@ -126,4 +123,3 @@ class EvolutionStrategy(Strategy):
         self.seeds = seed_tokens(self.space, self.options["seed_rules"])
         self.population = [(list(t), float(r)) for t, r in state["population"]]
         self.num_proposed = state["num_proposed"]
-        self.num_observed = state["num_observed"]

@@ -316,9 +316,9 @@ class RLStrategy(Strategy):
         }
 
     def load_state(self, state):
-        if "elites" not in state:
-            raise KerasNosError("This rl checkpoint comes from an earlier controller, without elite replay; resume "
-                             "it with the keras_nos version that started it, or start a new search")
+        if not {"elites", "screened_out"} <= state.keys():
+            raise KerasNosError("This rl checkpoint comes from an earlier keras_nos version (without elite replay or "
+                                "screening); resume it with the version that started it, or start a new search")
         options = dict(self.options)
         super().load_state(state)
         if options != self.options or (self.controller.optimizer.built and not state["optimizer"]):
@@ -334,7 +334,7 @@ class RLStrategy(Strategy):
         self.seen = set(state["seen"])
         self.pretrained = state["pretrained"]
         self.num_updates = state["num_updates"]
-        self.screened_out = state.get("screened_out", 0)  # absent in checkpoints from before screening
+        self.screened_out = state["screened_out"]
 
 
 def _advantages(rewards, risk_quantile):
