@@ -62,13 +62,9 @@ def search(config=None, *, tracking_uri=None, resume=None, progress=True, max_ba
     learning-rate budget and seeds; the ``suite_vs_adam`` column says on how many
     of its tasks the winner beat Adam.
 
-    When the tracking store goes away mid-search, the search waits for it up to
-    ``store_patience`` seconds (``tracking/patience.py``), then stops with a
-    KerasNosError naming the run and the command that resumes it. One process
-    at a time runs a search: it holds a lease on the parent run
-    (``tracking/lease.py``), and a resume of a run held by a live process is a
-    KerasNosError. Ctrl-C raises ``SearchInterrupted``, which carries the run
-    id and the resume command.
+    A store that goes away is waited for up to ``store_patience`` seconds
+    (``tracking/patience.py``); one process runs a search, holding a lease on its
+    parent run (``tracking/lease.py``); Ctrl-C raises ``SearchInterrupted`` (run id, resume command).
     """
     given = dict(config.settings() if config is not None else {}, **settings)
     config = stored_settings.resolve(given, _parent_run(tracking_uri, resume) if resume else None)
