@@ -1,0 +1,8 @@
+"""The batched evaluator: many rules at many learning rates trained side by side in one compiled JAX program.
+
+``rule_code`` (rules as token arrays), ``interpreter`` (their update, vectorised), ``program`` (the
+``jit(vmap(scan))`` training), ``validation`` (the scores in JAX), ``start`` (the initial weights and batch
+order of the current evaluator), ``trainer`` (``BatchedTrainer``), ``replay`` (statuses and curves, as
+``CopyMonitor`` judges them) and ``evaluator`` (``BatchedEvaluator``). Keras must run on JAX in the process
+that imports the trainer; nothing here is imported by the rest of the library.
+"""

@@ -1,0 +1,96 @@
+"""The update of one variable under any rule given as data, in JAX: every candidate computed, one picked.
+
+Inside ``jax.vmap`` each copy's rule is a few integers (``rule_code.RuleCode``); a Python branch on them is
+impossible, so every operand of the bank, every unary and every binary is computed and ``lax.select_n``
+keeps the one the copy's code names. A value that is NaN or inf in a branch the code does not pick never
+reaches the update (a select, not a weighted sum). The operands, running averages, random draws and
+functions are those of ``keras_nos.dsl.semantics`` and ``primitives``, as ``RuleOptimizer`` computes them,
+so a copy updates exactly as ``RuleOptimizer`` would with the rule written out (on Keras' JAX backend, whose
+random draws these are; TensorFlow's ``noise`` and ``drop`` draw other numbers).
+"""
+
+import jax.numpy as jnp
+import keras
+from jax import lax
+
+from keras_nos.dsl import primitives, semantics
+from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.rule import Unary, apply_unary, evaluate_node
+from keras_nos.optimizers.random_draws import step_seed
+from keras_nos.tasks.batched.rule_code import BANK_OPERANDS, BINARIES, UNARIES
+
+_BANK_NODES = tuple(parse_rule(token).root for token in BANK_OPERANDS)
+AVERAGE_SLOTS = tuple(semantics.AVERAGES)  # every copy keeps m, v and y: which one its rule reads is data
+
+
+def _unary_node(token):
+    """The ``Unary`` node of a unary token ('clip(1e-4)' -> clip with 1e-4); None for identity."""
+    if token == "identity":
+        return None
+    name, _, param = token.partition("(")
+    return Unary(name, None, float(param[:-1]) if param else None)
+
+
+_UNARY_NODES = tuple(_unary_node(token) for token in UNARIES)
+
+
+def _shaped(value, like):
+    return jnp.broadcast_to(value, like.shape).astype(like.dtype)
+
+
+def _apply_unary(index, x, operand):
+    cases = [x if node is None else apply_unary(node, jnp, x, operand) for node in _UNARY_NODES]
+    return lax.select_n(index, *[_shaped(case, x) for case in cases])
+
+
+def _apply_binary(index, x, y):
+    return lax.select_n(index, *[_shaped(primitives.BINARY[name](jnp, x, y), x) for name in BINARIES])
+
+
+def rule_update(code, operand, like):
+    """The update of one copy's rule for a variable shaped ``like``: group after group, each result joining
+    the operands of later groups. ``code`` holds one rule's rows of a ``RuleCode``; ``operand(name)`` is
+    ``semantics.step_operands``' reader of this step's operands."""
+    bank = [_shaped(evaluate_node(node, jnp, operand), like) for node in _BANK_NODES]
+    results = []
+    for group in range(code.operands.shape[0]):
+        available = bank + results
+        left = _apply_unary(code.unaries[group, 0], lax.select_n(code.operands[group, 0], *available), operand)
+        right = _apply_unary(code.unaries[group, 1], lax.select_n(code.operands[group, 1], *available), operand)
+        results.append(_apply_binary(code.binaries[group], left, right))
+    return lax.select_n(code.last, *results) if len(results) > 1 else results[0]
+
+
+def _drawer(seed, step, index, like):
+    """``draw(name)`` of ``RuleOptimizer._random_draw`` for the variable at ``index`` (within one copy)."""
+
+    def draw(name):
+        key = step_seed(seed, step, stream=semantics.random_stream(name, index))
+        return semantics.random_draw(
+            name,
+            lambda stddev: keras.random.normal(like.shape, stddev=stddev, dtype=like.dtype, seed=key),
+            lambda: keras.random.uniform(like.shape, dtype=like.dtype, seed=key),
+        )
+    return draw
+
+
+def rule_step(code, learning_rate, weights, gradients, slots, step, settings):
+    """(new weights, new slots) after one step ``w <- w - learning_rate * rule`` at zero-based ``step``.
+
+    ``slots`` maps 'm', 'v', 'y' to a list of averages, one per weight; ``settings`` holds the decay rates and
+    epsilon (``semantics.DEFAULT_HYPERPARAMETERS``), ``decay_steps`` and the ``seed`` of the random draws.
+    """
+    new_weights, new_slots = [], {slot: [] for slot in AVERAGE_SLOTS}
+    t = jnp.asarray(step, jnp.float32)
+    for index, (w, g) in enumerate(zip(weights, gradients)):
+        g = g.astype(w.dtype)
+        values = {"g": g, "w": w}
+        for slot in AVERAGE_SLOTS:
+            beta = settings[semantics.AVERAGES[slot].beta]
+            new = semantics.updated_average(jnp, slot, slots[slot][index], g, beta)
+            new_slots[slot].append(new)
+            values[slot] = semantics.bias_corrected(new, jnp.asarray(beta, w.dtype), t)
+        operand = semantics.step_operands(jnp, values, t, settings["epsilon"], settings["decay_steps"],
+                                          _drawer(settings["seed"], step, index, w))
+        new_weights.append(w - learning_rate.astype(w.dtype) * rule_update(code, operand, w))
+    return new_weights, new_slots
