@@ -38,7 +38,7 @@ TINY = dict(task="synthetic", space="small", strategy="random", budget=4, batch_
 TRAINED = ("ok", "diverged", "no_progress")  # statuses of a candidate that was trained (no hurdles here)
 
 
-def _claiming_mlp(input_shape, num_classes, name, folder, claims, driver):
+def _claiming_mlp(input_shape, num_classes, folder, claims, driver, name=None):
     """The synthetic task's MLP, but the first builds in workers claim ``claims`` and wait there to be killed."""
     if os.getpid() != driver:  # only in workers: the driver must never wait to be killed
         for claim in claims:
