@@ -27,7 +27,8 @@ class Evaluator:
 
     Args:
         task: a registered task name or a ``Task``.
-        learning_rates: the grid tried for each rule (default ``DEFAULT_LEARNING_RATES``: 1e-4 ... 1, five values, the search's).
+        learning_rates: the grid tried for each rule (default ``DEFAULT_LEARNING_RATES``: 1e-4 ... 1, five
+            values, the search's).
         seed: seeds the data split, the initial weights and the rule's noise.
         data_path: where the task's data set is (for CIFAR-10 tasks).
         epochs: override the task's number of epochs.
