@@ -2,7 +2,8 @@
 
 Inside ``jax.vmap`` each copy's rule is a few integers (``rule_code.RuleCode``); a Python branch on them is
 impossible, so every operand of the bank, every unary and every binary is computed and ``lax.select_n``
-keeps the one the copy's code names. A value that is NaN or inf in a branch the code does not pick never
+keeps the one the copy's code names. Identity, negation, clip and drop are one case with per-copy parameters,
+and add and sub another, so the program stays small. A value that is NaN or inf in a branch the code does not pick never
 reaches the update (a select, not a weighted sum). The operands, running averages, random draws and
 functions are those of ``keras_nos.dsl.semantics`` and ``primitives``, as ``RuleOptimizer`` computes them,
 so a copy updates exactly as ``RuleOptimizer`` would with the rule written out (on Keras' JAX backend, whose
@@ -15,49 +16,43 @@ from jax import lax
 
 from keras_nos.dsl import primitives, semantics
 from keras_nos.dsl.parser import parse_rule
-from keras_nos.dsl.rule import Unary, apply_unary, evaluate_node
+from keras_nos.dsl.rule import evaluate_node
 from keras_nos.optimizers.random_draws import step_seed
-from keras_nos.tasks.batched.rule_code import BANK_OPERANDS, BINARIES, UNARIES
+from keras_nos.tasks.batched.rule_code import BANK_OPERANDS, BINARY_FUNCTIONS, SCALED, UNARY_FUNCTIONS
 
 _BANK_NODES = tuple(parse_rule(token).root for token in BANK_OPERANDS)
 AVERAGE_SLOTS = tuple(semantics.AVERAGES)  # every copy keeps m, v and y: which one its rule reads is data
-
-
-def _unary_node(token):
-    """The ``Unary`` node of a unary token ('clip(1e-4)' -> clip with 1e-4); None for identity."""
-    if token == "identity":
-        return None
-    name, _, param = token.partition("(")
-    return Unary(name, None, float(param[:-1]) if param else None)
-
-
-_UNARY_NODES = tuple(_unary_node(token) for token in UNARIES)
 
 
 def _shaped(value, like):
     return jnp.broadcast_to(value, like.shape).astype(like.dtype)
 
 
-def _apply_unary(index, x, operand):
-    cases = [x if node is None else apply_unary(node, jnp, x, operand) for node in _UNARY_NODES]
-    return lax.select_n(index, *[_shaped(case, x) for case in cases])
+def _apply_unary(code, group, side, x, operand):
+    """The unary of ``code`` at (group, side) applied to ``x``."""
+    scaled = primitives.clip(jnp, code.unary_sign[group, side] * x, code.unary_bound[group, side])
+    scaled = primitives.drop(jnp, scaled, code.unary_rate[group, side], operand("uniform"))
+    cases = {SCALED: scaled, **{name: primitives.UNARY[name](jnp, x) for name in UNARY_FUNCTIONS[1:]}}
+    return lax.select_n(code.unary_function[group, side], *[_shaped(cases[name], x) for name in UNARY_FUNCTIONS])
 
 
-def _apply_binary(index, x, y):
-    return lax.select_n(index, *[_shaped(primitives.BINARY[name](jnp, x, y), x) for name in BINARIES])
+def _apply_binary(code, group, x, y):
+    cases = {"add": primitives.add(jnp, x, code.binary_sign[group] * y),
+             **{name: primitives.BINARY[name](jnp, x, y) for name in BINARY_FUNCTIONS[1:]}}
+    return lax.select_n(code.binary_function[group], *[_shaped(cases[name], x) for name in BINARY_FUNCTIONS])
 
 
 def rule_update(code, operand, like):
-    """The update of one copy's rule for a variable shaped ``like``: group after group, each result joining
+    """The update of one copy's rule for weights shaped ``like``: group after group, each result joining
     the operands of later groups. ``code`` holds one rule's rows of a ``RuleCode``; ``operand(name)`` is
     ``semantics.step_operands``' reader of this step's operands."""
     bank = [_shaped(evaluate_node(node, jnp, operand), like) for node in _BANK_NODES]
     results = []
     for group in range(code.operands.shape[0]):
         available = bank + results
-        left = _apply_unary(code.unaries[group, 0], lax.select_n(code.operands[group, 0], *available), operand)
-        right = _apply_unary(code.unaries[group, 1], lax.select_n(code.operands[group, 1], *available), operand)
-        results.append(_apply_binary(code.binaries[group], left, right))
+        left = _apply_unary(code, group, 0, lax.select_n(code.operands[group, 0], *available), operand)
+        right = _apply_unary(code, group, 1, lax.select_n(code.operands[group, 1], *available), operand)
+        results.append(_apply_binary(code, group, left, right))
     return lax.select_n(code.last, *results) if len(results) > 1 else results[0]
 
 

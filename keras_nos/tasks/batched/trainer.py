@@ -38,12 +38,12 @@ class TrainingLog:
     batch_sizes: np.ndarray
 
 
+COPIES_STEP = 32  # a call's copies are a multiple of this: few sizes to compile, little padding to train
+
+
 def padded_size(count, limit):
-    """Copies a call runs for ``count`` copies: a power of two, at most ``limit``, so few sizes are compiled."""
-    size = 1
-    while size < min(count, limit):
-        size *= 2
-    return min(size, limit)
+    """Copies a call runs for ``count`` copies: a multiple of ``COPIES_STEP``, at most ``limit``."""
+    return min(limit, -(-count // COPIES_STEP) * COPIES_STEP)
 
 
 class BatchedTrainer:

@@ -1,0 +1,189 @@
+"""The batched evaluator against the current one: candidates per CPU-second, and whether the rewards agree.
+
+Both evaluators score the same rules (the named rules of ``keras_nos.named_rules`` and random rules of the
+paper's space that pass the hurdles, drawn with a fixed seed) with the same seed, grid and hurdles, each in
+its own child process so that each one's CPU time is its own: the current ``Evaluator`` as a search runs it
+(Keras on TensorFlow), then the ``BatchedEvaluator`` (Keras on JAX), started from the TensorFlow evaluator's
+own initial weights and batch order (``keras_nos.tasks.batched.start``). Rules without random operands must
+then score the same up to float32 rounding, which TensorFlow's and XLA's kernels do differently; ``noise``
+and ``drop`` draw other numbers on the two backends, so those rules are compared by rank only. How far
+rounding alone moves a reward is measured too: the current evaluator once more with TensorFlow's oneDNN
+kernels off (``TF_ENABLE_ONEDNN_OPTS=0``), whose rewards are compared with its first run's. The CPU time
+counts the evaluations, compilation included, not the start-up.
+
+    python benchmarks/evaluator_throughput.py                        # 64 rules, digits-autoencoder and digits-mlp
+    python benchmarks/evaluator_throughput.py --data ~/cifar10-jpeg.tar.gz   # and cifar10-pooled-b50
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
+DIGITS_TASKS = ("digits-autoencoder", "digits-mlp")
+CIFAR_TASK = "cifar10-pooled-b50"
+RANDOM_MARKERS = ("noise", "drop(")
+
+
+def choose_rules(count, seed):
+    """``count`` rules: the named rules (up to half) then random rules of the paper space that pass the hurdles."""
+    import numpy as np
+
+    from keras_nos.named_rules import RULES
+    from keras_nos.search.space import SearchSpace
+    from keras_nos.tasks.hurdles import DEFAULT_HURDLES, run_hurdles
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
+
+    rules = list(RULES.values())[:min(len(RULES), count // 2)]
+    space, rng = SearchSpace.preset("paper"), np.random.default_rng(seed)
+    while len(rules) < count:
+        rule = space.to_rule(space.sample(rng))
+        if str(rule) not in rules and not run_hurdles(rule, DEFAULT_LEARNING_RATES, DEFAULT_HURDLES, seed=seed).failure:
+            rules.append(str(rule))
+    return rules
+
+
+def run_worker(args):
+    """In a child process: evaluate the rules with one evaluator; write rewards, statuses and CPU seconds."""
+    rules = json.loads(Path(args.rules_file).read_text())
+    with quiet_native_stderr():
+        import keras  # noqa: F401
+    if args.worker == "current":
+        from keras_nos.tasks.evaluator import Evaluator
+
+        evaluator = Evaluator(args.task, seed=args.seed, data_path=args.data, epochs=args.epochs)
+        started = time.process_time()
+        results = [evaluator.evaluate(rule) for rule in rules]
+    else:
+        from keras_nos.tasks.batched.evaluator import BatchedEvaluator
+        from keras_nos.tasks.batched.start import TrainingStart
+
+        evaluator = BatchedEvaluator(args.task, seed=args.seed, data_path=args.data, epochs=args.epochs,
+                                     start=TrainingStart.load(args.start))
+        started = time.process_time()
+        results = evaluator.evaluate(rules)
+    cpu = time.process_time() - started
+    if args.worker == "current":  # where the current evaluator's trainings start, for the batched one
+        from keras_nos.tasks.batched.start import training_start
+
+        trainer = evaluator.trainer
+        training_start(evaluator.task, trainer.x_train, trainer.num_outputs, args.seed, evaluator.epochs).save(args.start)
+    Path(args.out).write_text(json.dumps({"cpu": cpu, "results": [r.to_dict() for r in results]}))
+    return 0
+
+
+def evaluate_in_child(kind, task, rules_file, start, args, folder, **environment):
+    """The worker's output for evaluator ``kind`` ('current' on TensorFlow, 'batched' on JAX), run with
+    ``environment`` added to this process's."""
+    out = Path(folder) / f"{task}-{kind}-{len(environment)}.json"
+    command = [sys.executable, __file__, "--worker", kind, "--task", task, "--rules-file", str(rules_file),
+               "--start", str(start), "--out", str(out), "--seed", str(args.seed)]
+    command += ["--epochs", str(args.epochs)] if args.epochs else []
+    command += ["--data", args.data] if args.data else []
+    backend = "tensorflow" if kind == "current" else "jax"
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+           **environment}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the {kind} evaluator failed on {task}:\n{done.stderr[-4000:]}")
+    return json.loads(out.read_text())
+
+
+def agreement(rules, first, second):
+    """How two runs' rewards agree: the |delta| of each rule without random operands, the Spearman over all."""
+    from scipy.stats import spearmanr
+
+    old, new = ([r["reward"] for r in run["results"]] for run in (first, second))
+    exact = [i for i, rule in enumerate(rules) if not any(marker in rule for marker in RANDOM_MARKERS)]
+    deltas = {rules[i]: abs(old[i] - new[i]) for i in exact}
+    return {"max_delta": max(deltas.values(), default=0.0), "worst_rule": max(deltas, key=deltas.get, default=None),
+            "within_1e-3": sum(delta <= 1e-3 for delta in deltas.values()), "exact_rules": len(exact),
+            "spearman": float(spearmanr(old, new)[0]),
+            "same_status": sum(a["status"] == b["status"] for a, b in zip(first["results"], second["results"]))}
+
+
+def compare(task, rules, current, batched, control):
+    """The figures of one task: throughputs, their ratio, and how the batched and the control runs' rewards
+    agree with the current evaluator's."""
+    rewards = zip(rules, current["results"], batched["results"], control["results"])
+    return {
+        "task": task, "rules": len(rules), "current_cpu": current["cpu"], "batched_cpu": batched["cpu"],
+        "current_rate": len(rules) / current["cpu"], "batched_rate": len(rules) / batched["cpu"],
+        "ratio": current["cpu"] / batched["cpu"], **agreement(rules, current, batched),
+        "control": agreement(rules, current, control),
+        "rewards": [{"rule": rule, "current": a["reward"], "batched": b["reward"], "current_without_onednn": c["reward"]}
+                    for rule, a, b, c in rewards],
+    }
+
+
+def describe_agreement(agreement):
+    return (f"largest |delta reward| without random operands {agreement['max_delta']:.2e} ({agreement['worst_rule']}), "
+            f"{agreement['within_1e-3']} of {agreement['exact_rules']} within 1e-3; Spearman over all "
+            f"{agreement['spearman']:.4f}; same status for {agreement['same_status']}")
+
+
+def report(figures):
+    print(f"{figures['task']}: {figures['rules']} rules")
+    print(f"  current evaluator (TensorFlow): {figures['current_cpu']:.1f} CPU-s, "
+          f"{figures['current_rate']:.3f} candidates per CPU-second")
+    print(f"  batched evaluator (JAX):        {figures['batched_cpu']:.1f} CPU-s, "
+          f"{figures['batched_rate']:.3f} candidates per CPU-second")
+    print(f"  ratio {figures['ratio']:.1f}x")
+    print(f"  batched against current: {describe_agreement(figures)}")
+    print(f"  current without oneDNN against current (rounding alone): {describe_agreement(figures['control'])}")
+
+
+def tasks_to_run(args):
+    if args.tasks:
+        return args.tasks.split(",")
+    cifar = args.data or os.environ.get("KERAS_NOS_CIFAR10")
+    return list(DIGITS_TASKS) + ([CIFAR_TASK] if cifar else [])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", type=int, default=64)
+    parser.add_argument("--tasks", help=f"comma-separated; default {', '.join(DIGITS_TASKS)}, and {CIFAR_TASK} "
+                                        f"when CIFAR-10 is found (--data or KERAS_NOS_CIFAR10)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the rule sample and the evaluations")
+    parser.add_argument("--epochs", type=int, default=None, help="override the tasks' epochs")
+    parser.add_argument("--data", help="where CIFAR-10 is")
+    parser.add_argument("--json", help="write every figure and reward here")
+    parser.add_argument("--worker", choices=("current", "batched"), help=argparse.SUPPRESS)
+    for hidden in ("--task", "--rules-file", "--start", "--out"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return run_worker(args)
+    with quiet_native_stderr():  # the hurdles import TensorFlow, whose C++ start-up lines would bury the output
+        rules = choose_rules(args.rules, args.seed)
+    all_figures = []
+    with tempfile.TemporaryDirectory() as folder:
+        rules_file = Path(folder) / "rules.json"
+        rules_file.write_text(json.dumps(rules))
+        for task in tasks_to_run(args):
+            start = Path(folder) / f"{task}-start.npz"
+            current = evaluate_in_child("current", task, rules_file, start, args, folder)
+            batched = evaluate_in_child("batched", task, rules_file, start, args, folder)
+            control = evaluate_in_child("current", task, rules_file, Path(folder) / "unused.npz", args, folder,
+                                        TF_ENABLE_ONEDNN_OPTS="0")
+            all_figures.append(compare(task, rules, current, batched, control))
+            report(all_figures[-1])
+    if args.json:
+        Path(args.json).write_text(json.dumps(all_figures, indent=1))
+    for figures in all_figures:
+        print(f"{figures['task']}: {figures['ratio']:.1f} x candidates per CPU-second, max |delta| "
+              f"{figures['max_delta']:.1e}, spearman {figures['spearman']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
