@@ -73,6 +73,20 @@ def test_optimizer_step_compares_with_adam():
     assert "absl" not in done.stderr  # TensorFlow's start-up lines are kept off the output
 
 
+def test_evaluator_throughput_compares_the_batched_and_the_current_evaluator(tmp_path):
+    pytest.importorskip("jax")
+    figures = tmp_path / "figures.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "evaluator_throughput.py"), "--rules", "4",
+                           "--tasks", "digits-mlp", "--epochs", "1", "--json", str(figures)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    final = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"digits-mlp: \d+\.\d x candidates per CPU-second, max \|delta\| \S+, spearman \S+", final), final
+    (task,) = json.loads(figures.read_text())
+    assert task["rules"] == 4 and task["max_delta"] <= 1e-3  # same start and batches: the same rewards
+    assert "absl" not in done.stdout
+
+
 def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
     benchmark, raw = load("search_quality"), str(tmp_path / "raw.json")
     benchmark.main(["--task", "rosenbrock", "--budget", "4", "--seeds", "1", "--batch-size", "2",
