@@ -27,4 +27,4 @@ searcher = keras_nos.OptimizerSearch(build_model, loss="binary_crossentropy", me
                                      budget=args.budget, funnel_top_k=args.funnel_top_k, tracking_uri=args.tracking_uri)
 searcher.search(x_train, y_train, validation_data=(x_val, y_val), epochs=5, batch_size=32)
 print(keras_nos.search.format_leaderboard(searcher.leaderboard(), limit=5))
-print("best rule:", searcher.best_rule(), "at learning rate", searcher.best_optimizer().get_config()["learning_rate"])
+print(f"best rule: {searcher.best_rule()}, learning rate {float(searcher.best_optimizer().learning_rate):.3g}")

@@ -4,6 +4,7 @@ Every trained candidate must end ``ok`` or ``diverged``: an ``error`` means the
 library failed the user's model, which is what these tests exist to catch.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -196,6 +197,8 @@ def test_search_evaluate_and_compare_take_a_users_task_by_module_and_attribute(t
     runs = client.search_runs([client.get_experiment_by_name("keras-nos").experiment_id],
                               filter_string="tags.`keras_nos.stage` = 'search'")
     assert len(runs) == 3 and {run.data.tags["keras_nos.status"] for run in runs} <= set(TRAINED_OK)
+    parent = client.get_run(runs[0].data.tags["mlflow.parentRunId"])
+    assert json.loads(parent.data.tags["keras_nos.settings"])["funnel_suite"] == "none"  # the bundled suite: asked only
     evaluated = _cli(["evaluate", "adam", "--task", "own_task:task", "--lr", "0.01"], tmp_path)
     assert evaluated.returncode == 0 and "status ok" in evaluated.stdout, evaluated.stderr[-2000:]
     compared = _cli(["compare", "powersign", "--task", "own_task:make_task", "--baselines", "adam", "--seeds", "1",

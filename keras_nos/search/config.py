@@ -139,6 +139,7 @@ class FunnelConfig:
     seeds: int = _setting(5, "funnel_seeds")
     epochs: Optional[int] = _setting(None, "funnel_epochs")  # None: twice the search's
     suite: Any = _setting(DEFAULT_FUNNEL_SUITE, "funnel_suite")  # compare task names, "all", or "none"
+    # (for a user's own task the default is "none": SearchConfig.from_settings)
 
     def __post_init__(self):
         self.suite_names()
@@ -175,8 +176,13 @@ class SearchConfig:
 
     @classmethod
     def from_settings(cls, settings):
-        """The config of flat ``settings`` ({flat name: value}); the ones left out keep their defaults."""
+        """The config of flat ``settings`` ({flat name: value}); the ones left out keep their defaults, except
+        that a user's own task (a ``Task`` or ``package.module:attr``) runs the bundled compare suite only when
+        asked: its winner is judged on the user's model, not on tasks unrelated to it."""
         check_known(settings)
+        task = settings.get("task", "")
+        if "funnel_suite" not in settings and (not isinstance(task, str) or ":" in task):
+            settings = dict(settings, funnel_suite="none")
         groups = {group: kind(**{field.name: settings[_setting_name(field)] for field in dataclasses.fields(kind)
                                  if _setting_name(field) in settings})
                   for group, kind in GROUPS.items()}
