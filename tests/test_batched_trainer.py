@@ -39,7 +39,7 @@ def test_the_jax_tests_pass():
     assert done.returncode == 0, output[-6000:]
     summary = [line for line in output.splitlines() if re.search(r"\d+ passed", line)][-1]
     assert not re.search(r"failed|error", summary), summary
-    assert summary.count("skipped") == 1 and "1 skipped" in summary, summary  # only this test, there
+    assert "2 skipped" in summary, summary  # there: only this test and the TensorFlow refusal
 
 
 def test_every_named_rule_is_token_data_and_a_rule_without_tokens_is_not():
