@@ -20,7 +20,7 @@ def test_optimizers_on_jax():
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/test_optimizers.py", "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "tests/test_optimizers.py", "-q", "-n", "0", "-p", "no:cacheprovider",
          "-m", "not tensorflow_only"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
     )

@@ -179,7 +179,7 @@ def train_network(task, data, optimizer, seed, epochs, split):
     model.compile(optimizer=optimizer, loss=task.loss, metrics=metrics)
     dataset = fit_data.is_dataset(data.x_train)
     history = model.fit(data.x_train, data.y_train, batch_size=None if dataset else task.batch_size, epochs=epochs,
-                        steps_per_epoch=task.steps_per_epoch, verbose=0, shuffle=True, callbacks=[_StopOnNaN()])
+                        steps_per_epoch=task.steps_per_epoch, verbose=0, shuffle=not dataset, callbacks=[_StopOnNaN()])
     losses = [float(x) for x in history.history["loss"]]
     per_epoch = task.steps_per_epoch or fit_data.steps_per_epoch(data.x_train, task.batch_size) or 1
     steps = [per_epoch * (k + 1) for k in range(len(losses))]
