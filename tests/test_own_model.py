@@ -102,7 +102,7 @@ def test_a_tf_data_dataset_and_the_best_optimizer_beside_tuned_adam(tmp_path):
     assert float(optimizer.learning_rate) == pytest.approx(best["best_learning_rate"])
     model = build()
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
-    model.fit(train, epochs=1, verbose=0)  # the found rule trains the user's model as a plain Keras optimizer
+    model.fit(train, epochs=1, verbose=0, shuffle=False)  # the found rule trains the user's model as a plain Keras optimizer
 
 
 def test_a_search_of_your_model_resumes_without_training_anything_twice(tmp_path):

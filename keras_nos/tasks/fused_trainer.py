@@ -218,8 +218,9 @@ class FusedTrainer:
         monitor = CopyMonitor(len(learning_rates), chance, self.no_progress_steps, self.early_stop, validate)
         keras.utils.set_random_seed(seed)  # the batch order does not depend on how many copies were built
         x, y = fit_data.for_copies(self.x_train, self.y_train, outputs)
-        model.fit(x, y, epochs=epochs or self.epochs, batch_size=None if y is None else self.task.batch_size,
-                  steps_per_epoch=self.task.steps_per_epoch, verbose=0, callbacks=[monitor, *callbacks])
+        arrays = y is not None  # a dataset brings its own batches and order
+        model.fit(x, y, epochs=epochs or self.epochs, batch_size=self.task.batch_size if arrays else None,
+                  shuffle=arrays, steps_per_epoch=self.task.steps_per_epoch, verbose=0, callbacks=[monitor, *callbacks])
         return monitor
 
     def _validation_values(self, model):
