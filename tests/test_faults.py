@@ -7,16 +7,14 @@ import os
 import random
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from mlflow import MlflowClient
-from test_search import TINY, _children, _free_port, _search_run_id
+from test_search import TINY, _children, _search_run_id
 
 from keras_nos.cli import main as cli_main
 from keras_nos.errors import KerasNosError
@@ -50,43 +48,6 @@ def _wait_for_children(uri, count, process, timeout=120, stderr=None):
         time.sleep(0.2)
     said = stderr.read_text()[-3000:] if stderr else ""
     pytest.fail(f"the search did not reach {count} candidates (exit {process.poll()}) {said}")
-
-
-class _Server:
-    """A real `mlflow server` on loopback that a test can kill and start again on the same port and store."""
-
-    def __init__(self, folder):
-        self.folder, self.port, self.process = folder, _free_port(), None
-        self.uri = f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder}/server.db",
-             "--artifacts-destination", str(self.folder / "artifacts")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.uri}/health", timeout=2)
-                return
-            except OSError:
-                if time.time() > deadline or self.process.poll() is not None:
-                    pytest.fail("mlflow server did not start")
-                time.sleep(0.2)
-
-    def kill(self):
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
-@pytest.fixture
-def server(tmp_path):
-    served = _Server(tmp_path)
-    served.start()
-    yield served
-    if served.process.poll() is None:
-        served.kill()
 
 
 # --- what counts as the store being away ---------------------------------------------------------------------
@@ -164,42 +125,42 @@ def test_a_patient_client_stops_after_its_patience_with_the_resume_command():
 # --- a tracking server that goes away ------------------------------------------------------------------------
 
 
-def test_a_search_waits_for_a_restarted_mlflow_server_and_loses_nothing(tmp_path, server):
+def test_a_search_waits_for_a_restarted_mlflow_server_and_loses_nothing(tmp_path, mlflow_server):
     budget = 24
     process = subprocess.Popen(SEARCH + TINY_FLAGS + ["--strategy", "random", "--budget", str(budget),
-                                                      "--tracking-uri", server.uri],
+                                                      "--tracking-uri", mlflow_server.uri],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run_id = _wait_for_children(server.uri, 3, process)
-    server.kill()
+    run_id = _wait_for_children(mlflow_server.uri, 3, process)
+    mlflow_server.kill()
     time.sleep(10)  # the search meets the outage and waits
-    server.start()
+    mlflow_server.start()
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-2000:]
     assert "Traceback" not in err and "tracking store unreachable since " in err, err[-2000:]
-    assert _indices(server.uri, run_id) == list(range(budget))  # every candidate once
-    parent = MlflowClient(server.uri).get_run(run_id)
+    assert _indices(mlflow_server.uri, run_id) == list(range(budget))  # every candidate once
+    parent = MlflowClient(mlflow_server.uri).get_run(run_id)
     assert parent.info.status == "FINISHED" and tags.LEASE not in parent.data.tags
 
 
-def test_a_store_away_past_the_patience_stops_with_the_resume_command(tmp_path, server):
+def test_a_store_away_past_the_patience_stops_with_the_resume_command(tmp_path, mlflow_server):
     budget = 24
     process = subprocess.Popen(SEARCH + TINY_FLAGS + ["--strategy", "random", "--budget", str(budget),
-                                                      "--tracking-uri", server.uri, "--store-patience", "4"],
+                                                      "--tracking-uri", mlflow_server.uri, "--store-patience", "4"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run_id = _wait_for_children(server.uri, 3, process)
-    server.kill()
+    run_id = _wait_for_children(mlflow_server.uri, 3, process)
+    mlflow_server.kill()
     out, err = process.communicate(timeout=120)
     assert process.returncode == 2, err[-2000:]
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("keras-nos: error: tracking store ") and f"search run {run_id} stopped" in last, err
     command = last.split("resume with: ")[1]
-    assert command == f"keras-nos search --resume {run_id} --tracking-uri {server.uri}"
-    server.start()
+    assert command == f"keras-nos search --resume {run_id} --tracking-uri {mlflow_server.uri}"
+    mlflow_server.start()
     resumed = subprocess.run(SEARCH + shlex.split(command)[2:] + ["--no-progress"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert _indices(server.uri, run_id) == list(range(budget))
+    assert _indices(mlflow_server.uri, run_id) == list(range(budget))
 
 
 # --- processes that race -----------------------------------------------------------------------------------

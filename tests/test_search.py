@@ -1,9 +1,7 @@
 """End-to-end searches on the synthetic task: strategies, cache, MLflow, resume, CLI errors."""
 
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -368,37 +366,10 @@ def test_evaluate_prints_the_best_rate_with_each_seed(capsys):
     assert float(reward[1]) == pytest.approx((float(seeds[1]) + float(seeds[2])) / 2, abs=1e-4)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_search_against_a_real_mlflow_server(tmp_path):
-    import urllib.request
-
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination", str(tmp_path / "art")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail("mlflow server did not start")
-                time.sleep(1)
-        rows = search(strategy="random", budget=3, batch_size=3, tracking_uri=uri, **TINY)
-        run_id = _search_run_id(uri)
-        assert len([r for r in _children(uri, run_id) if r.data.tags["keras_nos.stage"] == "search"]) == 3
-        assert [r["rule"] for r in read_leaderboard(uri, run_id)] == [r["rule"] for r in rows]
-        assert "leaderboard.csv" in {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(run_id)}
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+def test_search_against_a_real_mlflow_server(mlflow_server):
+    uri = mlflow_server.uri
+    rows = search(strategy="random", budget=3, batch_size=3, tracking_uri=uri, **TINY)
+    run_id = _search_run_id(uri)
+    assert len([r for r in _children(uri, run_id) if r.data.tags["keras_nos.stage"] == "search"]) == 3
+    assert [r["rule"] for r in read_leaderboard(uri, run_id)] == [r["rule"] for r in rows]
+    assert "leaderboard.csv" in {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(run_id)}
