@@ -14,19 +14,29 @@ from keras_nos.cli import main as cli_main
 from keras_nos.errors import KerasNosError
 from keras_nos.search import read_leaderboard, search
 from keras_nos.search.strategies import STRATEGIES, Strategy
+from keras_nos.tracking.store_lock import store_creation_lock
 
 TINY = dict(task="synthetic", space="small", epochs=1, learning_rates=(0.01, 0.1), funnel_top_k=1, funnel_seeds=1,
             funnel_suite="none", progress=False)
 
 
-def _children(uri, run_id):
+def _client(uri):
+    """A client of the store at ``uri`` opened as the search opens it (under its creation lock): a test that
+    polls a store while a search creates it must not run MLflow's migrations beside the search's."""
     client = MlflowClient(tracking_uri=uri)
+    with store_creation_lock(uri):
+        client.search_experiments(max_results=1)
+    return client
+
+
+def _children(uri, run_id):
+    client = _client(uri)
     parent = client.get_run(run_id)
     return client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
 
 
 def _search_run_id(uri, experiment="keras-nos"):
-    client = MlflowClient(tracking_uri=uri)
+    client = _client(uri)
     experiment = client.get_experiment_by_name(experiment)
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.`keras_nos.kind` = 'search'")
     return runs[0].info.run_id
