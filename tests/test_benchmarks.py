@@ -351,3 +351,23 @@ def test_noise_ceiling_scores_rules_with_every_seed_and_resumes(tmp_path, capsys
     noise_ceiling.main(argv)  # everything stored: nothing trains again
     assert "digits-mlp@" not in capsys.readouterr().out.split("Rules:")[0]
     assert (tmp_path / "noise_ceiling.md").read_text().startswith("Rules:")
+
+
+def test_main_job_writes_its_page_figure_and_the_readme_block_from_one_search(tmp_path, capsys):
+    main_job = load("main_job")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# A project\n\n{main_job.BEGIN}\nan old, hand-typed table\n{main_job.END}\n\nThe rest.\n")
+    page = tmp_path / "results" / "main-job.md"
+    page.parent.mkdir()
+    main_job.main(["--doc", str(page), "--readme", str(readme), "--folder", str(tmp_path / "empty"), "--",
+                   "--task", "synthetic", "--space", "small", "--epochs", "1", "--lr", "0.01,0.1", "--budget", "6",
+                   "--funnel-top-k", "1", "--funnel-seeds", "2", "--funnel-suite", "none"])
+    block = readme.read_text().split(main_job.BEGIN)[1].split(main_job.END)[0].strip()
+    assert "hand-typed" not in block and readme.read_text().endswith("The rest.\n")
+    assert block in page.read_text()  # the README quotes the page
+    table = [line for line in block.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| rank |") and any("(reference)" in line and "`adam`" in line for line in table)
+    assert re.search(r"Of the 6 candidates, .*Per quarter of the budget", block)
+    assert re.search(r"Wall time \d+ min \d+ s: search \d+ min \d+ s, funnel \d+ min \d+ s\.", block)
+    assert (page.parent / "main-job-figure4.png").stat().st_size > 1000
+    assert "Machine: " in page.read_text() and "cores" in page.read_text()
