@@ -7,12 +7,16 @@ the search trains each behaviour once. Noise and drop read fixed draws, the
 same for every rule, so equal rules with randomness collide too.
 """
 
+from __future__ import annotations
+
 import hashlib
+from typing import Union
 
 import numpy as np
 
 from keras_nos.dsl import semantics
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.rule import Rule
 
 _SIZE = 64
 _DECAY_STEPS = 100.0
@@ -40,7 +44,7 @@ def _states():
 _STATES = _states()
 
 
-def behaviour(rule):
+def behaviour(rule: Union[str, Rule]) -> np.ndarray:
     """The rule's outputs on the fixed states, float64, shape (len(states), size)."""
     rule = parse_rule(rule)
     epsilon = semantics.DEFAULT_HYPERPARAMETERS["epsilon"]
@@ -53,7 +57,7 @@ def behaviour(rule):
     return np.stack(outputs)
 
 
-def fingerprint(rule):
+def fingerprint(rule: Union[str, Rule]) -> str:
     """A 16-hex-digit hash of the rule's behaviour; NaN and inf hash as themselves."""
     values = behaviour(rule)
     rounded = np.array([float(f"{x:.{_SIGNIFICANT_DIGITS - 1}e}") if np.isfinite(x) else x for x in values.ravel()])

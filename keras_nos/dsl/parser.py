@@ -9,7 +9,10 @@ Grammar (usual precedence, ``^`` binds tightest and is right-associative)::
     atom   := NUMBER | NAME | FUNC '(' expr [',' NUMBER] ')' | '(' expr ')'
 """
 
+from __future__ import annotations
+
 import re
+from typing import Union
 
 from keras_nos.dsl.rule import OPERAND_NAMES, Binary, Const, Operand, Rule, Unary, is_operand_name, negate
 from keras_nos.errors import KerasNosError
@@ -141,7 +144,7 @@ class _Parser:
         return node
 
 
-def parse_rule(text):
+def parse_rule(text: Union[str, Rule]) -> Rule:
     """Parse rule text such as ``'exp(sign(g)*sign(m))*g'`` into a ``Rule``.
 
     A ``Rule`` passed in is returned as is. Raises ``ValueError`` naming the bad

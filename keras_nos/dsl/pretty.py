@@ -7,8 +7,12 @@ tree's grouping: parentheses appear exactly where the canonical text has them
 for reading only; ``str(rule)`` is the text that parses back.
 """
 
+from __future__ import annotations
+
+from typing import Union
+
 from keras_nos.dsl.parser import parse_rule
-from keras_nos.dsl.rule import Const, Operand, Unary, format_number
+from keras_nos.dsl.rule import Const, Operand, Rule, Unary, format_number
 from keras_nos.dsl.semantics import decay_periods
 
 _LEVEL = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
@@ -58,7 +62,7 @@ def _unicode_wrap(node, minimum):
     return f"({text})" if level < minimum else text
 
 
-def to_unicode(rule):
+def to_unicode(rule: Union[str, Rule]) -> str:
     """One-line Unicode form: ``e^(sign(g)·sign(m))·g``, ``(1 + sign(g)·sign(m))·g``, ``g − clip(g², 1e-4)``."""
     return _unicode(_root(rule))[0]
 
@@ -138,7 +142,7 @@ def _latex_wrap(node, minimum):
     return _parens(text) if level < minimum else text
 
 
-def to_latex(rule):
+def to_latex(rule: Union[str, Rule]) -> str:
     """LaTeX math (without ``$``), e.g. ``e^{\\operatorname{sign}(g)\\cdot\\operatorname{sign}(\\hat{m})}\\cdot g``.
 
     m, v, y are written with hats (they are bias-corrected), division as ``\\frac``,

@@ -9,17 +9,20 @@ only nearly equal (``x/1`` is ``x/(1+1e-8)``); ``rewrite`` takes one only when
 the caller says it keeps the rule's behaviour.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from keras_nos.dsl.fingerprint import behaviour
-from keras_nos.dsl.rule import Binary, Const, Operand, Rule, Unary, children, format_node, opposite, size, walk
+from keras_nos.dsl.rule import Binary, Const, Node, Operand, Rule, Unary, children, format_node, opposite, size, walk
 
 _CONSTANT_TOLERANCE = 1e-7  # a folded constant may differ this much (relative): 1/1 is 1/(1+1e-8)
 
 
-def cost(node):
+def cost(node: Node) -> tuple[int, int]:
     """What simplifying lowers: the number of nodes, then the length of the text."""
     return size(node), len(format_node(node))
 
@@ -44,7 +47,7 @@ def _replace(root, path, new):
     return _with_child(root, path[0], _replace(children(root)[path[0]], path[1:], new))
 
 
-def rewrite(root, keeps_behaviour):
+def rewrite(root: Node, keeps_behaviour: Callable[[Node], bool]) -> Node:
     """Apply node rewrites, innermost first, while one lowers the ``cost`` and ``keeps_behaviour(new_root)``."""
     changed = True
     while changed:

@@ -9,7 +9,11 @@ tokens, simplify, pretty forms) lives in its own module, which imports this
 one; nothing here imports them back.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any, Optional, Union
 
 from keras_nos.dsl import primitives
 from keras_nos.dsl.semantics import DECAY_NAMES, SLOTS_OF_OPERAND, decay_periods
@@ -17,7 +21,7 @@ from keras_nos.dsl.semantics import DECAY_NAMES, SLOTS_OF_OPERAND, decay_periods
 OPERAND_NAMES = tuple(SLOTS_OF_OPERAND) + DECAY_NAMES
 
 
-def is_operand_name(name):
+def is_operand_name(name: str) -> bool:
     return name in SLOTS_OF_OPERAND or decay_periods(name) is not None
 
 
@@ -34,15 +38,19 @@ class Const:
 @dataclasses.dataclass(frozen=True)
 class Unary:
     fn: str
-    arg: object
-    param: float = None
+    arg: Node
+    param: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Binary:
     fn: str
-    left: object
-    right: object
+    left: Node
+    right: Node
+
+
+# A node of the tree; a leaf is an Operand or a Const.
+Node = Union[Operand, Const, Unary, Binary]
 
 
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
@@ -50,14 +58,14 @@ _PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
 _ATOM = 5
 
 
-def negate(node):
+def negate(node: Node) -> Node:
     """-node, folding a constant so that ``-1`` is one literal however it was made."""
     if isinstance(node, Const):
         return Const(-node.value)
     return Unary("neg", node)
 
 
-def opposite(node):
+def opposite(node: Node) -> Node:
     """-node with ``-(-x)`` cancelled to ``x`` and a constant folded (the simplifier's negation; the parser keeps ``--g``)."""
     if isinstance(node, Const):
         return Const(0.0 - node.value)
@@ -66,7 +74,7 @@ def opposite(node):
     return Unary("neg", node)
 
 
-def _precedence(node):
+def _precedence(node: Node) -> int:
     if isinstance(node, Const) and node.value < 0:
         return _PRECEDENCE["neg"]
     if isinstance(node, Unary) and node.fn == "neg":
@@ -76,7 +84,7 @@ def _precedence(node):
     return _ATOM
 
 
-def format_number(value):
+def format_number(value: float) -> str:
     """Shortest text that reads back to the same float: 2, 0.5, 1e-8."""
     value = float(value)
     if value.is_integer() and abs(value) < 1e15:
@@ -90,12 +98,12 @@ def format_number(value):
     return plain
 
 
-def _wrap(node, minimum):
+def _wrap(node: Node, minimum: int) -> str:
     text = format_node(node)
     return f"({text})" if _precedence(node) < minimum else text
 
 
-def format_node(node):
+def format_node(node: Node) -> str:
     """Canonical text with the fewest parentheses that parse back to the same tree."""
     if isinstance(node, Operand):
         return node.name
@@ -116,7 +124,7 @@ def format_node(node):
     return f"{_wrap(node.left, level)}{symbol}{_wrap(node.right, level + 1)}"
 
 
-def children(node):
+def children(node: Node) -> tuple[Node, ...]:
     """The direct subtrees of ``node``, left to right."""
     if isinstance(node, Unary):
         return (node.arg,)
@@ -125,19 +133,19 @@ def children(node):
     return ()
 
 
-def walk(node):
+def walk(node: Node) -> Iterator[Node]:
     """Every node of the tree, parents before children."""
     yield node
     for child in children(node):
         yield from walk(child)
 
 
-def size(node):
+def size(node: Node) -> int:
     """Number of nodes under ``node``: the length used to compare trees when simplifying."""
     return sum(1 for _ in walk(node))
 
 
-def evaluate_node(node, xp, operand):
+def evaluate_node(node: Node, xp: Any, operand: Callable[[str], Any]) -> Any:
     """Value of ``node`` with array namespace ``xp``; ``operand(name)`` gives leaves,
     ``operand('uniform')`` the step's U(0,1) draw used by drop."""
     if isinstance(node, Operand):
@@ -152,7 +160,7 @@ def evaluate_node(node, xp, operand):
     return primitives.BINARY[node.fn](xp, left, evaluate_node(node.right, xp, operand))
 
 
-def apply_unary(node, xp, x, operand):
+def apply_unary(node: Unary, xp: Any, x: Any, operand: Callable[[str], Any]) -> Any:
     """The function of the Unary ``node`` applied to its argument's value ``x`` (the exporter calls it too)."""
     if node.fn == "drop":
         return primitives.drop(xp, x, node.param, operand("uniform"))
@@ -169,38 +177,38 @@ class Rule:
     ``rule_to_tokens``, ``simplify``, ``to_latex``, ``to_unicode``.
     """
 
-    def __init__(self, root):
+    def __init__(self, root: Node) -> None:
         self.root = root
 
-    def __str__(self):
+    def __str__(self) -> str:
         return format_node(self.root)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Rule({str(self)!r})"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Rule) and self.root == other.root
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self.root)
 
-    def operand_names(self):
+    def operand_names(self) -> list[str]:
         """The operand names the rule reads, sorted."""
         return sorted({n.name for n in walk(self.root) if isinstance(n, Operand)})
 
-    def slots(self):
+    def slots(self) -> tuple[str, ...]:
         """Optimizer slots the rule needs, from {'m', 'v', 'y'}: only what it reads."""
         needed = set()
         for name in self.operand_names():
             needed.update(SLOTS_OF_OPERAND.get(name, ()))
         return tuple(s for s in ("m", "v", "y") if s in needed)
 
-    def uses_decay(self):
+    def uses_decay(self) -> bool:
         return any(decay_periods(name) for name in self.operand_names())
 
-    def size(self):
+    def size(self) -> int:
         """Number of nodes: the length used to compare rules when simplifying."""
         return size(self.root)
 
-    def evaluate(self, xp, operand):
+    def evaluate(self, xp: Any, operand: Callable[[str], Any]) -> Any:
         return evaluate_node(self.root, xp, operand)

@@ -34,7 +34,10 @@ gradients of exactly 0 occur. The funnel and ``keras-nos export`` use the
 simplified rule, so it must compute what the search evaluated.
 """
 
+from __future__ import annotations
+
 import functools
+from typing import Union
 
 from keras_nos.dsl.fingerprint import fingerprint
 from keras_nos.dsl.parser import parse_rule
@@ -45,7 +48,7 @@ from keras_nos.dsl.sympy_pass import sympy_candidates
 __all__ = ["simplify"]
 
 
-def simplify(rule):
+def simplify(rule: Union[str, Rule]) -> Rule:
     """The shortest rule found that has the fingerprint of ``rule`` (text or ``Rule``); never longer.
 
     >>> str(simplify("sign(sign(g))*exp(0)*g"))

@@ -7,7 +7,9 @@ are read back into the language where they can be: ``g*m - m*g + v`` becomes
 ``v``, ``exp(g)*exp(m)/exp(g)`` becomes ``exp(m)``. sympy is optional.
 """
 
-from keras_nos.dsl.rule import Binary, Const, Operand, Unary, format_node, opposite, size
+from __future__ import annotations
+
+from keras_nos.dsl.rule import Binary, Const, Node, Operand, Unary, format_node, opposite, size
 from keras_nos.dsl.semantics import decay_periods
 
 _SYMPY_MAX_SIZE = 40  # larger rules skip sympy (its time grows fast)
@@ -169,7 +171,7 @@ class _SympyTranslation:
         return opposite(result) if negative else result
 
 
-def sympy_candidates(root):
+def sympy_candidates(root: Node) -> list[Node]:
     """Trees read back from sympy forms of the rule (none when sympy is missing, the rule is big, or no form is
     expressible in the language), without repeats."""
     if size(root) > _SYMPY_MAX_SIZE:

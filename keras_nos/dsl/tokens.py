@@ -5,8 +5,13 @@ joins the operand bank as ``h{k}`` for later groups; the last group is the rule.
 Every token is readable text, so a token list is also what MLflow shows.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Union
+
 from keras_nos.dsl.parser import parse_rule
-from keras_nos.dsl.rule import Binary, Const, Rule, Unary, format_node, negate
+from keras_nos.dsl.rule import Binary, Const, Node, Rule, Unary, format_node, negate
 from keras_nos.errors import KerasNosError
 
 # Each operand token's text is its meaning in the rule language.
@@ -34,7 +39,7 @@ def _unary_parts(token):
     return token, None
 
 
-def apply_unary(token, node):
+def apply_unary(token: str, node: Node) -> Node:
     name, param = _unary_parts(token)
     if name == "identity":
         return node
@@ -43,7 +48,7 @@ def apply_unary(token, node):
     return Unary(name, node, param)
 
 
-def tokens_to_rule(tokens):
+def tokens_to_rule(tokens: Iterable[str]) -> Rule:
     """Build the Rule of a token list; ``ValueError`` names a bad token and its slot."""
     tokens = list(tokens)
     if not tokens or len(tokens) % GROUP_SIZE:
@@ -123,7 +128,7 @@ class _GroupWriter:
         return len(self.groups) - 1
 
 
-def rule_to_tokens(rule):
+def rule_to_tokens(rule: Union[str, Rule]) -> list[str]:
     """The token list of a Rule; ``ValueError`` when a part has no token (a constant such as 3)."""
     writer = _GroupWriter()
     writer.group(rule.root if isinstance(rule, Rule) else parse_rule(rule).root)
