@@ -5,10 +5,15 @@ baselines (sgd, momentum, adam, rmsprop, lion), PowerSign/AddSign and their
 -ld/-cd/-rd sign decays, any name in ``keras_nos.named_rules``, or rule text.
 """
 
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
 import keras
 
 from keras_nos import named_rules
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.rule import Rule
 from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 from keras_nos.optimizers.sign_optimizers import AddSign, PowerSign
@@ -24,14 +29,15 @@ KERAS_BASELINES = {
 }
 
 
-def optimizer_names():
+def optimizer_names() -> list[str]:
     """Every name ``make_optimizer`` accepts besides rule text."""
     signs = [f"{base}{suffix}" for base in ("powersign", "addsign") for suffix in ("", "-ld", "-cd", "-rd")]
     known = list(KERAS_BASELINES) + signs
     return known + [name for name in named_rules.names() if name not in known]
 
 
-def make_optimizer(spec, learning_rate=0.01, decay_steps=None, **kwargs):
+def make_optimizer(spec: Union[str, Rule], learning_rate: float = 0.01, decay_steps: Optional[int] = None,
+                   **kwargs: Any) -> keras.optimizers.Optimizer:
     """A fresh optimizer for ``spec``; ``ValueError`` names the spec and what is allowed.
 
     ``decay_steps`` is needed by the -ld/-cd/-rd variants and decay operands;

@@ -1,9 +1,13 @@
 """Sparse gradients made dense before an update rule sees them."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 
 
-def dense_gradient(gradient):
+def dense_gradient(gradient: Any) -> Any:
     """``gradient`` as a dense tensor of its variable's shape.
 
     On TensorFlow an ``Embedding`` (or any gather) has a ``tf.IndexedSlices``

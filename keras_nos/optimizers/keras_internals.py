@@ -5,10 +5,18 @@ pair; ``base_optimizer_keyword_args`` is the text Keras' own optimizers put in t
 docstrings for the keyword arguments every optimizer takes.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Union
+
 import keras
 
+# What a Keras optimizer takes as its learning rate: a number, a schedule, or a callable of no arguments.
+LearningRate = Union[float, keras.optimizers.schedules.LearningRateSchedule, Callable[[], float]]
 
-def seed_dtype_by_backend():
+
+def seed_dtype_by_backend() -> str:
     """The seed dtype from the backend's name, public API only: exported modules use it, and it is the fallback here."""
     return {"tensorflow": "int64", "torch": "int32", "openvino": "int32"}.get(keras.backend.backend(), "uint32")
 
@@ -25,4 +33,4 @@ except ImportError:  # pragma: no cover - only on a Keras release that moved it
             `clipnorm`, `clipvalue`, `global_clipnorm`, `use_ema`, `ema_momentum`,
             `ema_overwrite_frequency`, `loss_scale_factor`, `gradient_accumulation_steps`)."""
 
-__all__ = ["base_optimizer_keyword_args", "random_seed_dtype", "seed_dtype_by_backend"]
+__all__ = ["LearningRate", "base_optimizer_keyword_args", "random_seed_dtype", "seed_dtype_by_backend"]

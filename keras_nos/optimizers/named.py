@@ -11,15 +11,20 @@ rule instead, so it reads and saves like any Keras optimizer::
 For a module that does not need keras_nos at all, see ``keras-nos export``.
 """
 
+from __future__ import annotations
+
 import inspect
 import keyword
 import re
 import sys
+from collections.abc import Mapping
+from typing import Any, Optional, Union
 
 import keras
 
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.pretty import to_latex, to_unicode
+from keras_nos.dsl.rule import Rule
 from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.rule_optimizer import RuleOptimizer
 
@@ -37,7 +42,7 @@ CONSTRUCTOR_DEFAULTS = {
 }
 
 
-def check_class_name(name):
+def check_class_name(name: str) -> str:
     """Raise ValueError unless ``name`` can name a Python class."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise KerasNosError(f"Optimizer class name {name!r} is not a Python identifier (letters, digits and _, not "
@@ -45,12 +50,13 @@ def check_class_name(name):
     return name
 
 
-def snake_case(name):
+def snake_case(name: str) -> str:
     """'MySign' -> 'my_sign' (the default optimizer name and module name)."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def optimizer_class(name, rule, defaults=None, doc=None):
+def optimizer_class(name: str, rule: Union[str, Rule], defaults: Optional[Mapping[str, Any]] = None,
+                    doc: Optional[str] = None) -> type[RuleOptimizer]:
     """A Keras optimizer class named ``name`` whose update is ``rule``.
 
     The class subclasses ``RuleOptimizer`` with the rule fixed: its constructor
@@ -88,20 +94,21 @@ def optimizer_class(name, rule, defaults=None, doc=None):
 
     def __init__(self, learning_rate=values["learning_rate"], beta_1=values["beta_1"], beta_2=values["beta_2"],
                  beta_3=values["beta_3"], epsilon=values["epsilon"], decay_steps=values["decay_steps"],
-                 seed=values["seed"], **kwargs):
+                 seed=values["seed"], **kwargs: Any) -> None:
         for key, value in extra_defaults.items():
             if kwargs.get(key) is None:
                 kwargs[key] = value
         RuleOptimizer.__init__(self, rule, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, beta_3=beta_3,
                                epsilon=epsilon, decay_steps=decay_steps, seed=seed, **kwargs)
 
-    def get_config(self):
+    def get_config(self: RuleOptimizer) -> dict[str, Any]:
         config = RuleOptimizer.get_config(self)
         config.pop("rule", None)
         return config
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(cls: type[RuleOptimizer], config: Mapping[str, Any],
+                    custom_objects: Optional[Mapping[str, Any]] = None) -> RuleOptimizer:
         config = dict(config)
         stored = config.pop("rule", None)
         if stored is not None and parse_rule(stored) != cls.fixed_rule:
@@ -124,7 +131,7 @@ def optimizer_class(name, rule, defaults=None, doc=None):
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
-def _caller_module():
+def _caller_module() -> str:
     """The module that called ``optimizer_class`` (as namedtuple does), so the class reports where it was made."""
     try:
         frame = sys._getframe(2)
@@ -133,7 +140,7 @@ def _caller_module():
     return frame.f_globals.get("__name__", __name__)
 
 
-def _docstring(name, rule, values, doc):
+def _docstring(name: str, rule: Rule, values: Mapping[str, Any], doc: Optional[str]) -> str:
     arguments = ", ".join(f"{key}={value!r}" for key, value in values.items())
     lines = [
         f"{name}: the update rule ``{rule}`` as a Keras optimizer.",

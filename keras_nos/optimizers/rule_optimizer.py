@@ -1,15 +1,19 @@
 """RuleOptimizer: any update rule of the language as a Keras 3 optimizer."""
 
+from __future__ import annotations
+
 import re
+from typing import Any, Optional, Union
 
 import keras
 from keras import ops
 
 from keras_nos.dsl import semantics
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.rule import Rule
 from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.dense_gradients import dense_gradient
-from keras_nos.optimizers.keras_internals import base_optimizer_keyword_args
+from keras_nos.optimizers.keras_internals import LearningRate, base_optimizer_keyword_args
 from keras_nos.optimizers.random_draws import step_seed
 
 _DEFAULTS = semantics.DEFAULT_HYPERPARAMETERS
@@ -51,26 +55,26 @@ class RuleOptimizer(keras.optimizers.Optimizer):
 
     def __init__(
         self,
-        rule,
-        learning_rate=0.01,
-        beta_1=_DEFAULTS["beta_1"],
-        beta_2=_DEFAULTS["beta_2"],
-        beta_3=_DEFAULTS["beta_3"],
-        epsilon=_DEFAULTS["epsilon"],
-        decay_steps=None,
-        seed=0,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
-        **kwargs,
-    ):
+        rule: Union[str, Rule],
+        learning_rate: LearningRate = 0.01,
+        beta_1: float = _DEFAULTS["beta_1"],
+        beta_2: float = _DEFAULTS["beta_2"],
+        beta_3: float = _DEFAULTS["beta_3"],
+        epsilon: float = _DEFAULTS["epsilon"],
+        decay_steps: Optional[int] = None,
+        seed: int = 0,
+        weight_decay: Optional[float] = None,
+        clipnorm: Optional[float] = None,
+        clipvalue: Optional[float] = None,
+        global_clipnorm: Optional[float] = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: Optional[int] = None,
+        loss_scale_factor: Optional[float] = None,
+        gradient_accumulation_steps: Optional[int] = None,
+        name: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
         rule = parse_rule(rule)
         if rule.uses_decay() and not decay_steps:
             text = str(rule)
@@ -105,13 +109,13 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         self.decay_steps = decay_steps
         self.seed = seed
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         if self.built:
             return
         super().build(var_list)
         self._averages = {slot: self.add_optimizer_variables(var_list, slot) for slot in self.rule.slots()}
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(self, gradient: Any, variable: keras.Variable, learning_rate: Any) -> None:
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(dense_gradient(gradient), dtype)
@@ -129,7 +133,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         update = self.rule.evaluate(ops, operand)
         self.assign_sub(variable, lr * ops.broadcast_to(ops.cast(update, dtype), ops.shape(variable)))
 
-    def _random_draw(self, name, variable, index):
+    def _random_draw(self, name: str, variable: keras.Variable, index: int) -> Any:
         """Draws keyed by (seed, step, variable ``index``); the fused grid trainer passes the index within a copy."""
         seed = step_seed(self.seed, self.iterations, stream=semantics.random_stream(name, index))
         shape, dtype = ops.shape(variable), variable.dtype
@@ -139,7 +143,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             lambda: keras.random.uniform(shape, dtype=dtype, seed=seed),
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {

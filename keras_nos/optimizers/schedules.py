@@ -9,7 +9,10 @@ Both follow TensorFlow 1's ``tf.train.linear_cosine_decay`` and
     lr = initial_learning_rate * ((alpha + linear) * cosine + beta)
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any, Optional
 
 import keras
 from keras import ops
@@ -22,7 +25,8 @@ from keras_nos.optimizers.random_draws import step_seed
 class LinearCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     """lr * ((alpha + linear) * cosine + beta); see the module docstring."""
 
-    def __init__(self, initial_learning_rate, decay_steps, num_periods=0.5, alpha=0.0, beta=0.001, name=None):
+    def __init__(self, initial_learning_rate: float, decay_steps: int, num_periods: float = 0.5, alpha: float = 0.0,
+                 beta: float = 0.001, name: Optional[str] = None) -> None:
         if decay_steps is None or decay_steps <= 0:
             raise KerasNosError(f"decay_steps must be a positive number of steps, got {decay_steps!r}")
         self.initial_learning_rate = initial_learning_rate
@@ -32,15 +36,15 @@ class LinearCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.beta = beta
         self.name = name
 
-    def _linear(self, t, step):
+    def _linear(self, t: Any, step: Any) -> Any:
         return (self.decay_steps - t) / self.decay_steps
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> Any:
         t = ops.minimum(ops.cast(step, "float32"), float(self.decay_steps))
         cosine = 0.5 * (1.0 + ops.cos(math.pi * 2.0 * self.num_periods * t / self.decay_steps))
         return self.initial_learning_rate * ((self.alpha + self._linear(t, step)) * cosine + self.beta)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "initial_learning_rate": self.initial_learning_rate,
             "decay_steps": self.decay_steps,
@@ -59,21 +63,22 @@ class NoisyLinearCosineDecay(LinearCosineDecay):
     every time it is asked for and after a reload.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, initial_variance=1.0, variance_decay=0.55,
-                 num_periods=0.5, alpha=0.0, beta=0.001, seed=0, name=None):
+    def __init__(self, initial_learning_rate: float, decay_steps: int, initial_variance: float = 1.0,
+                 variance_decay: float = 0.55, num_periods: float = 0.5, alpha: float = 0.0, beta: float = 0.001,
+                 seed: int = 0, name: Optional[str] = None) -> None:
         super().__init__(initial_learning_rate, decay_steps, num_periods, alpha, beta, name)
         self.initial_variance = initial_variance
         self.variance_decay = variance_decay
         self.seed = seed
 
-    def _linear(self, t, step):
+    def _linear(self, t: Any, step: Any) -> Any:
         # the stddev uses t (held at decay_steps) as in TF1; the draw is keyed by the step itself,
         # so it stays fresh every step after decay_steps, as TF1's random_normal was
         stddev = ops.sqrt(self.initial_variance / ops.power(1.0 + t, self.variance_decay))
         noise = keras.random.normal((), seed=step_seed(self.seed, step, stream=7)) * stddev
         return super()._linear(t, step) + noise
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "initial_variance": self.initial_variance,
