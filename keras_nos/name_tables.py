@@ -5,10 +5,15 @@ name is a ``ValueError`` that lists what is registered, which the CLI prints as
 its one-line error.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
 from keras_nos.errors import KerasNosError
 
 
-def register(table, item, kind, overwrite=False):
+def register(table: MutableMapping[str, Any], item: Any, kind: str, overwrite: bool = False) -> Any:
     """Put ``item`` in ``table`` under ``item.name``; ``kind`` ("task") names it in the error."""
     if item.name in table and not overwrite:
         raise KerasNosError(f"A {kind} named {item.name!r} is already registered; pass overwrite=True to replace it")
@@ -16,7 +21,7 @@ def register(table, item, kind, overwrite=False):
     return item
 
 
-def lookup(table, name, kind, item_type):
+def lookup(table: Mapping[str, Any], name: Any, kind: str, item_type: type) -> Any:
     """``name`` itself if it is already an ``item_type``, else ``table[name]``."""
     if isinstance(name, item_type):
         return name

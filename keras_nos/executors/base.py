@@ -6,21 +6,28 @@ only calls ``submit``, ``next_result``, ``map_unordered``, ``forget``,
 implementing ``_wait``. Failures are results, never exceptions.
 """
 
+from __future__ import annotations
+
 import abc
 import collections
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Union
 
 from keras_nos.errors import KerasNosError
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.result import EvaluationResult
 
+if TYPE_CHECKING:
+    from keras_nos.dsl.rule import Rule
+    from keras_nos.tasks.registry import Task
 
-def task_name(task) -> str:
+
+def task_name(task: Union[str, Task]) -> str:
     """The name of a task given by name or as a ``Task``."""
     return task if isinstance(task, str) else task.name
 
 
-def failed_result(rule, task, status: str, message: str) -> EvaluationResult:
+def failed_result(rule: Union[str, Rule], task: Union[str, Task], status: str, message: str) -> EvaluationResult:
     """The result of a candidate that produced none (worker lost, timeout), fingerprinted when possible."""
     fingerprint = ""
     try:
@@ -42,7 +49,7 @@ def check_timeout(timeout: float | None) -> None:
 class _Pending:
     __slots__ = ("rule", "attempts")
 
-    def __init__(self, rule):
+    def __init__(self, rule: str) -> None:
         self.rule = rule
         self.attempts = 0
 
@@ -56,8 +63,8 @@ class Executor(abc.ABC):
 
     name = "base"
 
-    def __init__(self, evaluator_options: dict, workers: int = 1, max_retries: int = 2,
-                 timeout: float | None = None):
+    def __init__(self, evaluator_options: dict[str, Any], workers: int = 1, max_retries: int = 2,
+                 timeout: float | None = None) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise KerasNosError(f"workers must be a whole number >= 1, got {workers!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
@@ -78,7 +85,7 @@ class Executor(abc.ABC):
         """Candidates submitted whose results were not returned yet."""
         return len(self._tasks) + len(self._done)
 
-    def submit(self, rule) -> int:
+    def submit(self, rule: Union[str, Rule]) -> int:
         """Queue the evaluation of ``rule`` (text or a parsed rule); returns its ticket."""
         ticket = self._next_ticket
         self._next_ticket += 1
@@ -100,7 +107,7 @@ class Executor(abc.ABC):
                 raise RuntimeError("next_result() with nothing submitted")
             self._wait()
 
-    def map_unordered(self, rules: Iterable) -> Iterator[tuple[int, EvaluationResult]]:
+    def map_unordered(self, rules: Iterable[Union[str, Rule]]) -> Iterator[tuple[int, EvaluationResult]]:
         """Yield (position, EvaluationResult) for each rule text as each finishes."""
         rules = list(rules)
         positions = {self.submit(rule): position for position, rule in enumerate(rules)}
@@ -121,7 +128,7 @@ class Executor(abc.ABC):
             elif ticket in self._tasks or any(t == ticket for t, _ in self._done):
                 self._forgotten.add(ticket)
 
-    def reconfigure(self, evaluator_options: dict, timeout: float | None = None) -> None:
+    def reconfigure(self, evaluator_options: dict[str, Any], timeout: float | None = None) -> None:
         """Evaluate the rules submitted from now on with other ``Evaluator`` options and time limit.
 
         The search's funnel re-trains its top rules with other seeds and more epochs
@@ -141,10 +148,10 @@ class Executor(abc.ABC):
         self._queue.clear()
         self._done.clear()
 
-    def __enter__(self):
+    def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- for subclasses -----------------------------------------------------------------------

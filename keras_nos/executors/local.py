@@ -5,11 +5,14 @@ initialised. Each talks to the driver over a pipe: ``("ready", pid)`` once
 its Evaluator is built, then ``("result", ticket, result)`` for each rule.
 """
 
+from __future__ import annotations
+
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
 import signal
+from typing import Any, Optional
 
 from keras_nos.executors.pool import PoolExecutor
 from keras_nos.executors.worker import evaluate_in_worker, init_worker, portable, worker_options
@@ -17,7 +20,7 @@ from keras_nos.native_log import quiet_native_stderr
 from keras_nos.tasks.result import EvaluationResult
 
 
-def _worker_main(pickled_options, threads, connection):
+def _worker_main(pickled_options: bytes, threads: int, connection: multiprocessing.connection.Connection) -> None:
     """A worker process: build the Evaluator, say so, then evaluate what arrives until told to stop.
 
     The options arrive pickled: unpickling the task imports Keras, and each worker's TensorFlow start-up
@@ -47,35 +50,35 @@ def _worker_main(pickled_options, threads, connection):
 class _Worker:
     """One worker process and the pipe to it (a ``WorkerHandle``)."""
 
-    def __init__(self, context, options, threads):
+    def __init__(self, context: Any, options: dict[str, Any], threads: int) -> None:
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(pickle.dumps(options), threads, child), daemon=True,
                                        name="keras-nos-worker")
         self.process.start()
         child.close()
         self.ready = False
-        self.ticket = None
-        self.started = None
+        self.ticket: Optional[int] = None
+        self.started: Optional[float] = None
 
     @property
-    def pid(self):
+    def pid(self) -> Optional[int]:
         return self.process.pid
 
-    def send(self, ticket, rule):
+    def send(self, ticket: int, rule: str) -> bool:
         try:
             self.connection.send((ticket, rule))
         except OSError:  # it died since it said it was ready
             return False
         return True
 
-    def ask_to_leave(self):
+    def ask_to_leave(self) -> None:
         """Tell an idle worker to exit by itself, which is gentler on its files than a kill."""
         try:
             self.connection.send(None)
         except OSError:
             pass
 
-    def stop(self):
+    def stop(self) -> None:
         try:
             self.connection.close()
         except OSError:
@@ -98,8 +101,8 @@ class LocalExecutor(PoolExecutor):
     worker_kind = "Worker processes"
     threads_per_worker = 1
 
-    def __init__(self, evaluator_options: dict, workers: int = 1, max_retries: int = 2,
-                 timeout: float | None = None):
+    def __init__(self, evaluator_options: dict[str, Any], workers: int = 1, max_retries: int = 2,
+                 timeout: float | None = None) -> None:
         super().__init__(evaluator_options, workers=workers, max_retries=max_retries, timeout=timeout)
         self._evaluator = None
 
@@ -108,7 +111,7 @@ class LocalExecutor(PoolExecutor):
         """Whether rules run in this process (one worker, no time limit)."""
         return self.workers == 1 and self.timeout is None
 
-    def _wait(self):
+    def _wait(self) -> None:
         if not self.inline:
             super()._wait()
             return
@@ -119,11 +122,11 @@ class LocalExecutor(PoolExecutor):
         ticket = self._queue.popleft()
         self._finish(ticket, self._evaluator.evaluate(self._tasks[ticket].rule))
 
-    def _spawn(self):
+    def _spawn(self) -> _Worker:
         options = worker_options(self.options)
         return _Worker(multiprocessing.get_context("spawn"), options, self.threads_per_worker)
 
-    def _await_events(self, timeout):
+    def _await_events(self, timeout: Optional[float]) -> None:
         waitables = {}
         for worker in self._pool:
             waitables[worker.connection] = worker
@@ -135,7 +138,7 @@ class LocalExecutor(PoolExecutor):
         for worker in seen:
             self._service(worker)
 
-    def _service(self, worker):
+    def _service(self, worker: _Worker) -> None:
         """Read what ``worker`` sent; report its death when it died."""
         dead = False
         try:
@@ -147,7 +150,7 @@ class LocalExecutor(PoolExecutor):
             worker.process.join(5)
             self._on_death(worker, f"worker process {worker.pid} died (exit code {worker.process.exitcode})")
 
-    def _on_message(self, worker, message):
+    def _on_message(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "ready":
             self._on_ready(worker)
@@ -156,7 +159,7 @@ class LocalExecutor(PoolExecutor):
         elif kind == "init_error":
             self._on_init_error(message[1])
 
-    def _stop_workers(self):
+    def _stop_workers(self) -> None:
         """Stop every worker, idle ones asked to leave first (running evaluations are abandoned)."""
         self._evaluator = None
         idle = [worker for worker in self._pool or [] if worker.ticket is None]

@@ -6,9 +6,11 @@ a worker is started, sent a rule, waited on and stopped; that is the
 worker's life means for the candidates is decided here, once.
 """
 
+from __future__ import annotations
+
 import abc
 import time
-from typing import Protocol
+from typing import Any, Optional, Protocol
 
 from keras_nos.executors.base import Executor
 from keras_nos.tasks import result as statuses
@@ -44,10 +46,10 @@ class PoolExecutor(Executor):
 
     worker_kind = "Workers"  # how errors name the workers, plural
 
-    def __init__(self, evaluator_options: dict, workers: int = 1, max_retries: int = 2,
-                 timeout: float | None = None):
+    def __init__(self, evaluator_options: dict[str, Any], workers: int = 1, max_retries: int = 2,
+                 timeout: float | None = None) -> None:
         super().__init__(evaluator_options, workers=workers, max_retries=max_retries, timeout=timeout)
-        self._pool = None  # list of WorkerHandle once started
+        self._pool: Optional[list[Any]] = None  # list of WorkerHandle once started
         self._startup_failures = 0
 
     @abc.abstractmethod
@@ -62,14 +64,14 @@ class PoolExecutor(Executor):
         ``_on_death`` and ``_on_init_error``.
         """
 
-    def _wait(self):
+    def _wait(self) -> None:
         if self._pool is None:
             self._pool = [self._spawn() for _ in range(self.workers)]
         self._dispatch()
         self._await_events(self._time_to_deadline())
         self._check_timeouts()
 
-    def _dispatch(self):
+    def _dispatch(self) -> None:
         for worker in self._pool:
             if not self._queue:
                 return
@@ -80,14 +82,14 @@ class PoolExecutor(Executor):
                 else:
                     self._queue.appendleft(ticket)
 
-    def _time_to_deadline(self):
+    def _time_to_deadline(self) -> Optional[float]:
         """Seconds until the first running candidate is over its time limit; None without a limit."""
         starts = [worker.started for worker in self._pool if worker.ticket is not None]
         if self.timeout is None or not starts:
             return None
         return min(max(0.0, min(starts) + self.timeout - time.monotonic()), LONGEST_WAIT)
 
-    def _check_timeouts(self):
+    def _check_timeouts(self) -> None:
         if self.timeout is None or self._pool is None:
             return
         now = time.monotonic()
@@ -97,11 +99,11 @@ class PoolExecutor(Executor):
                 self._replace(worker)  # a running evaluation cannot be cancelled; stopping its worker can
                 self._timed_out(ticket)
 
-    def _replace(self, worker):
+    def _replace(self, worker: WorkerHandle) -> None:
         worker.stop()
         self._pool[self._pool.index(worker)] = self._spawn()
 
-    def _stop_workers(self):
+    def _stop_workers(self) -> None:
         pool, self._pool = self._pool, None
         for worker in pool or []:
             worker.stop()
@@ -139,7 +141,7 @@ class PoolExecutor(Executor):
         raise error
 
     @staticmethod
-    def _release(worker):
+    def _release(worker: WorkerHandle) -> Optional[int]:
         ticket = worker.ticket
         worker.ticket = worker.started = None
         return ticket

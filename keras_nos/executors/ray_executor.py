@@ -19,14 +19,21 @@ keeps the clock of its first attempt running through the restart.
 Ray is an optional extra: ``pip install keras-nos[ray]``.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional
 
 from keras_nos.errors import KerasNosError
 from keras_nos.executors.pool import PoolExecutor
 from keras_nos.executors.worker import evaluate_in_worker, init_worker, portable, worker_options
 from keras_nos.tasks.result import EvaluationResult
+
+if TYPE_CHECKING:
+    from keras_nos.tasks.datasets import Splits
 
 INSTALL_HINT = "pip install keras-nos[ray]"
 
@@ -35,7 +42,7 @@ class RayNotInstalledError(ImportError, KerasNosError):
     """Ray is missing; an ImportError and a ValueError (so the CLI reports it as a user error)."""
 
 
-def _import_ray():
+def _import_ray() -> Any:
     try:
         import ray
     except ImportError as error:
@@ -50,11 +57,11 @@ class _ShippedData:
     falls back to the task's own loader.
     """
 
-    def __init__(self, reference, loader, data_path, seed):
+    def __init__(self, reference: Any, loader: Callable[[Any, int], Splits], data_path: Any, seed: int) -> None:
         self.reference = [reference]  # in a list, so Ray passes the reference itself rather than the value
         self.loader, self.data_path, self.seed = loader, data_path, seed
 
-    def __call__(self, data_path, seed):
+    def __call__(self, data_path: Any, seed: int) -> Splits:
         if (data_path, seed) != (self.data_path, self.seed):
             return self.loader(data_path, seed)
         import ray
@@ -65,17 +72,17 @@ class _ShippedData:
 class EvaluatorActor:
     """The body of one Ray worker (wrapped with ``ray.remote`` by the executor)."""
 
-    def __init__(self, options, threads):
+    def __init__(self, options: dict[str, Any], threads: int) -> None:
         self.error = None
         try:
             init_worker(options, threads)
         except Exception as error:  # reported by ready(), so the driver can raise it
             self.error = portable(error)
 
-    def ready(self):
+    def ready(self) -> tuple[int, Optional[BaseException]]:
         return os.getpid(), self.error
 
-    def evaluate(self, rule):
+    def evaluate(self, rule: str) -> dict[str, Any]:
         return evaluate_in_worker(rule)
 
 
@@ -84,22 +91,22 @@ class _Actor:
 
     __slots__ = ("handle", "ready_ref", "ready", "pid", "ticket", "ref", "started")
 
-    def __init__(self, handle):
+    def __init__(self, handle: Any) -> None:
         self.handle, self.ready_ref = handle, handle.ready.remote()
         self.ready, self.pid, self.ticket, self.ref, self.started = False, None, None, None, None
 
     @property
-    def awaited(self):
+    def awaited(self) -> Any:
         """The reference whose completion is news: its start-up, then its current evaluation (or None)."""
         if not self.ready:
             return self.ready_ref
         return self.ref if self.ticket is not None else None
 
-    def send(self, ticket, rule):
+    def send(self, ticket: int, rule: str) -> bool:
         self.ref = self.handle.evaluate.remote(rule)
         return True
 
-    def stop(self):
+    def stop(self) -> None:
         import ray
 
         try:
@@ -128,9 +135,9 @@ class RayExecutor(PoolExecutor):
     name = "ray"
     worker_kind = "Ray actors"
 
-    def __init__(self, evaluator_options: dict, workers: int = 1, address: str | None = None,
+    def __init__(self, evaluator_options: dict[str, Any], workers: int = 1, address: str | None = None,
                  num_cpus_per_task: float = 1, num_gpus_per_task: float = 0, max_retries: int = 2,
-                 timeout: float | None = None, ship_data: bool = True):
+                 timeout: float | None = None, ship_data: bool = True) -> None:
         super().__init__(evaluator_options, workers=workers, max_retries=max_retries, timeout=timeout)
         if not num_cpus_per_task >= 0 or not num_gpus_per_task >= 0:
             raise KerasNosError(f"num_cpus_per_task and num_gpus_per_task must be >= 0, got "
@@ -142,7 +149,7 @@ class RayExecutor(PoolExecutor):
         self._remote = None
         self._worker_options = None
 
-    def _options_for_workers(self):
+    def _options_for_workers(self) -> dict[str, Any]:
         if self._worker_options is None:
             import ray
 
@@ -155,7 +162,7 @@ class RayExecutor(PoolExecutor):
             self._worker_options = options
         return self._worker_options
 
-    def _spawn(self):
+    def _spawn(self) -> _Actor:
         import ray
 
         if self._remote is None:
@@ -167,7 +174,7 @@ class RayExecutor(PoolExecutor):
         threads = max(1, int(self.num_cpus_per_task))
         return _Actor(self._remote.remote(self._options_for_workers(), threads))
 
-    def _await_events(self, timeout):
+    def _await_events(self, timeout: Optional[float]) -> None:
         import ray
 
         waiting = {actor.awaited: actor for actor in self._pool if actor.awaited is not None}
@@ -179,7 +186,7 @@ class RayExecutor(PoolExecutor):
             else:
                 self._greet(actor)
 
-    def _greet(self, actor):
+    def _greet(self, actor: _Actor) -> None:
         """The actor's start-up finished: it is ready, or its Evaluator failed, or it died."""
         import ray
 
@@ -194,7 +201,7 @@ class RayExecutor(PoolExecutor):
             return
         self._on_death(actor, why)
 
-    def _collect(self, actor):
+    def _collect(self, actor: _Actor) -> None:
         """The actor's evaluation finished: a result, an error, or the actor died."""
         import ray
 
@@ -211,7 +218,7 @@ class RayExecutor(PoolExecutor):
             return
         self._on_death(actor, why)
 
-    def _stop_workers(self):
+    def _stop_workers(self) -> None:
         """Kill the actors; the next submit starts new ones with the options of that time."""
         self._worker_options = None
         super()._stop_workers()
@@ -227,7 +234,7 @@ class RayExecutor(PoolExecutor):
             self._owns_ray = False
 
 
-def _start_ray(address, num_cpus):
+def _start_ray(address: Optional[str], num_cpus: int) -> bool:
     """Start or join Ray unless it runs in this process already; True when this call started it."""
     ray = _import_ray()
     if ray.is_initialized():

@@ -4,12 +4,15 @@ Each worker builds its ``Evaluator`` once (so it loads the data once) and then
 evaluates every rule it is sent with it.
 """
 
+from __future__ import annotations
+
 import pickle
+from typing import Any
 
 _WORKER_EVALUATOR = None
 
 
-def init_worker(options: dict, threads: int) -> None:
+def init_worker(options: dict[str, Any], threads: int) -> None:
     """Build this worker's Evaluator from ``options``, TensorFlow limited to ``threads`` threads."""
     global _WORKER_EVALUATOR
     if threads:
@@ -25,12 +28,12 @@ def init_worker(options: dict, threads: int) -> None:
     _WORKER_EVALUATOR = Evaluator(**options)
 
 
-def evaluate_in_worker(rule_text: str) -> dict:
+def evaluate_in_worker(rule_text: str) -> dict[str, Any]:
     """The result of ``rule_text`` as a dict, which crosses process boundaries without Keras objects."""
     return _WORKER_EVALUATOR.evaluate(rule_text).to_dict()
 
 
-def worker_options(options: dict) -> dict:
+def worker_options(options: dict[str, Any]) -> dict[str, Any]:
     """Evaluator options with the task name replaced by its ``Task``.
 
     Workers receive the task itself, so a task registered with

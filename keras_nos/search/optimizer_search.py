@@ -7,18 +7,27 @@ runs) is made here from them, and every input is checked before anything is
 written to MLflow.
 """
 
+from __future__ import annotations
+
 import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import keras
 
+from keras_nos.dsl.rule import Rule
 from keras_nos.errors import KerasNosError
 from keras_nos.search.leaderboard import REFERENCE
 from keras_nos.search.loop import search as run_search
 from keras_nos.tasks import fit_data
 from keras_nos.tasks.datasets import Splits
 from keras_nos.tasks.registry import Task
-from keras_nos.tasks.scores import ModelScore
+from keras_nos.tasks.scores import ModelScore, Objective
 from keras_nos.tracking import default_tracking_uri, latest_search_run_id
+
+if TYPE_CHECKING:
+    from keras_nos.optimizers import RuleOptimizer
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -27,7 +36,7 @@ class InMemoryData:
 
     splits: Splits
 
-    def __call__(self, data_path, seed):
+    def __call__(self, data_path: Optional[Union[str, os.PathLike]], seed: int) -> Splits:
         return self.splits
 
 
@@ -55,10 +64,14 @@ class OptimizerSearch:
             ``strategy_options``, ...).
     """
 
-    def __init__(self, build_model, *, loss, objective="val_loss", metrics=None, strategy="rl", budget=200,
-                 space="paper", learning_rates=None, seed=0, tracking_uri=None, experiment="keras-nos",
-                 funnel_top_k=3, funnel_seeds=3, funnel_suite="none", max_consecutive_errors=10, resume=None,
-                 name="own-model", progress=True, **search_options):
+    def __init__(self, build_model: Callable[[], keras.Model], *, loss: Union[str, keras.losses.Loss, Callable],
+                 objective: Union[str, Objective, Callable[[Any, Any], float]] = "val_loss",
+                 metrics: Optional[Sequence[Any]] = None, strategy: str = "rl", budget: int = 200,
+                 space: str = "paper", learning_rates: Optional[Sequence[float]] = None, seed: int = 0,
+                 tracking_uri: Optional[str] = None, experiment: str = "keras-nos", funnel_top_k: int = 3,
+                 funnel_seeds: int = 3, funnel_suite: str = "none", max_consecutive_errors: int = 10,
+                 resume: Optional[str] = None, name: str = "own-model", progress: bool = True,
+                 **search_options: Any) -> None:
         if not callable(build_model):
             raise KerasNosError(f"build_model must be a function that returns a keras.Model, got {build_model!r}")
         if isinstance(loss, str):
@@ -76,11 +89,12 @@ class OptimizerSearch:
                              max_consecutive_errors=max_consecutive_errors, **search_options)
         if learning_rates is not None:
             self.settings["learning_rates"] = tuple(learning_rates)
-        self.task = None
-        self.run_id = None
-        self._rows = None
+        self.task: Optional[Task] = None
+        self.run_id: Optional[str] = None
+        self._rows: Optional[list[dict[str, Any]]] = None
 
-    def search(self, x, y=None, *, validation_data, epochs=3, batch_size=32, steps_per_epoch=None):
+    def search(self, x: Any, y: Any = None, *, validation_data: Any, epochs: int = 3, batch_size: int = 32,
+               steps_per_epoch: Optional[int] = None) -> list[dict[str, Any]]:
         """Train candidate rules on (``x``, ``y``) and rank them on ``validation_data``; returns the leaderboard.
 
         ``x`` is what ``model.fit`` takes: an array, a list or dict of arrays for a model of several inputs, or
@@ -97,19 +111,19 @@ class OptimizerSearch:
         self.run_id = self.resume or latest_search_run_id(uri, self.settings["experiment"])
         return self.leaderboard()
 
-    def leaderboard(self):
+    def leaderboard(self) -> list[dict[str, Any]]:
         """The rows, best first; tuned Adam's row (from the funnel) has ``reference`` true."""
         if self._rows is None:
             raise KerasNosError("No search has run yet; call .search(x, y, validation_data=...) first")
         return [dict(row) for row in self._rows]
 
-    def best_rule(self):
+    def best_rule(self) -> Rule:
         """The best rule found (a ``keras_nos.Rule``), Adam's reference row left out."""
         from keras_nos.dsl import parse_rule
 
         return parse_rule(self._best_row()["rule"])
 
-    def best_optimizer(self, **kwargs):
+    def best_optimizer(self, **kwargs: Any) -> RuleOptimizer:
         """A ``keras_nos.RuleOptimizer`` of the best rule at its tuned learning rate; ``kwargs`` go to it
         (``decay_steps`` defaults to the search's training length, which decaying rules span)."""
         from keras_nos.optimizers import RuleOptimizer
@@ -120,7 +134,7 @@ class OptimizerSearch:
         options = dict(learning_rate=row["best_learning_rate"], decay_steps=steps * self.task.epochs, **kwargs)
         return RuleOptimizer(row["rule"], **options)
 
-    def _best_row(self):
+    def _best_row(self) -> dict[str, Any]:
         found = [row for row in self.leaderboard() if not row["reference"] and row["best_learning_rate"]]
         if not found:
             raise KerasNosError(f"No rule trained without failing in this search; see the leaderboard's statuses "
@@ -128,7 +142,7 @@ class OptimizerSearch:
         return found[0]
 
 
-def _splits(x, y, validation_data):
+def _splits(x: Any, y: Any, validation_data: Any) -> Splits:
     """The ``Splits`` of the user's data, each part checked."""
     fit_data.check_pair(x, y, "training data")
     if fit_data.is_dataset(validation_data):

@@ -8,6 +8,8 @@ slow, so the decoded arrays are cached as a compressed ``.npz``. Two tiny tasks
 quick smoke runs.
 """
 
+from __future__ import annotations
+
 import hashlib
 import io
 import os
@@ -15,7 +17,7 @@ import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Optional, Union
 
 import numpy as np
 from PIL import Image
@@ -61,13 +63,13 @@ class Splits:
     y_test: Any = None
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         """Labels are 0..K-1, so K is one more than the largest label anywhere."""
         labels = np.concatenate([y for y in (self.y_train, self.y_val, self.y_test) if y is not None])
         return int(labels.max()) + 1
 
 
-def scaled_images(splits):
+def scaled_images(splits: Splits) -> Splits:
     """``splits`` with uint8 images as float32 in [0, 1], as the bundled image tasks train on them."""
     x_train, x_val, x_test = (None if x is None else x.astype(np.float32) / 255.0
                               for x in (splits.x_train, splits.x_val, splits.x_test))
@@ -77,7 +79,8 @@ def scaled_images(splits):
 # ---------------------------------------------------------------- CIFAR-10
 
 
-def load_cifar10(source=None, *, validation_size=5000, seed=0, train_limit=None, pool=1):
+def load_cifar10(source: Optional[Union[str, os.PathLike]] = None, *, validation_size: int = 5000, seed: int = 0,
+                 train_limit: Optional[int] = None, pool: int = 1) -> Splits:
     """CIFAR-10 as uint8 NHWC images and int64 labels.
 
     ``source`` (else ``$KERAS_NOS_CIFAR10``) is a local copy in any layout of
@@ -99,7 +102,7 @@ def load_cifar10(source=None, *, validation_size=5000, seed=0, train_limit=None,
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
 
 
-def mean_pool(images, factor):
+def mean_pool(images: np.ndarray, factor: int) -> np.ndarray:
     """uint8 NHWC images averaged over ``factor`` x ``factor`` pixel blocks (rounded, still uint8)."""
     n, height, width, channels = images.shape
     if not (isinstance(factor, int) and factor >= 1 and height % factor == 0 and width % factor == 0):
@@ -261,7 +264,7 @@ def _save_cache(cache, arrays):
 # ---------------------------------------------------------------- small tasks
 
 
-def load_digits(*, validation_size=0.2, test_size=0.2, seed=0):
+def load_digits(*, validation_size: float = 0.2, test_size: float = 0.2, seed: int = 0) -> Splits:
     """scikit-learn's bundled 8x8 digits: a real task that needs no download.
 
     Images are float32 (N, 8, 8, 1) in [0, 1]; sizes are fractions of all
@@ -274,14 +277,15 @@ def load_digits(*, validation_size=0.2, test_size=0.2, seed=0):
     return _three_way(x, _labels(digits.target), validation_size, test_size, seed)
 
 
-def load_digits_reconstruction(*, seed=0):
+def load_digits_reconstruction(*, seed: int = 0) -> Splits:
     """Digits as 64-vectors, each its own target: a bundled regression task (``load_digits``' split)."""
     splits = load_digits(seed=seed)
     flat = [a.reshape(len(a), -1) for a in (splits.x_train, splits.x_val, splits.x_test)]
     return Splits(flat[0], flat[0], flat[1], flat[1], flat[2], flat[2])
 
 
-def make_synthetic_classification(n=512, *, shape=(8, 8, 1), num_classes=4, seed=0):
+def make_synthetic_classification(n: int = 512, *, shape: tuple[int, ...] = (8, 8, 1), num_classes: int = 4,
+                                  seed: int = 0) -> Splits:
     """A learnable task made on the fly: one random mean image per class plus noise.
 
     Returns float32 images and a stratified 60/20/20 split, for unit tests

@@ -22,15 +22,20 @@ and ``keras-nos search --task my_pkg.tasks:my_task`` (``evaluate`` and
 ``compare`` take it too). ``register_task(task)`` also makes it a name.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import functools
 import importlib
 import inspect
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from keras_nos import name_tables
 from keras_nos.errors import KerasNosError
 from keras_nos.tasks import datasets, models, numpy_stepper, scores
+
+if TYPE_CHECKING:
+    from keras_nos.tasks.scores import ModelScore, Score
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +71,7 @@ class Task:
     loss: Any = None  # a Keras loss (name or object) for a user's model; None: the score's
     metrics: tuple = ()  # Keras metrics compiled with a user's model
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise KerasNosError(f"A task needs a name, got {self.name!r}")
         if self.objective is None and (self.load_data is None or self.build_model is None):
@@ -79,36 +84,36 @@ class Task:
         object.__setattr__(self, "metrics", tuple(self.metrics or ()))
         self.make_score()
 
-    def make_score(self):
+    def make_score(self) -> Union[Score, ModelScore]:
         """The ``Score`` or ``ModelScore`` that turns validation outputs into this task's reward."""
         if self.loss is None:
             return scores.get_score(self.score or "accuracy")
         return scores.ModelScore(self.loss, self.score or "val_loss", self.metrics)
 
     @property
-    def builds_from_shape(self):
+    def builds_from_shape(self) -> bool:
         """Whether ``build_model`` takes ``(input_shape, num_outputs)`` (the bundled tasks) rather than nothing."""
         parameters = inspect.signature(self.build_model).parameters.values()
         return any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                    for p in parameters)
 
     @property
-    def reward_label(self):
+    def reward_label(self) -> str:
         """What a candidate's reward on this task measures, in words for a plot's axis."""
         if self.objective is not None:
             return "orders of magnitude taken off the objective, / 10"
         return self.make_score().label
 
 
-TASKS = {}
+TASKS: dict[str, Task] = {}
 
 
-def register_task(task, overwrite=False):
+def register_task(task: Task, overwrite: bool = False) -> Task:
     """Add ``task`` to the registry so every command can use it by name."""
     return name_tables.register(TASKS, task, "task", overwrite)
 
 
-def get_task(name):
+def get_task(name: Union[str, Task]) -> Task:
     """The task ``name``: a ``Task`` itself, a registered name, or ``"package.module:attr"`` naming a ``Task``
     or a function that returns one. A ``KerasNosError`` names what is wrong and what is allowed."""
     if isinstance(name, str) and ":" in name and name not in TASKS:
@@ -116,7 +121,7 @@ def get_task(name):
     return name_tables.lookup(TASKS, name, "task", Task)
 
 
-def _import_task(spec):
+def _import_task(spec: str) -> Task:
     module_name, _, attribute = spec.partition(":")
     try:
         module = importlib.import_module(module_name)

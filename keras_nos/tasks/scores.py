@@ -13,8 +13,11 @@ Every score is higher-is-better with 1 as good as it gets, like the rewards of
 objective tasks, so strategies, the funnel and plots need not know which one ran.
 """
 
+from __future__ import annotations
+
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import keras
 import numpy as np
@@ -24,37 +27,40 @@ from keras.src.trainers import compile_utils  # Keras' own choice of accuracy by
 from keras_nos.errors import KerasNosError
 from keras_nos.tasks import fit_data
 
+if TYPE_CHECKING:
+    from keras_nos.tasks.datasets import Splits
+
 
 @dataclasses.dataclass(frozen=True)
 class Score:
     """A reward for network tasks: the loss trained on, and the value of validation outputs."""
 
     name: str
-    loss: str  # "crossentropy" (integer labels, logits out) or "mse" (real targets)
-    value: callable  # (outputs, targets) -> float in [0, 1]; outputs finite
+    loss: Literal["crossentropy", "mse"]  # "crossentropy" (integer labels, logits out) or "mse" (real targets)
+    value: Callable[[np.ndarray, np.ndarray], float]  # (outputs, targets) -> float in [0, 1]; outputs finite
     label: str  # what the reward is, for a plot's axis
 
     @property
-    def classifies(self):
+    def classifies(self) -> bool:
         return self.loss == "crossentropy"
 
     needs_baseline = False  # the reward is the value itself
     judges_progress = True  # a copy is stopped when it makes no progress after an epoch (fused_trainer.CopyMonitor)
 
-    def reward(self, value, baseline=None):
+    def reward(self, value: float, baseline: Optional[float] = None) -> float:
         """The reward of a validation ``value``: for these scores the value itself."""
         return value
 
-    def keras_loss(self):
+    def keras_loss(self) -> keras.losses.Loss:
         if self.classifies:
             return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         return keras.losses.MeanSquaredError()
 
-    def metrics(self):
+    def metrics(self) -> list[str]:
         """What each copy is compiled with: accuracy, for the no-progress test of classification."""
         return ["accuracy"] if self.classifies else []
 
-    def output_size(self, splits):
+    def output_size(self, splits: Splits) -> int:
         """Units of the child network's last layer: the classes, or the width of the targets."""
         if self.classifies:
             return splits.num_classes
@@ -86,7 +92,7 @@ SCORES = {score.name: score for score in (
 )}
 
 
-def get_score(name):
+def get_score(name: str) -> Score:
     """The score called ``name``; ``ValueError`` lists the names."""
     if name not in SCORES:
         raise KerasNosError(f"Unknown score {name!r}; allowed: {', '.join(SCORES)}")
@@ -107,9 +113,9 @@ class Objective:
     """
 
     name: str
-    direction: str = None
+    direction: Optional[Literal["min", "max"]] = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.startswith("val_") or self.name == "val_":
             raise KerasNosError(f"Unknown objective {self.name!r}; allowed: 'val_loss', 'val_<metric>' for a metric "
                                 f"given in metrics, an Objective(name, direction) or a callable (y_true, y_pred) "
@@ -121,7 +127,7 @@ class Objective:
             raise KerasNosError(f"Objective direction must be 'min' or 'max', got {self.direction!r}")
 
     @property
-    def metric(self):
+    def metric(self) -> str:
         """The metric's name without ``val_``: ``loss`` for the loss."""
         return self.name[len("val_"):]
 
@@ -137,13 +143,13 @@ class ModelScore:
     """
 
     loss: Any
-    objective: Any = "val_loss"
-    metric_names: tuple = ()
+    objective: Union[str, Objective, Callable[[Any, Any], float]] = "val_loss"
+    metric_names: tuple[Any, ...] = ()
     name: str = "objective"
     classifies = False
     judges_progress = False  # only divergence stops a copy early
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not callable(self.objective):
             objective = self.objective if isinstance(self.objective, Objective) else Objective(self.objective)
             if objective.metric != "loss" and objective.metric not in self.metric_names:
@@ -152,27 +158,27 @@ class ModelScore:
             object.__setattr__(self, "objective", objective)
 
     @property
-    def needs_baseline(self):
+    def needs_baseline(self) -> bool:
         return not callable(self.objective) and self.objective.direction == "min"
 
     @property
-    def label(self):
+    def label(self) -> str:
         if callable(self.objective):
             return f"validation {getattr(self.objective, '__name__', 'objective')}"
         if self.needs_baseline:
             return f"1 - {self.objective.name} / untrained {self.objective.name}"
         return self.objective.name
 
-    def keras_loss(self):
+    def keras_loss(self) -> keras.losses.Loss:
         """The loss as a ``keras.losses.Loss``: a function is wrapped as ``compile`` wraps it, so targets of
         shape (N,) fit outputs of shape (N, 1) here as they do in ``model.fit``."""
         loss = keras.losses.get(self.loss) if isinstance(self.loss, str) else self.loss
         return loss if isinstance(loss, keras.losses.Loss) else LossFunctionWrapper(loss)
 
-    def metrics(self):
+    def metrics(self) -> list[Any]:
         return list(self.metric_names)
 
-    def value(self, outputs, targets):
+    def value(self, outputs: np.ndarray, targets: np.ndarray) -> float:
         """The objective's value on validation ``outputs`` against ``targets``."""
         if callable(self.objective):
             return float(self.objective(targets, outputs))
@@ -182,13 +188,14 @@ class ModelScore:
         metric.update_state(targets, outputs)
         return float(keras.ops.convert_to_numpy(metric.result()))
 
-    def reward(self, value, baseline=None):
+    def reward(self, value: float, baseline: Optional[float] = None) -> float:
         if not self.needs_baseline:
             return value
         return float(max(0.0, 1.0 - value / baseline)) if baseline and baseline > 0 else 0.0
 
 
-def validation_outputs(model, x, y=None, chunk=500):
+def validation_outputs(model: keras.Model, x: Any, y: Any = None,
+                       chunk: int = 500) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Each output's values on validation inputs ``x`` and the targets, in NumPy.
 
     ``x`` is what ``model.fit`` takes: an array, a list or dict of arrays (targets ``y``), or a batched
@@ -204,7 +211,8 @@ def validation_outputs(model, x, y=None, chunk=500):
     return {name: np.concatenate(parts) for name, parts in outputs.items()}, np.concatenate(targets)
 
 
-def validation_scores(model, x, y, score, chunk=500):
+def validation_scores(model: keras.Model, x: Any, y: Any, score: Union[Score, ModelScore],
+                      chunk: int = 500) -> dict[str, float]:
     """Each output's score on (x, y), NaN where its outputs are not finite."""
     outputs, targets = validation_outputs(model, x, y, chunk)
     return {name: score.value(values, targets) if np.isfinite(values).all() else float("nan")
