@@ -15,19 +15,20 @@ quarter of the budget), the time of each stage read from the MLflow runs
 import argparse
 import collections
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small figure: no bar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page, beside this file
+from results_page import machine_line, markers, write_block  # noqa: E402
 
 from keras_nos.search import read_leaderboard  # noqa: E402
 from keras_nos.search.leaderboard import summary  # noqa: E402
@@ -38,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PAGE = ROOT / "docs" / "results" / "main-job.md"
 README = ROOT / "README.md"
-BEGIN, END = "<!-- main-job: begin (benchmarks/main_job.py writes this block) -->", "<!-- main-job: end -->"
+BEGIN, END = markers("main-job", "benchmarks/main_job.py")
 TABLE_HEADER = ("| rank | proxy reward | funnel reward (mean ± std) | vs tuned Adam (paired mean ± s.e.) | lr "
                 "| suite wins | rule |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 
@@ -117,16 +118,6 @@ def table(rows, limit=6):
     return "\n".join(lines)
 
 
-def machine():
-    """One line on where it ran: CPU, cores, load before the run, and the versions that shape the numbers."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("keras", "tensorflow", "mlflow"))
-    return (f"{model}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start; "
-            f"Python {platform.python_version()}, {versions}; keras_nos at {commit.strip() or 'an unknown commit'}")
-
-
 def _minutes(seconds):
     return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
@@ -152,15 +143,6 @@ def write_page(path, block, machine_line, figure):
     Path(path).write_text(text)
 
 
-def splice_readme(path, block):
-    """Replace the README's block between the main-job markers with ``block``."""
-    text = Path(path).read_text()
-    if BEGIN not in text or END not in text:
-        sys.exit(f"{path} has no main-job markers ({BEGIN!r} ... {END!r})")
-    head, rest = text.split(BEGIN, 1)
-    Path(path).write_text(head + BEGIN + "\n" + block + "\n" + END + rest.split(END, 1)[1])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--doc", type=Path, default=PAGE, help=f"the page to write (default: {PAGE.relative_to(ROOT)})")
@@ -169,7 +151,7 @@ def main(argv=None):
     parser.add_argument("--folder", type=Path, default=None, help="run in this empty folder (default: a new one)")
     parser.add_argument("flags", nargs="*", help="search flags, after --: none is the bare search")
     args = parser.parse_args(argv)
-    machine_line = machine()
+    machine = machine_line()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="main-job-"))
     folder.mkdir(parents=True, exist_ok=True)
     if any(folder.iterdir()):
@@ -186,9 +168,9 @@ def main(argv=None):
     figure = args.doc.parent / ("bare-search-figure4.png" if not args.flags else f"{args.doc.stem}-figure4.png")
     local = client(uri).download_artifacts(parent.info.run_id, "reward_vs_samples.png", str(folder))
     shutil.copyfile(local, figure)
-    write_page(args.doc, block, machine_line, figure)
+    write_page(args.doc, block, machine, figure)
     if args.readme:
-        splice_readme(args.readme, block)
+        write_block(args.readme, "main-job", block, "benchmarks/main_job.py")
     print(block)
     print(f"wrote {args.doc} and {figure}" + (f"; rewrote the main-job block of {args.readme}" if args.readme else ""))
 

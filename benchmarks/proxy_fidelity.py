@@ -56,6 +56,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from keras_nos.native_log import quiet_native_stderr  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # results_page, beside this file
+from results_page import write_block  # noqa: E402
+
 DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 RESULTS_DOC = HERE.parent / "docs" / "results" / "cifar-proxies.md"  # the page whose overview block --doc rewrites
 NAMED = ("sgd", "momentum", "adam", "rmsprop", "signsgd", "signum", "powersign", "addsign", "powersign-ld",
@@ -345,14 +348,9 @@ def overview(rules, rows, reference):
 
 
 def splice_overview(path, reference, text):
-    """Put ``text`` between the overview markers for ``reference`` in the markdown file ``path`` (the results
-    page, ``RESULTS_DOC``): its figures are the results file's."""
-    start, end = f"<!-- proxy_fidelity overview {reference} -->", "<!-- /proxy_fidelity overview -->"
-    page = Path(path).read_text()
-    if page.count(start) != 1 or page.find(end, page.find(start)) < 0:
-        raise SystemExit(f"proxy_fidelity: error: {path} needs one {start} ... {end} block to rewrite")
-    head, rest = page.split(start)
-    Path(path).write_text(f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}")
+    """Put ``text`` into the overview block for ``reference`` of the markdown file ``path`` (the results page,
+    ``RESULTS_DOC``): its figures are the results file's."""
+    write_block(path, f"{reference} overview", text, "benchmarks/proxy_fidelity.py")
 
 
 def write_outputs(markdown, rules, done, reference, proxy, full_reference_steps):
@@ -485,8 +483,8 @@ def main(argv=None):
     parser.add_argument("--markdown", help="the table (default: results/proxy_fidelity_REFERENCE.md)")
     parser.add_argument("--doc", "--readme", dest="doc", metavar="PATH", nargs="?", const=RESULTS_DOC,
                         help="also rewrite the overview of every task scored against the reference (the JSON's "
-                             "_overview.md) between PATH's <!-- proxy_fidelity overview REFERENCE --> and "
-                             f"<!-- /proxy_fidelity overview --> lines (PATH: {RESULTS_DOC} when omitted)")
+                             "_overview.md) between PATH's <!-- REFERENCE overview: begin ... --> and "
+                             f"<!-- REFERENCE overview: end --> lines (PATH: {RESULTS_DOC} when omitted)")
     args = parser.parse_args(argv)
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
         import keras  # noqa: F401

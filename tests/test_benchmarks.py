@@ -266,13 +266,13 @@ def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_results_
     path = tmp_path / "fidelity.json"
     path.write_text(json.dumps({"results": rows}))
     page = tmp_path / "cifar-proxies.md"
-    page.write_text("intro\n<!-- proxy_fidelity overview big -->\nstale\n<!-- /proxy_fidelity overview -->\noutro\n")
+    page.write_text("intro\n<!-- big overview: begin (benchmarks/proxy_fidelity.py writes this block) -->\nstale\n<!-- big overview: end -->\noutro\n")
     argv = ["--data", str(tmp_path), "--reference", "big", "--proxy", "cheap", "--random-rules", "0", "--limit",
             "0", "--json", str(path), "--markdown", str(tmp_path / "fidelity.md"), "--doc", str(page)]
     assert benchmark.main(argv) == 0
     text = page.read_text()
-    assert text.startswith("intro\n<!-- proxy_fidelity overview big -->\n") and text.endswith(
-        "<!-- /proxy_fidelity overview -->\noutro\n") and "stale" not in text
+    assert text.startswith("intro\n<!-- big overview: begin (benchmarks/proxy_fidelity.py writes this block) -->\n") and text.endswith(
+        "<!-- big overview: end -->\noutro\n") and "stale" not in text
     assert "| cheap | 6 | 10.0 | 10.0x | **1.000** |" in text  # same order as the reference, a tenth of its cost
     assert "| other | 3 | 20.0 | 5.0x | **-1.000** | - |" in text  # too few rules for an interval
     assert "| rule | text | big | cheap | other |" in text
@@ -289,9 +289,9 @@ def test_proxy_fidelity_overview_joins_every_task_and_rewrites_only_the_results_
     assert next(line for line in lines if line.startswith("| cheap |")).endswith(" | -1.000 (-1.00 .. -1.00) |")
     assert next(line for line in lines if line.startswith("| other |")).endswith(" | - |")  # too few rules
     page.write_text("no markers here\n")
-    with pytest.raises(SystemExit, match="needs one <!-- proxy_fidelity overview big -->"):
+    with pytest.raises(SystemExit, match="needs one <!-- big overview: begin"):
         benchmark.main(argv)
-    with pytest.raises(SystemExit, match="needs one <!-- proxy_fidelity overview big -->"):
+    with pytest.raises(SystemExit, match="needs one <!-- big overview: begin"):
         benchmark.main(argv[:-2] + ["--readme", str(page)])  # the old name of --doc still works
 
 
@@ -299,9 +299,9 @@ def test_proxy_fidelity_writes_its_overview_into_the_results_page_by_default():
     benchmark = load("proxy_fidelity")
     page = benchmark.RESULTS_DOC.read_text()
     assert benchmark.RESULTS_DOC == Path(__file__).resolve().parents[1] / "docs" / "results" / "cifar-proxies.md"
-    assert page.count("<!-- proxy_fidelity overview cifar10-convnet -->") == 1
-    assert "<!-- /proxy_fidelity overview -->" in page
-    assert "proxy_fidelity overview" not in (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert page.count("<!-- cifar10-convnet overview: begin (benchmarks/proxy_fidelity.py writes this block) -->") == 1
+    assert "<!-- cifar10-convnet overview: end -->" in page
+    assert "overview: begin" not in (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_proxy_fidelity_registers_its_candidate_proxies_as_changes_to_cifar10_pooled():
