@@ -7,14 +7,19 @@ optimizer step of the curve point) and its metric on the validation (``val_*``)
 or test (``test_*``) split.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping
+from typing import Any, Optional
 
 from keras_nos.tracking import store, tags
 from keras_nos.tracking.writer import RunWriter
 
 
 class CompareTracker(RunWriter):
-    def __init__(self, uri, experiment_name="keras-nos", params=None, run_name="compare", parent_run_id=None):
+    def __init__(self, uri: str, experiment_name: str = "keras-nos", params: Optional[Mapping[str, Any]] = None,
+                 run_name: str = "compare", parent_run_id: Optional[str] = None) -> None:
         """A new parent run; nested (stage ``suite``) under ``parent_run_id`` when a search runs the comparison."""
         super().__init__(uri)
         if parent_run_id is None:
@@ -27,7 +32,8 @@ class CompareTracker(RunWriter):
         self.run_id = self._create_run(run_tags, run_name)
         self._log_params(self.run_id, params or {})
 
-    def log_training(self, stage, task, optimizer, learning_rate, seed, training):
+    def log_training(self, stage: str, task: Any, optimizer: str, learning_rate: float, seed: int,
+                     training: Any) -> str:
         """One nested run for one training; returns its run id."""
         split = "val" if stage == "tune" else "test"
         run_tags = {tags.PARENT: self.run_id, tags.STAGE: stage, tags.TASK: task.name, tags.OPTIMIZER: optimizer}

@@ -14,12 +14,15 @@ waits :data:`SETTLE_SECONDS` and reads it back: of two processes that claim at
 once, the one whose write landed last keeps the run and the other refuses.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import socket
 import threading
 import time
 import uuid
+from typing import Any, Optional
 
 from keras_nos.errors import KerasNosError
 from keras_nos.tracking import store, tags
@@ -37,7 +40,7 @@ class RunLease:
     """This process's claim on search run ``run_id``: :meth:`acquire` it before the first write, :meth:`release`
     it when the search stops, however it stops."""
 
-    def __init__(self, uri, run_id):
+    def __init__(self, uri: str, run_id: str) -> None:
         self.uri, self.run_id = uri, run_id
         self.host, self.pid, self.token = socket.gethostname(), os.getpid(), uuid.uuid4().hex
         self.lost_to = None  # the holder that took the run over from this process, if one did
@@ -45,7 +48,7 @@ class RunLease:
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name=f"keras-nos lease {run_id}", daemon=True)
 
-    def acquire(self, contested=True):
+    def acquire(self, contested: bool = True) -> RunLease:
         """Hold the run, or raise RunLeaseHeldError naming its live holder. ``contested=False`` for a run this
         process has just made, which nobody else can know yet."""
         self._refuse_if_held(self._holder())
@@ -56,13 +59,13 @@ class RunLease:
         self._heartbeat.start()
         return self
 
-    def check(self):
+    def check(self) -> None:
         """Raise RunLeaseHeldError when another process has taken the run over (this one looked dead to it)."""
         if self.lost_to is not None:
             raise RunLeaseHeldError(f"search run {self.run_id} was taken over by {_describe(self.lost_to)}; "
                                     f"this process stops so that no candidate is written twice")
 
-    def release(self):
+    def release(self) -> None:
         """Stop the heartbeat and remove the lease if it is still this process's (best effort: a store that
         is away leaves a lease that goes stale)."""
         self._stop.set()
@@ -75,7 +78,7 @@ class RunLease:
         except Exception:  # the store is away or the run is gone: the lease goes stale, as a killed one does
             pass
 
-    def _beat(self):
+    def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
             try:
                 holder = self._holder()
@@ -86,22 +89,22 @@ class RunLease:
             except Exception:  # the store is away: the search's own writes wait for it; the next beat tries again
                 continue
 
-    def _holder(self):
+    def _holder(self) -> Optional[dict[str, Any]]:
         text = self._client.get_run(self.run_id).data.tags.get(tags.LEASE)
         return json.loads(text) if text else None
 
-    def _write(self):
+    def _write(self) -> None:
         lease = {"host": self.host, "pid": self.pid, "token": self.token, "heartbeat": time.time()}
         self._client.set_tag(self.run_id, tags.LEASE, json.dumps(lease))
 
-    def _refuse_if_held(self, holder):
+    def _refuse_if_held(self, holder: Optional[dict[str, Any]]) -> None:
         if holder is None or holder.get("token") == self.token or is_stale(holder):
             return
         raise RunLeaseHeldError(f"search run {self.run_id} is being run by {_describe(holder)}; wait for it to end "
                                 f"or stop it (a lease without a heartbeat for {STALE_AFTER_SECONDS:g} s is taken over)")
 
 
-def is_stale(holder, now=None):
+def is_stale(holder: dict[str, Any], now: Optional[float] = None) -> bool:
     """Whether the lease ``holder`` (the tag's fields) belongs to nobody any more."""
     age = (time.time() if now is None else now) - float(holder.get("heartbeat", 0))
     if age > STALE_AFTER_SECONDS:
@@ -109,7 +112,7 @@ def is_stale(holder, now=None):
     return holder.get("host") == socket.gethostname() and not _process_runs(int(holder.get("pid", -1)))
 
 
-def _process_runs(pid):
+def _process_runs(pid: int) -> bool:
     if pid <= 0:  # not a process id (os.kill would signal a whole group)
         return False
     try:
@@ -121,6 +124,6 @@ def _process_runs(pid):
     return True
 
 
-def _describe(holder):
+def _describe(holder: dict[str, Any]) -> str:
     age = time.time() - float(holder.get("heartbeat", 0))
     return f"pid {holder.get('pid')} on host {holder.get('host')} (heartbeat {age:.0f} s ago)"

@@ -13,8 +13,12 @@ it. Only errors that :func:`~keras_nos.tracking.reachability.is_unreachable`
 calls an outage are waited for; any other error is raised at once.
 """
 
+from __future__ import annotations
+
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, Optional
 
 from keras_nos.errors import KerasNosError
 from keras_nos.tracking.reachability import is_unreachable
@@ -30,7 +34,7 @@ class StoreUnavailableError(KerasNosError):
     """The tracking store stayed away longer than the search's patience."""
 
 
-def check_store_patience(seconds):
+def check_store_patience(seconds: float) -> float:
     """``seconds`` as a float; KerasNosError unless it is a positive number."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise KerasNosError(f"store_patience must be a positive number of seconds, got {seconds!r}")
@@ -44,8 +48,9 @@ class PatientClient:
     ``waiting`` counts the finished results not yet written, for the line printed each minute.
     """
 
-    def __init__(self, client, uri, patience=DEFAULT_STORE_PATIENCE, *, report=None, clock=time.monotonic,
-                 sleep=time.sleep):
+    def __init__(self, client: Any, uri: str, patience: float = DEFAULT_STORE_PATIENCE, *,
+                 report: Optional[Callable[[str], None]] = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._client, self.uri, self.patience = client, uri, check_store_patience(patience)
         self.run_id = None
         self.waiting = lambda: 0
@@ -55,13 +60,13 @@ class PatientClient:
         self._next_report = None
         self._gave_up = False
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
         if not callable(attribute):
             return attribute
         return lambda *args, **kwargs: self._call(attribute, args, kwargs)
 
-    def _call(self, method, args, kwargs):
+    def _call(self, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         delay = FIRST_RETRY_SECONDS
         while True:
             try:
@@ -87,7 +92,7 @@ class PatientClient:
                 self._away_since = None
             return result
 
-    def _stop_line(self):
+    def _stop_line(self) -> str:
         where = (f"search run {self.run_id} stopped; resume with: {resume_command(self.run_id, self.uri)}"
                  if self.run_id else "no search run was made")
         return (f"tracking store {self.uri!r} unreachable since {self._away_wall}, longer than the store patience "

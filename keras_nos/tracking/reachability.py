@@ -5,6 +5,8 @@ by another writer) is worth waiting for; any other error (a bad value, a
 store of a newer schema) is not, and must not be reported as unreachable.
 """
 
+from __future__ import annotations
+
 # Causes a store raises when it is away: an HTTP server that refuses, drops or does not answer, a gateway
 # in front of it that has no server to pass to, a SQLite file that another process holds or that cannot be opened.
 _AWAY_MESSAGES = ("connection refused", "connection reset", "connection aborted", "connection broken",
@@ -13,7 +15,7 @@ _AWAY_MESSAGES = ("connection refused", "connection reset", "connection aborted"
                   "unable to open database file")
 
 
-def is_unreachable(error):
+def is_unreachable(error: BaseException) -> bool:
     """True when ``error`` (or an exception it was raised from) says the store is away, not wrong."""
     seen = set()
     while error is not None and id(error) not in seen:
@@ -26,7 +28,7 @@ def is_unreachable(error):
     return False
 
 
-def _is_requests_connection_error(error):
+def _is_requests_connection_error(error: BaseException) -> bool:
     from requests.exceptions import ConnectionError as RequestsConnectionError, Timeout  # MLflow's HTTP client
 
     return isinstance(error, (RequestsConnectionError, Timeout))

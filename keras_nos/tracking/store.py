@@ -4,13 +4,19 @@ MLflow 3 defaults to ``sqlite:///mlflow.db`` in the working directory; the
 project promises ``./mlruns`` instead, so the default is set explicitly here.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Union
 
 from keras_nos.errors import KerasNosError
 from keras_nos.tracking.reachability import is_unreachable
 from keras_nos.tracking.store_lock import store_creation_lock
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 DEFAULT_STORE_DIR = "mlruns"
 
@@ -19,7 +25,7 @@ DEFAULT_STORE_DIR = "mlruns"
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
-def default_tracking_uri(store_dir=DEFAULT_STORE_DIR):
+def default_tracking_uri(store_dir: Union[str, os.PathLike] = DEFAULT_STORE_DIR) -> str:
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite database under ``./mlruns``."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
@@ -29,7 +35,7 @@ def default_tracking_uri(store_dir=DEFAULT_STORE_DIR):
     return f"sqlite:///{path / 'mlflow.db'}"
 
 
-def artifact_location_for(uri):
+def artifact_location_for(uri: str) -> Optional[str]:
     """Artifacts beside a SQLite store's database file (``<db folder>/artifacts``); None (MLflow's
     choice: the server's artifact root) for any other store."""
     if not uri.startswith("sqlite:///"):
@@ -38,14 +44,14 @@ def artifact_location_for(uri):
     return (database.resolve().parent / "artifacts").as_uri()
 
 
-def client(uri):
+def client(uri: str) -> MlflowClient:
     """An MLflow client of the store at ``uri`` (MLflow loads here, on first use, not on import)."""
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
 
 
-def check_reachable(uri):
+def check_reachable(uri: str) -> None:
     """Raise KerasNosError when the tracking store at ``uri`` cannot be used: "unreachable" only when it is away
     (:func:`~keras_nos.tracking.reachability.is_unreachable`). A new local store is created here, one process
     at a time (:func:`~keras_nos.tracking.store_lock.store_creation_lock`)."""
@@ -65,7 +71,7 @@ def check_reachable(uri):
                          f"Cause: {type(error).__name__}: {cause}") from None
 
 
-def use_tracking_uri(uri=None):
+def use_tracking_uri(uri: Optional[str] = None) -> str:
     """Point MLflow at ``uri`` (or the default) and return the URI in use."""
     import mlflow
 
@@ -95,7 +101,7 @@ EXPERIMENT_DESCRIPTION = """\
 EXPERIMENT_TAGS = {"mlflow.note.content": EXPERIMENT_DESCRIPTION, "mlflow.experimentKind": "custom_model_development"}
 
 
-def get_or_create_experiment(name, uri=None):
+def get_or_create_experiment(name: str, uri: Optional[str] = None) -> str:
     """The id of experiment ``name``, creating it with artifacts beside a local SQLite store
     (not under the working directory: two folders' stores must not share artifacts) and with
     :data:`EXPERIMENT_TAGS`; an experiment without them (made before, or by hand) gets them, one

@@ -7,12 +7,18 @@ holds trials as plain dicts (:meth:`Trial.to_dict`); one of another shape is
 an earlier version's, refused with one clear error.
 """
 
+from __future__ import annotations
+
 import dataclasses
-from typing import Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Optional
 
 from keras_nos.errors import KerasNosError
 from keras_nos.tasks.result import EvaluationResult
 from keras_nos.tracking import tags
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +27,7 @@ class Trial:
 
     index: int
     result: EvaluationResult
-    tokens: Optional[tuple] = None  # the strategy's tokens; None for a funnel training
+    tokens: Optional[tuple[str, ...]] = None  # the strategy's tokens; None for a funnel training
     simplified_rule: str = ""  # the form the leaderboard shows; the search computes it, tracking only writes it
     cache_hit: bool = False
     strategy: str = ""
@@ -31,26 +37,26 @@ class Trial:
     run_id: Optional[str] = None  # its MLflow run, once written
 
     @property
-    def rule(self):
+    def rule(self) -> str:
         return self.result.rule
 
     @property
-    def fingerprint(self):
+    def fingerprint(self) -> str:
         return self.result.fingerprint
 
     @property
-    def reward(self):
+    def reward(self) -> float:
         return self.result.reward
 
     @property
-    def status(self):
+    def status(self) -> str:
         return self.result.status
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return dict(dataclasses.asdict(self), tokens=None if self.tokens is None else list(self.tokens))
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping[str, Any]) -> Trial:
         """The trial :meth:`to_dict` wrote; KerasNosError for a record of another shape (an earlier version's)."""
         if set(data) != {field.name for field in dataclasses.fields(cls)}:
             raise KerasNosError("This checkpoint's trials come from an earlier keras_nos version; resume it with the "
@@ -60,7 +66,8 @@ class Trial:
                           tokens=None if tokens is None else tuple(tokens)))
 
 
-def run_fields(trial, parent_run_id):
+def run_fields(trial: Trial, parent_run_id: str
+               ) -> tuple[dict[str, str], dict[str, Any], list[tuple[str, float, int]]]:
     """(tags, params, metrics) of the nested run that records ``trial``; metrics are [(name, value, step)]."""
     result = trial.result
     run_tags = {
@@ -80,7 +87,7 @@ def run_fields(trial, parent_run_id):
     return run_tags, params, _metrics(result)
 
 
-def _metrics(result):
+def _metrics(result: EvaluationResult) -> list[tuple[str, float, int]]:
     metrics = [("reward", result.reward, 0), ("wall_time", result.wall_time, 0)]
     best = f"{result.best_learning_rate:g}" if result.best_learning_rate else None
     for lr, curve in result.curves.items():
@@ -92,7 +99,7 @@ def _metrics(result):
     return metrics + [("seed_reward", value, k) for k, value in enumerate(result.seed_rewards or [])]
 
 
-def trial_from_run(run):
+def trial_from_run(run: Run) -> Trial:
     """The :class:`Trial` a nested run of a search records (curves and seed rewards stay in MLflow)."""
     run_tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     lr = params.get("learning_rate")
