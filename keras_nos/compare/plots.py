@@ -1,13 +1,20 @@
 """The loss curves of a comparison: one subplot per task, one line per optimizer (mean over seeds)."""
 
+from __future__ import annotations
+
 import math
+import os
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from keras_nos.compare.runner import Comparison
 
 
-def _short(spec, width=36):
+def _short(spec: str, width: int = 36) -> str:
     return spec if len(spec) <= width else spec[:width - 1] + "…"
 
 
-def plot_loss_curves(comparison, path):
+def plot_loss_curves(comparison: Comparison, path: Union[str, os.PathLike]) -> None:
     """Save the training-loss curves at each optimizer's chosen rate; log-scale y where the losses span
     more than a decade and stay positive."""
     import matplotlib

@@ -7,21 +7,30 @@ Tuning trains with seed 0 and chooses on the validation metric; the reported
 numbers come from seeds 1..S at the chosen rate, measured on the test split.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import numpy as np
 
 from keras_nos.compare import report
 from keras_nos.compare.plots import plot_loss_curves
-from keras_nos.compare.suite import Training, resolve_tasks
+from keras_nos.compare.suite import CompareTask, Training, resolve_tasks
 from keras_nos.errors import KerasNosError
 from keras_nos.tracking import CompareTracker, check_reachable, default_tracking_uri
 from keras_nos.tasks.lr_search import learning_rate_grid, tpe_study
+
+if TYPE_CHECKING:
+    from keras_nos.tasks.registry import Task
+
+# Called after each training: (stage "tune" or "seed", learning rate, seed, the training).
+OnTraining = Callable[[str, float, int, Training], None]
 
 TUNERS = ("grid", "optuna")
 DEFAULT_BASELINES = ("adam", "sgd", "momentum", "rmsprop", "lion")
@@ -34,11 +43,11 @@ class Budget:
 
     trials: int = 5
     seeds: int = 3
-    tuner: str = "grid"
+    tuner: Literal["grid", "optuna"] = "grid"
     low: float = 1e-4
     high: float = 1.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("trials", "seeds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -48,7 +57,7 @@ class Budget:
         if not 0 < self.low <= self.high:
             raise KerasNosError(f"The learning-rate range needs 0 < low <= high, got {self.low}, {self.high}")
 
-    def grid(self):
+    def grid(self) -> list[float]:
         """The grid tuner's learning rates, evenly spaced on a log scale (the evaluator's grid)."""
         return learning_rate_grid(self.low, self.high, self.trials)
 
@@ -57,27 +66,27 @@ class Budget:
 class Outcome:
     """One optimizer on one task: its tuning trials, the chosen rate and the seed trainings."""
 
-    task: object  # CompareTask
+    task: CompareTask
     optimizer: str
-    trials: list = dataclasses.field(default_factory=list)  # [(learning_rate, Training on the validation split)]
-    best_learning_rate: float = None
-    seeds: list = dataclasses.field(default_factory=list)  # [Training on the test split]
+    trials: list[tuple[float, Training]] = dataclasses.field(default_factory=list)  # on the validation split
+    best_learning_rate: Optional[float] = None
+    seeds: list[Training] = dataclasses.field(default_factory=list)  # on the test split
 
     @property
-    def metrics(self):
+    def metrics(self) -> np.ndarray:
         return np.array([t.metric for t in self.seeds], dtype=float)
 
     @property
-    def mean(self):
+    def mean(self) -> float:
         values = self.metrics
         return float(np.mean(values)) if len(values) and np.all(np.isfinite(values)) else float("nan")
 
     @property
-    def std(self):
+    def std(self) -> float:
         values = self.metrics
         return float(np.std(values)) if len(values) and np.all(np.isfinite(values)) else float("nan")
 
-    def mean_curve(self):
+    def mean_curve(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, mean training loss over seeds); NaN where a seed diverged or stopped early."""
         length = max((len(t.steps) for t in self.seeds), default=0)
         steps = next((t.steps for t in self.seeds if len(t.steps) == length), ())
@@ -91,18 +100,18 @@ class Outcome:
 class Comparison:
     """Every outcome of a comparison, by (task name, optimizer)."""
 
-    tasks: list
-    optimizers: list
+    tasks: list[CompareTask]
+    optimizers: list[str]
     budget: Budget
-    outcomes: dict
-    run_id: str = None
+    outcomes: dict[tuple[str, str], Outcome]
+    run_id: Optional[str] = None
     wall_time: float = 0.0
 
-    def outcome(self, task, optimizer):
+    def outcome(self, task: Union[str, CompareTask], optimizer: str) -> Outcome:
         return self.outcomes[(getattr(task, "name", task), optimizer)]
 
 
-def resolve_optimizers(optimizers, baselines=DEFAULT_BASELINES):
+def resolve_optimizers(optimizers: Iterable[str], baselines: Iterable[str] = DEFAULT_BASELINES) -> list[str]:
     """Specs in order, baselines after, without repeats; every spec is built once so a bad one fails now."""
     from keras_nos.optimizers import make_optimizer
 
@@ -117,7 +126,8 @@ def resolve_optimizers(optimizers, baselines=DEFAULT_BASELINES):
     return specs
 
 
-def make_budget(lr_grid=5, seeds=3, tuner="grid", lr_range=(1e-4, 1.0)):
+def make_budget(lr_grid: int = 5, seeds: int = 3, tuner: Literal["grid", "optuna"] = "grid",
+                lr_range: tuple[float, float] = (1e-4, 1.0)) -> Budget:
     """The budget of a comparison; one number of trials for all optimizers (a mapping is refused)."""
     if isinstance(lr_grid, Mapping) or isinstance(seeds, Mapping):
         raise KerasNosError("Every optimizer gets the same tuning budget: lr_grid and seeds are single numbers")
@@ -125,12 +135,13 @@ def make_budget(lr_grid=5, seeds=3, tuner="grid", lr_range=(1e-4, 1.0)):
     return Budget(trials=lr_grid, seeds=seeds, tuner=tuner, low=float(low), high=float(high))
 
 
-def tune(task, data, spec, budget, scale=1.0, on_training=None):
+def tune(task: CompareTask, data: Any, spec: str, budget: Budget, scale: float = 1.0,
+         on_training: Optional[OnTraining] = None) -> tuple[list[tuple[float, Training]], float]:
     """``budget.trials`` trainings of ``spec`` on ``task`` at different rates; [(lr, Training)] and the best rate."""
     evaluate = _trainer(task, data, spec, scale)
     trials = []
 
-    def trial(lr):
+    def trial(lr: float) -> Training:
         training = evaluate(lr, seed=0, split="val")
         trials.append((lr, training))
         if on_training:
@@ -148,11 +159,11 @@ def tune(task, data, spec, budget, scale=1.0, on_training=None):
     return trials, best[0]
 
 
-def _optuna(budget, trial, higher_is_better):
+def _optuna(budget: Budget, trial: Callable[[float], Training], higher_is_better: bool) -> None:
     """The evaluator's TPE study (seed 0) over the budget's range; a non-finite metric is a failed trial."""
     from optuna.trial import TrialState
 
-    def objective(lr, _):
+    def objective(lr: float, _: Any) -> Any:
         metric = trial(lr).metric
         return metric if math.isfinite(metric) else TrialState.FAIL
 
@@ -160,14 +171,14 @@ def _optuna(budget, trial, higher_is_better):
     tpe_study(objective, budget.trials, budget.low, budget.high, direction=direction)
 
 
-def _trainer(task, data, spec, scale):
+def _trainer(task: CompareTask, data: Any, spec: str, scale: float) -> Callable[..., Training]:
     import keras
 
     from keras_nos.optimizers import make_optimizer
 
     decay_steps = task.total_steps(data, scale)
 
-    def evaluate(lr, seed, split):
+    def evaluate(lr: float, seed: int, split: str) -> Training:
         keras.backend.clear_session()
         try:
             optimizer = make_optimizer(spec, learning_rate=lr, decay_steps=decay_steps)
@@ -178,7 +189,8 @@ def _trainer(task, data, spec, scale):
     return evaluate
 
 
-def run_seeds(task, data, spec, lr, seeds, scale=1.0, on_training=None):
+def run_seeds(task: CompareTask, data: Any, spec: str, lr: float, seeds: int, scale: float = 1.0,
+              on_training: Optional[OnTraining] = None) -> list[Training]:
     """Trainings from seeds 1..``seeds`` at ``lr``, measured on the test split."""
     evaluate = _trainer(task, data, spec, scale)
     trainings = []
@@ -189,9 +201,11 @@ def run_seeds(task, data, spec, lr, seeds, scale=1.0, on_training=None):
     return trainings
 
 
-def compare(optimizers, baselines=DEFAULT_BASELINES, tasks="all", seeds=3, lr_grid=5, tuner="grid",
-            lr_range=(1e-4, 1.0), scale=1.0, tracking_uri=None, experiment="keras-nos", progress=True,
-            parent_run_id=None, run_name=None):
+def compare(optimizers: Iterable[str], baselines: Iterable[str] = DEFAULT_BASELINES,
+            tasks: Union[str, Sequence[Union[str, CompareTask, Task]], None] = "all", seeds: int = 3, lr_grid: int = 5,
+            tuner: Literal["grid", "optuna"] = "grid", lr_range: tuple[float, float] = (1e-4, 1.0),
+            scale: float = 1.0, tracking_uri: Optional[str] = None, experiment: str = "keras-nos",
+            progress: bool = True, parent_run_id: Optional[str] = None, run_name: Optional[str] = None) -> Comparison:
     """Compare ``optimizers`` (specs: names or rule text) and ``baselines`` on the suite; a ``Comparison``.
 
     Every optimizer gets ``lr_grid`` learning-rate trials per task (``tuner``
@@ -222,7 +236,8 @@ def compare(optimizers, baselines=DEFAULT_BASELINES, tasks="all", seeds=3, lr_gr
             for spec in specs:
                 bar.set_postfix(task=task.name, optimizer=spec[:24], refresh=False)
 
-                def log(stage, lr, seed, training, task=task, spec=spec):
+                def log(stage: str, lr: float, seed: int, training: Training, task: CompareTask = task,
+                        spec: str = spec) -> None:
                     tracker.log_training(stage, task, spec, lr, seed, training)
                     bar.update(1)
 
@@ -240,7 +255,7 @@ def compare(optimizers, baselines=DEFAULT_BASELINES, tasks="all", seeds=3, lr_gr
     return comparison
 
 
-def _log_results(tracker, comparison):
+def _log_results(tracker: CompareTracker, comparison: Comparison) -> None:
     """Tables (markdown) and the loss curves (PNG) as artifacts; mean ranks and speedups as metrics."""
     summary = report.summary_rows(comparison)
     with tempfile.TemporaryDirectory() as folder:
@@ -258,7 +273,7 @@ def _log_results(tracker, comparison):
     tracker.finish(metrics)
 
 
-def _progress_bar(total, enabled):
+def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="trainings", unit="run", disable=not enabled, dynamic_ncols=True)

@@ -17,10 +17,13 @@ Register a task of your own with::
 and ``keras-nos compare RULE --tasks my-task`` (from Python: ``compare(...)``) runs it.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, Optional
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import keras
 import numpy as np
@@ -30,6 +33,10 @@ from keras_nos import name_tables
 from keras_nos.errors import KerasNosError
 from keras_nos.tasks import datasets, fit_data, numpy_stepper
 
+if TYPE_CHECKING:
+    from keras_nos.tasks.registry import Task
+    from keras_nos.tasks.scores import ModelScore, Score
+
 METRICS = ("accuracy", "mse", "loss")
 
 
@@ -37,8 +44,8 @@ METRICS = ("accuracy", "mse", "loss")
 class Training:
     """What one training gives back: the training-loss curve and the metric on the held-out split."""
 
-    steps: tuple  # step count at each curve point
-    losses: tuple  # training loss at each curve point (mean over the steps since the last point)
+    steps: tuple[int, ...]  # step count at each curve point
+    losses: tuple[float, ...]  # training loss at each curve point (mean over the steps since the last point)
     metric: float  # the task's metric on the split asked for (validation or test); NaN when diverged
     error: str = ""  # what a training that raised said (its metric is NaN)
 
@@ -62,10 +69,10 @@ class CompareTask:
     epochs: int = 10
     batch_size: int = 32
     steps_per_epoch: Optional[int] = None  # None: one pass over the training split
-    train: Optional[Callable] = None
+    train: Optional[Callable[..., Training]] = None
     description: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise KerasNosError(f"Task {self.name!r}: metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if self.train is None and (self.build_model is None or self.loss is None):
@@ -73,39 +80,40 @@ class CompareTask:
         if self.train is not None and not self.steps_per_epoch:
             raise KerasNosError(f"Task {self.name!r} with a train function needs steps_per_epoch")
 
-    def scaled_epochs(self, scale=1.0):
+    def scaled_epochs(self, scale: float = 1.0) -> int:
         """Epochs after a size override (tests train a few steps with a small ``scale``)."""
         return max(1, round(self.epochs * scale))
 
-    def total_steps(self, data, scale=1.0):
+    def total_steps(self, data: Any, scale: float = 1.0) -> int:
         """Optimizer steps of one training (the ``decay_steps`` of decaying rules)."""
         per_epoch = self.steps_per_epoch or fit_data.steps_per_epoch(data.x_train, self.batch_size) or 1
         return per_epoch * self.scaled_epochs(scale)
 
-    def run(self, data, optimizer, seed, scale=1.0, split="test"):
+    def run(self, data: Any, optimizer: keras.optimizers.Optimizer, seed: int, scale: float = 1.0,
+            split: str = "test") -> Training:
         """Train once with ``optimizer`` from seed ``seed``; the metric is measured on ``split`` (val or test)."""
         epochs = self.scaled_epochs(scale)
         return (self.train or train_network)(self, data, optimizer, seed, epochs, split)
 
 
-COMPARE_TASKS = {}
+COMPARE_TASKS: dict[str, CompareTask] = {}
 
 
-def register_compare_task(task, overwrite=False):
+def register_compare_task(task: CompareTask, overwrite: bool = False) -> CompareTask:
     """Add ``task`` to the suite so ``keras-nos compare --tasks NAME`` can use it."""
     return name_tables.register(COMPARE_TASKS, task, "compare task", overwrite)
 
 
-def get_compare_task(name):
+def get_compare_task(name: Union[str, CompareTask]) -> CompareTask:
     """The compare task registered as ``name``; ``ValueError`` lists the names."""
     return name_tables.lookup(COMPARE_TASKS, name, "compare task", CompareTask)
 
 
-def compare_task_names():
+def compare_task_names() -> list[str]:
     return list(COMPARE_TASKS)
 
 
-def resolve_tasks(tasks="all"):
+def resolve_tasks(tasks: Union[str, Sequence[Union[str, CompareTask, Task]], None] = "all") -> list[CompareTask]:
     """Tasks from ``"all"``, a comma-separated string or a list of names/tasks; every name checked."""
     if tasks in (None, "all"):
         return [COMPARE_TASKS[name] for name in DEFAULT_SUITE]
@@ -116,7 +124,7 @@ def resolve_tasks(tasks="all"):
     return [_compare_task(t) for t in tasks]
 
 
-def _compare_task(name):
+def _compare_task(name: Union[str, CompareTask, Task]) -> CompareTask:
     """A compare task by name; a search ``Task`` or ``package.module:attr`` naming one runs in its compare form."""
     from keras_nos.tasks.registry import Task, get_task
 
@@ -125,7 +133,7 @@ def _compare_task(name):
     return get_compare_task(name)
 
 
-def from_task(task):
+def from_task(task: Task) -> CompareTask:
     """The compare form of a search ``Task`` (a user's own model among them): its data, model and loss; the
     metric is accuracy when the task's reward is, else the loss, measured on its test split (or, without one,
     its validation split)."""
@@ -144,16 +152,16 @@ def from_task(task):
                        description=task.description)
 
 
-def _rewards_accuracy(score):
+def _rewards_accuracy(score: Union[Score, ModelScore]) -> bool:
     objective = getattr(score, "objective", None)  # a user's model: its objective; a bundled score: its name
     return score.name == "accuracy" if objective is None else getattr(objective, "metric", None) in ("accuracy", "acc")
 
 
-def _task_data(task, seed):
+def _task_data(task: Task, seed: int) -> datasets.Splits:
     return task.load_data(None, seed)
 
 
-def _task_model(task, data):
+def _task_model(task: Task, data: datasets.Splits) -> keras.Model:
     from keras_nos.tasks.fused_trainer import build_child
 
     output_size = task.make_score().output_size(data) if task.builds_from_shape else None
@@ -166,12 +174,13 @@ def _task_model(task, data):
 class _StopOnNaN(keras.callbacks.Callback):
     """Stop a diverged training at once, silently (Keras' TerminateOnNaN prints)."""
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Optional[dict[str, Any]] = None) -> None:
         if logs and not math.isfinite(float(logs.get("loss", 0.0))):
             self.model.stop_training = True
 
 
-def train_network(task, data, optimizer, seed, epochs, split):
+def train_network(task: CompareTask, data: datasets.Splits, optimizer: keras.optimizers.Optimizer, seed: int,
+                  epochs: int, split: str) -> Training:
     """``model.fit`` with verbose=0; one curve point per epoch; stops on NaN."""
     keras.utils.set_random_seed(seed)
     model = task.build_model(data)
@@ -193,7 +202,7 @@ def train_network(task, data, optimizer, seed, epochs, split):
 ROSENBROCK_START = (-1.5, 2.0)
 
 
-def rosenbrock_trajectory(optimizer, steps):
+def rosenbrock_trajectory(optimizer: keras.optimizers.Optimizer, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Minimise the 2-D Rosenbrock function from (-1.5, 2) with ``optimizer.apply``.
 
     The "model" is one Keras variable of shape (2,); the gradient is exact
@@ -219,7 +228,8 @@ def rosenbrock_trajectory(optimizer, steps):
     return np.array(points), np.array(values)
 
 
-def train_rosenbrock(task, data, optimizer, seed, epochs, split):
+def train_rosenbrock(task: CompareTask, data: Any, optimizer: keras.optimizers.Optimizer, seed: int, epochs: int,
+                     split: str) -> Training:
     """Rosenbrock as a task: the loss is f; its metric is f at the last step (lower is better)."""
     keras.utils.set_random_seed(seed)
     _, values = rosenbrock_trajectory(optimizer, epochs * task.steps_per_epoch)
@@ -233,18 +243,18 @@ def train_rosenbrock(task, data, optimizer, seed, epochs, split):
 # ---------------------------------------------------------------- data
 
 
-def _digits(seed):
+def _digits(seed: int) -> datasets.Splits:
     return datasets.load_digits(seed=seed)
 
 
-def _split(x, y, seed, train=0.6, val=0.2):
+def _split(x: np.ndarray, y: np.ndarray, seed: int, train: float = 0.6, val: float = 0.2) -> datasets.Splits:
     order = np.random.default_rng(seed).permutation(len(x))
     a, b = int(train * len(x)), int((train + val) * len(x))
     x, y = x[order], y[order]
     return datasets.Splits(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:])
 
 
-def make_shapes(n=1200, size=16, seed=0):
+def make_shapes(n: int = 1200, size: int = 16, seed: int = 0) -> datasets.Splits:
     """Synthetic 16x16 images of four shapes at random places, with noise: horizontal bar,
     vertical bar, hollow square, filled square."""
     rng = np.random.default_rng(seed)
@@ -264,7 +274,7 @@ def make_shapes(n=1200, size=16, seed=0):
     return _split(x, y.astype("int64"), seed)
 
 
-def make_adding_problem(n=1200, length=16, seed=0):
+def make_adding_problem(n: int = 1200, length: int = 16, seed: int = 0) -> datasets.Splits:
     """The adding problem (Hochreiter & Schmidhuber): a sequence of (value, marker) pairs with two
     markers; the target is the sum of the two marked values (predicting 1 gives MSE 1/6)."""
     rng = np.random.default_rng(seed)
@@ -277,7 +287,7 @@ def make_adding_problem(n=1200, length=16, seed=0):
     return _split(x, y, seed)
 
 
-def make_friedman(n=1200, seed=0):
+def make_friedman(n: int = 1200, seed: int = 0) -> datasets.Splits:
     """scikit-learn's Friedman #1 regression (10 features, 5 informative), targets standardised."""
     from sklearn.datasets import make_friedman1
 
@@ -289,28 +299,28 @@ def make_friedman(n=1200, seed=0):
 # ---------------------------------------------------------------- models
 
 
-def _mlp_digits(data):
+def _mlp_digits(data: datasets.Splits) -> keras.Model:
     return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.Flatten(),
                              layers.Dense(64, activation="tanh"), layers.Dense(64, activation="tanh"),
                              layers.Dense(10)])
 
 
-def _convnet_shapes(data):
+def _convnet_shapes(data: datasets.Splits) -> keras.Model:
     return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.Conv2D(8, 3, activation="relu"),
                              layers.MaxPooling2D(2), layers.Conv2D(16, 3, activation="relu"),
                              layers.GlobalAveragePooling2D(), layers.Dense(4)])
 
 
-def _gru_adding(data):
+def _gru_adding(data: datasets.Splits) -> keras.Model:
     return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.GRU(16), layers.Dense(1)])
 
 
-def _autoencoder(data):
+def _autoencoder(data: datasets.Splits) -> keras.Model:
     return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.Dense(32, activation="relu"),
                              layers.Dense(8), layers.Dense(32, activation="relu"), layers.Dense(64)])
 
 
-def _regression_mlp(data):
+def _regression_mlp(data: datasets.Splits) -> keras.Model:
     return keras.Sequential([keras.Input(data.x_train.shape[1:]), layers.Dense(32, activation="relu"),
                              layers.Dense(32, activation="relu"), layers.Dense(1)])
 
