@@ -6,11 +6,15 @@ status 2. Only the message's first line is printed, so each error puts the bad
 value and what would work there, and any detail on the lines after.
 """
 
+from __future__ import annotations
+
 import argparse
 import functools
 import json
 import logging
 import sys
+from collections.abc import Sequence
+from typing import NoReturn, Optional
 
 from keras_nos.errors import KerasNosError
 from keras_nos.native_log import quiet_native_stderr
@@ -20,7 +24,7 @@ TASK_HELP = "a registered task name, or package.module:attr naming a keras_nos.t
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise KerasNosError(message)
 
 
@@ -60,7 +64,7 @@ def _strategy_option(text):
         return key, value
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="keras-nos", description="Neural Optimizer Search for Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     for add_command in (_add_search_command, _add_leaderboard_command, _add_export_command, _add_evaluate_command,
@@ -255,7 +259,7 @@ COMMANDS = {"search": _search, "leaderboard": _leaderboard, "evaluate": _evaluat
             "compare": _compare}
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:

@@ -12,14 +12,19 @@ registered with Keras as ``keras_nos>{Name}`` with the same config keys as
 is imported.
 """
 
+from __future__ import annotations
+
 import inspect
 import pprint
+import os
 import re
+from collections.abc import Mapping
+from typing import Any, Optional, Union
 
 from keras_nos.dsl import primitives, semantics
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.pretty import to_latex, to_unicode
-from keras_nos.dsl.rule import Const, Operand, Unary, apply_unary
+from keras_nos.dsl.rule import Const, Node, Operand, Rule, Unary, apply_unary
 from keras_nos.errors import KerasNosError
 from keras_nos.optimizers import keras_internals, random_draws
 from keras_nos.optimizers.dense_gradients import dense_gradient
@@ -37,23 +42,23 @@ def _variable_name(operand):
 class _UpdateWriter:
     """Straight-line statements computing the rule with the library's primitives; equal subtrees are computed once."""
 
-    def __init__(self):
-        self.lines = []
-        self.names = {}
-        self.operands = []
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[Node, Union[Source, float]] = {}
+        self.operands: list[str] = []
 
-    def operand(self, name):
+    def operand(self, name: str) -> Source:
         if name not in self.operands:
             self.operands.append(name)
         return Source("variable" if name == "w" else _variable_name(name))
 
-    def value(self, node):
+    def value(self, node: Node) -> Union[Source, float]:
         """A ``Source`` naming the node's value, or a Python number where ``RuleOptimizer`` has one too."""
         if node not in self.names:
             self.names[node] = self._compute(node)
         return self.names[node]
 
-    def _compute(self, node):
+    def _compute(self, node: Node) -> Union[Source, float]:
         if isinstance(node, Operand):
             return self.operand(node.name)
         if isinstance(node, Const):
@@ -115,7 +120,7 @@ def _operand_lines(operands, slots):
     return lines
 
 
-def update_step_source(rule, indent="        "):
+def update_step_source(rule: Union[str, Rule], indent: str = "        ") -> str:
     """The body of ``update_step`` for ``rule``: slots, operands, then the rule, then the assignment."""
     rule = parse_rule(rule)
     writer = _UpdateWriter()
@@ -253,7 +258,8 @@ def _decay_check(class_name, operands):
     )
 
 
-def module_source(rule, class_name, learning_rate=0.01, provenance=None, raw_rule=None):
+def module_source(rule: Union[str, Rule], class_name: str, learning_rate: float = 0.01,
+                  provenance: Optional[Mapping[str, Any]] = None, raw_rule: Optional[str] = None) -> str:
     """Source of a module defining optimizer class ``class_name`` for ``rule``, importing only keras.
 
     ``provenance`` is a dict shown in the docstrings and kept as ``SEARCH`` (run_id,
@@ -318,7 +324,8 @@ class {class_name}(keras.optimizers.Optimizer):
     return source
 
 
-def export_search(run_id, rank=1, name=None, out=None, tracking_uri=None):
+def export_search(run_id: str, rank: int = 1, name: Optional[str] = None, out: Optional[Union[str, os.PathLike]] = None,
+                  tracking_uri: Optional[str] = None) -> tuple[Union[str, os.PathLike], dict[str, Any], str]:
     """Write the rule at ``rank`` of search ``run_id``'s leaderboard as a module; returns (path, row, class name).
 
     Raises ValueError for a bad class name, an unknown run id or a rank past the leaderboard.

@@ -5,7 +5,10 @@ the CIFAR-10 proxy), with PowerSign and AddSign and their decayed variants.
 ``\\hat m``-style bias correction is built into the operands m, v, y.
 """
 
+from __future__ import annotations
+
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.rule import Rule
 from keras_nos.errors import KerasNosError
 
 KNOWN_RULES = {
@@ -47,12 +50,12 @@ PAPER_RULES = {
 RULES = {**KNOWN_RULES, **PAPER_RULES}
 
 
-def get_rule(name):
+def get_rule(name: str) -> Rule:
     """The ``Rule`` registered as ``name``; ``ValueError`` lists the names."""
     if name not in RULES:
         raise KerasNosError(f"Unknown rule name {name!r}; registered names: {', '.join(RULES)}")
     return parse_rule(RULES[name])
 
 
-def names():
+def names() -> list[str]:
     return list(RULES)

@@ -6,14 +6,17 @@ not find cuda drivers") to file descriptor 2 on import, whatever
 imports Keras inside ``quiet_native_stderr()``.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def quiet_native_stderr():
+def quiet_native_stderr() -> Iterator[None]:
     """Send fd 2 to a temporary file while the block runs; replay it if the block raises,
     so a failed import still shows everything the native code said."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

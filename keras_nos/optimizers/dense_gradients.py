@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
 
-def dense_gradient(gradient: Any) -> Any:
+# No annotations: keras-nos export copies this function into modules that import only keras.
+def dense_gradient(gradient):
     """``gradient`` as a dense tensor of its variable's shape.
 
     On TensorFlow an ``Embedding`` (or any gather) has a ``tf.IndexedSlices``
