@@ -1,14 +1,18 @@
 """Tables of a comparison: metric mean ± std per task, ranks, mean rank, and the speedup over Adam.
 
-The speedup follows the learned-optimizer literature: the steps Adam needs to
-reach its own final training loss, divided by the steps the optimizer needs to
-reach that loss (mean curves over seeds); ``-`` when it never does.
+The speedup is the one of ``speedup.py``, which the search's funnel uses too: the
+steps Adam needs to reach the optimizer's final training loss, divided by the
+steps the optimizer needs to reach it (mean curves over seeds); ``≥`` when Adam
+never gets there (a lower bound), ``-`` when there is nothing to measure (a
+diverged curve).
 """
 
 import math
 import re
 
 import numpy as np
+
+from keras_nos.compare.speedup import speedup as curve_speedup
 
 REFERENCE = "adam"
 
@@ -32,23 +36,20 @@ def ranks(comparison, task):
     return result
 
 
-def _first_reach(steps, losses, target):
-    hits = np.nonzero(np.asarray(losses) <= target)[0]
-    return float(steps[hits[0]]) if len(hits) else None
-
-
 def speedup(comparison, task, spec, reference=REFERENCE):
-    """Steps for ``reference`` to reach its final training loss / steps for ``spec`` to reach it; None when
-    ``spec`` never reaches it or there is no finite reference curve."""
+    """The ``speedup.SeedSpeedup`` of ``spec`` over ``reference`` on the mean training-loss curves of ``task``: the
+    steps ``reference`` needs to reach ``spec``'s final loss over the steps ``spec`` needs; None when
+    there is nothing to measure (no reference, a diverged curve)."""
     if reference not in comparison.optimizers:
         return None
     ref_steps, ref_losses = comparison.outcome(task, reference).mean_curve()
-    if not len(ref_losses) or not math.isfinite(ref_losses[-1]):
-        return None
-    target = ref_losses[-1]
     steps, losses = comparison.outcome(task, spec).mean_curve()
-    reached = _first_reach(steps, losses, target)
-    return _first_reach(ref_steps, ref_losses, target) / reached if reached else None
+    return curve_speedup(ref_steps, ref_losses, steps, losses, higher_is_better=False)
+
+
+def speedup_cell(result):
+    """"1.23x", "≥1.23x" for a lower bound, "-" for none."""
+    return "-" if result is None else f"{'≥' if result.lower_bound else ''}{result.value:.2f}x"
 
 
 def summary_rows(comparison):
@@ -113,7 +114,7 @@ def task_table(comparison, task):
         outcome = comparison.outcome(task, spec)
         ratio = speedup(comparison, task, spec)
         rows.append([f"{task_ranks[spec]:g}", _label(spec), f"{outcome.best_learning_rate:.3g}", _cell(outcome),
-                     f"{ratio:.2f}x" if ratio else "-"])
+                     speedup_cell(ratio)])
     return _table(["rank", "optimizer", "lr", f"test {task.metric}", "speedup vs adam"], rows)
 
 
@@ -122,7 +123,7 @@ def summary_table(comparison):
     rows = []
     for row in summary_rows(comparison):
         ahead = "-" if row["ahead_of_adam"] is None else f"{row['ahead_of_adam']}/{len(comparison.tasks)}"
-        speedups = [f"{v:.2f}x" if v else "-" for v in row["speedups"].values()]
+        speedups = [speedup_cell(v) for v in row["speedups"].values()]
         rows.append([_label(row["optimizer"]), f"{row['mean_rank']:.2f}", row["wins"], ahead] + speedups)
     header = ["optimizer", "mean rank", "first", "ahead of adam"] + [f"speedup {t.name}" for t in comparison.tasks]
     return _table(header, rows)

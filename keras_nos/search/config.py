@@ -132,12 +132,12 @@ class ExecutorConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FunnelConfig:
-    """The stage after the budget: the top rules and tuned Adam again with more epochs and seeds, then the
+    """The stage after the budget: the top rules and tuned Adam again with more seeds, then the
     winner and Adam on a suite of compare tasks. ``top_k=0`` or ``seeds=0`` turns the whole stage off."""
 
     top_k: int = _setting(5, "funnel_top_k")
     seeds: int = _setting(5, "funnel_seeds")
-    epochs: Optional[int] = _setting(None, "funnel_epochs")  # None: twice the search's
+    epochs: Optional[int] = _setting(None, "funnel_epochs")  # None: the search's
     suite: Any = _setting(DEFAULT_FUNNEL_SUITE, "funnel_suite")  # compare task names, "all", or "none"
     # (for a user's own task the default is "none": SearchConfig.from_settings)
 
@@ -195,6 +195,12 @@ class SearchConfig:
             part = getattr(self, group)
             flat.update({_setting_name(field): getattr(part, field.name) for field in dataclasses.fields(part)})
         return flat
+
+    def training_lengths(self):
+        """(the search's epochs, the funnel's): the funnel trains as long as the search's candidates, so that it
+        measures what they were ranked by, unless ``funnel_epochs`` is set."""
+        search_epochs = self.task.epochs or self.task.task().epochs
+        return search_epochs, self.funnel.epochs or search_epochs
 
 
 def check_known(settings):

@@ -53,10 +53,11 @@ def search(config=None, *, tracking_uri=None, resume=None, progress=True, max_ba
     ``reward_seeds`` > 1 trains each candidate's best learning rate with that many
     seeds and rewards their mean (``Evaluator``): a less noisy reward for more compute.
 
-    The funnel trains the top ``funnel_top_k`` rules and tuned Adam (the same
-    learning-rate grid) with ``funnel_seeds`` seeds; each row's ``vs_adam`` is its
-    mean difference from Adam paired by seed, with a standard error, and
-    ``leaderboard.summary`` says whether the winner beats Adam beyond two of them.
+    The funnel trains the top ``funnel_top_k`` rules and tuned Adam with
+    ``funnel_seeds`` seeds, for the search's epochs unless ``funnel_epochs`` is set;
+    each row's ``speedup`` over tuned Adam (``compare/speedup.py``), with a 95%
+    interval over the paired seeds, is what the star and ``leaderboard.summary``
+    judge by; ``vs_adam`` is its paired final-score difference from Adam.
     ``funnel_suite`` (names of ``keras_nos.compare`` tasks, ``"all"``, or ``"none"``)
     then runs the winner and Adam through that suite, with the same
     learning-rate budget and seeds; the ``suite_vs_adam`` column says on how many
@@ -133,6 +134,7 @@ def _run_params(config, space):
     return {"strategy": config.strategy.name, "budget": config.budget.candidates, "space": space.name,
             "num_groups": space.num_groups, "workers": executor.workers, "batch_size": config.budget.batch_size,
             "executor": executor.name, "funnel_top_k": funnel.top_k, "funnel_seeds": funnel.seeds,
+            **dict(zip(("search_epochs", "funnel_epochs"), config.training_lengths())),
             "mode": executor.mode, "candidate_timeout": executor.candidate_timeout,
             "max_retries": executor.max_retries, **config.task.evaluator_options(config.seed), "task": config.task.label,
             **({"ray_address": executor.ray_address or "local"} if executor.name == "ray" else {}),

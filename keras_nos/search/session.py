@@ -34,6 +34,8 @@ class SearchSession:
         self.next_index = 0  # index of the next proposal (async mode)
         self.cache = {}  # fingerprint -> EvaluationResult
         self.funnel_results = {}  # fingerprint -> list of rewards
+        self.funnel_curves = {}  # fingerprint -> {seed: {"steps", "values" (best rate's), "run_id"}}
+        self.funnel_speedups = {}  # fingerprint -> {seed: SeedSpeedup as a dict, or None}: speed over tuned Adam
         self.replay = {}  # index -> Trial logged after the last checkpoint
         self.references = []  # funnel trials of reference optimizers, shown beside the found rules
         self.suite_results = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
@@ -52,6 +54,8 @@ class SearchSession:
             self.strategy.load_state(state["strategy"])
             self.records = [Trial.from_dict(record) for record in state["records"]]
             self.funnel_results = state["funnel"]
+            self.funnel_curves = state.get("funnel_curves", {})
+            self.funnel_speedups = state.get("funnel_speedups", {})
             self.references = [Trial.from_dict(record) for record in state["references"]]
             self.suite_results = state["suite"]
             self.pending = [(index, list(tokens)) for index, tokens in state.get("pending", [])]
@@ -71,7 +75,8 @@ class SearchSession:
             self.lease.check()
         state = {"strategy": self.strategy.state(), "records": [trial.to_dict() for trial in self.records],
                  "funnel": self.funnel_results, "references": [trial.to_dict() for trial in self.references],
-                 "suite": self.suite_results}
+                 "suite": self.suite_results, "funnel_curves": self.funnel_curves,
+                 "funnel_speedups": self.funnel_speedups}
         if self.config.executor.mode == "async":
             state.update(pending=[(index, list(tokens)) for index, tokens in in_flight], next_index=self.next_index)
         self._log_progress()
@@ -153,13 +158,15 @@ class SearchSession:
         metrics = {"candidates": len(self.records), "cache_hits": self.cache_hits}
         if top is not None:
             metrics.update(best_reward=top["reward"], best_funnel_reward=top["funnel_reward"] or 0.0)
-            metrics.update({key: top[key] for key in ("vs_adam", "vs_adam_se") if top[key] is not None})
+            metrics.update({key: top[key] for key in ("vs_adam", "vs_adam_se", "speedup", "speedup_low",
+                                                      "speedup_high") if top[key] is not None})
         self.tracker.set_tag(tags.SUMMARY, board.summary(best))
         self.tracker.finish(metrics)
 
     def leaderboard(self):
         return board.build_leaderboard(self.records + self.references, self.funnel_results, self.suite_results,
-                                       reference=rule_fingerprint(board.REFERENCE))
+                                       reference=rule_fingerprint(board.REFERENCE), speedups=self.funnel_speedups,
+                                       lengths=self.config.training_lengths())
 
 
 def progress_bar(total, done, enabled, desc="candidates", unit="rule"):

@@ -54,12 +54,15 @@ class Evaluator:
             validation accuracies, each in ``result.seed_rewards``, and 0 for a seed that diverges or stalls. One
             training's accuracy is noisy enough to reorder rules of nearly equal merit; each extra seed costs one
             training. Grid and halving only.
+        curve_points: validate at about this many evenly spaced steps of each training, and at step 0, besides
+            each epoch's end (None: at each epoch's end only): the dense curves the funnel's speed to a target
+            reads (``result.curve_steps``). The reward does not change.
     """
 
     def __init__(self, task, learning_rates=DEFAULT_LEARNING_RATES, seed=0, data_path=None, epochs=None,
                  hurdles=DEFAULT_HURDLES, early_stop=True, no_progress_steps=None, lr_search="grid",
                  optuna_trials=8, prune_learning_rates=True, fuse_grid=True, halving_keep=2, screen_epochs=1,
-                 reward_seeds=1):
+                 reward_seeds=1, curve_points=None):
         self.task = get_task(task)
         self.lr_search = make_lr_search(lr_search, seed, halving_keep, screen_epochs, optuna_trials)
         if halving_keep < 1 or screen_epochs < 1 or reward_seeds < 1:
@@ -76,13 +79,14 @@ class Evaluator:
         self.prune_learning_rates = prune_learning_rates
         self.reward_seeds = reward_seeds
         self.trainer = None  # objective tasks: a function to minimise, no data, no network
+        self.curve_points = curve_points
         if self.task.objective is not None:
             self.steps_per_epoch = self.task.steps_per_epoch
             return
         splits = self.task.load_data(data_path, seed)
         check_network_task(self.task, splits)
         self.trainer = FusedTrainer(self.task, splits, self.task.make_score(),
-                                    self.epochs, seed, no_progress_steps, early_stop, fuse_grid)
+                                    self.epochs, seed, no_progress_steps, early_stop, fuse_grid, curve_points)
         self.num_outputs = self.trainer.num_outputs
         self.steps_per_epoch = self.trainer.steps_per_epoch
         self.no_progress_steps = self.trainer.no_progress_steps
@@ -99,7 +103,8 @@ class Evaluator:
                 result = EvaluationResult(text, fingerprint, self.task.name, statuses.FAILED_HURDLE,
                                           message=hurdles.failure)
             elif self.task.objective is not None:
-                result = minimize_task(rule, self.task, self.learning_rates, self.epochs, seed=self.seed)
+                result = minimize_task(rule, self.task, self.learning_rates, self.epochs, seed=self.seed,
+                                       curve_points=self.curve_points)
             elif self.lr_search.trains_the_grid:
                 result = self._train_promising(rule, hurdles)
             else:

@@ -77,9 +77,13 @@ class CopyMonitor(keras.callbacks.Callback):
     running training loss no lower than the first step's (regression).
     """
 
-    def __init__(self, copies, chance, no_progress_steps, early_stop, validate):
+    def __init__(self, copies, chance, no_progress_steps, early_stop, validate, validate_at=()):
         super().__init__()
         self.validate = validate  # () -> {"lr0_score": ..., ...}: each copy's validation score
+        # Steps to validate at besides each epoch's end (and then step 0 too): a dense curve, for speed to a target.
+        self.validate_at = frozenset(validate_at)
+        self.curve_steps = []  # the step of each point of the curves
+        self.last_validation = {}
         # Keras names a one-output model's logs "loss", "accuracy", not "lr0_loss" ...
         self.prefixes = [""] if copies == 1 else [f"lr{k}_" for k in range(copies)]
         self.status = [statuses.OK] * copies
@@ -90,10 +94,18 @@ class CopyMonitor(keras.callbacks.Callback):
         self.early_stop = early_stop
         self.steps = 0
 
+    def on_train_begin(self, logs=None):
+        if self.validate_at:
+            self._record()
+
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
-        if not self.early_stop:
-            return
+        if self.early_stop:
+            self._judge(logs)
+        if self.steps in self.validate_at and not (self.early_stop and statuses.OK not in self.status):
+            self._record()
+
+    def _judge(self, logs):
         for k, status in enumerate(self.status):
             if status != statuses.OK:
                 continue
@@ -115,9 +127,16 @@ class CopyMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.early_stop and statuses.OK not in self.status:
             return  # every copy is done for: no validation, whose first call alone traces a test step
-        validation = {f"val_{name}": value for name, value in self.validate().items()}
+        if not self.curve_steps or self.curve_steps[-1] != self.steps:
+            self._record()
         if logs is not None:
-            logs.update(validation)  # for the callbacks after this one, as fit's own validation would
+            logs.update(self.last_validation)  # for the callbacks after this one, as fit's own validation would
+
+    def _record(self):
+        """Validate every copy now and add the point to each curve."""
+        validation = {f"val_{name}": value for name, value in self.validate().items()}
+        self.last_validation = validation
+        self.curve_steps.append(self.steps)
         for k, curve in enumerate(self.curves):
             value = float(validation.get(f"val_{self.prefixes[k]}score", float("nan")))
             curve.append(value)
@@ -165,9 +184,12 @@ class FusedTrainer:
         seed: the initial weights, batch order and noise of a training unless it names its own.
         no_progress_steps, early_stop: see ``CopyMonitor``; ``no_progress_steps`` defaults to one epoch.
         fuse: train the rates of ``train_rates`` side by side in one model; ``False`` trains each alone.
+        curve_points: validate at about this many evenly spaced steps of a training (and at step 0 and each
+            epoch's end), not only at each epoch's end: curves dense enough for speed to a target. None: per epoch.
     """
 
-    def __init__(self, task, splits, score, epochs, seed=0, no_progress_steps=None, early_stop=True, fuse=True):
+    def __init__(self, task, splits, score, epochs, seed=0, no_progress_steps=None, early_stop=True, fuse=True,
+                 curve_points=None):
         self.task, self.score, self.epochs, self.seed = task, score, epochs, seed
         self.x_train, self.y_train = splits.x_train, _targets(splits.y_train, score)
         self.x_val, self.y_val = splits.x_val, _targets(splits.y_val, score)
@@ -176,7 +198,7 @@ class FusedTrainer:
         # A user's model is judged by its objective only: the running training loss of one epoch on small data
         # is too noisy a sign of no progress (Adam at 0.01 was marked stalled on a 200-example task).
         self.no_progress_steps = no_progress_steps or (self.steps_per_epoch if score.judges_progress else None)
-        self.early_stop, self.fuse = early_stop, fuse
+        self.early_stop, self.fuse, self.curve_points = early_stop, fuse, curve_points
         self.baseline = None  # the untrained network's validation value, for a score that needs it
         self._keras_state = False  # whether a model was built since the last clear_session
 
@@ -215,13 +237,21 @@ class FusedTrainer:
                     for k, prefix in enumerate(monitor.prefixes)}
 
         chance = 1.0 / self.num_outputs if self.score.classifies else None
-        monitor = CopyMonitor(len(learning_rates), chance, self.no_progress_steps, self.early_stop, validate)
+        monitor = CopyMonitor(len(learning_rates), chance, self.no_progress_steps, self.early_stop, validate,
+                              self._validation_steps(epochs or self.epochs))
         keras.utils.set_random_seed(seed)  # the batch order does not depend on how many copies were built
         x, y = fit_data.for_copies(self.x_train, self.y_train, outputs)
         arrays = y is not None  # a dataset brings its own batches and order
         model.fit(x, y, epochs=epochs or self.epochs, batch_size=self.task.batch_size if arrays else None,
                   shuffle=arrays, steps_per_epoch=self.task.steps_per_epoch, verbose=0, callbacks=[monitor, *callbacks])
         return monitor
+
+    def _validation_steps(self, epochs):
+        """The steps of a training of ``epochs`` at which ``curve_points`` asks for a validation."""
+        if not self.curve_points or not self.steps_per_epoch:
+            return ()
+        total = epochs * self.steps_per_epoch
+        return {max(1, round(total * i / self.curve_points)) for i in range(1, self.curve_points + 1)}
 
     def _validation_values(self, model):
         """Each copy's validation value (NaN where its outputs are not finite)."""
@@ -268,11 +298,12 @@ class FusedTrainer:
         all_curves = [curve for _, monitor in parts for curve in monitor.curves]
         all_status = [status for _, monitor in parts for status in monitor.status]
         curves = {f"{lr:g}": curve for lr, curve in zip(learning_rates, all_curves)}
+        curve_steps = {f"{lr:g}": list(monitor.curve_steps) for rates, monitor in parts for lr in rates}
         lr_status = {f"{lr:g}": status for lr, status in zip(learning_rates, all_status)}
         finals = [(curve[-1] if curve else 0.0, lr) for lr, curve, status in
                   zip(learning_rates, all_curves, all_status) if status == statuses.OK]
         result = EvaluationResult(str(rule), "", self.task.name, statuses.OK, curves=curves, lr_status=lr_status,
-                                  steps_trained=sum(monitor.steps for _, monitor in parts))
+                                  steps_trained=sum(monitor.steps for _, monitor in parts), curve_steps=curve_steps)
         if finals:
             result.reward, result.best_learning_rate = max(finals)
         else:

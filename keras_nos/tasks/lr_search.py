@@ -78,6 +78,7 @@ class HalvingSearch:
         ranked = sorted(alive, key=lambda lr: screen.curves[f"{lr:g}"][-1], reverse=True)
         result = trainer.train_rates(rule, sorted(ranked[:self.keep]), trainer.epochs)
         result.curves = {**screen.curves, **result.curves}
+        result.curve_steps = {**screen.curve_steps, **result.curve_steps}
         result.lr_status = {**{f"{lr:g}": screen.lr_status[f"{lr:g}"] if lr not in alive else statuses.PRUNED
                                for lr in learning_rates}, **result.lr_status}
         result.steps_trained += screen.steps_trained
@@ -103,6 +104,7 @@ class OptunaSearch:
             single = trainer.result(rule, [([lr], trainer.train(rule, [lr], callbacks=[pruning]))])
             trainer.clear_session()
             merged.curves.update(single.curves)
+            merged.curve_steps.update(single.curve_steps)
             merged.lr_status.update({k: statuses.PRUNED if pruning.pruned else v for k, v in single.lr_status.items()})
             merged.steps_trained += single.steps_trained
             if single.status == statuses.OK and not pruning.pruned:

@@ -24,15 +24,19 @@ def reward_of(value, start_value):
     return np.clip(np.nan_to_num(orders / ORDERS, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
 
 
-def minimize_task(rule, task, learning_rates, epochs, seed=0):
+def minimize_task(rule, task, learning_rates, epochs, seed=0, curve_points=None):
     """An ``EvaluationResult`` for ``rule`` on an objective task: one curve point per "epoch" of
-    ``task.steps_per_epoch`` steps, the reward of the best learning rate that neither diverged nor
-    failed to reduce the function."""
+    ``task.steps_per_epoch`` steps (with ``curve_points``, also at step 0 and that many evenly spaced steps),
+    the reward of the best learning rate that neither diverged nor failed to reduce the function."""
     value_and_grad, start = task.objective()
     steps = epochs * task.steps_per_epoch
     losses = numpy_stepper.minimize(rule, value_and_grad, start, learning_rates, steps, seed=seed)
     start_value = losses[0, 0]
-    checkpoints = losses[:, task.steps_per_epoch::task.steps_per_epoch]
+    at = set(range(task.steps_per_epoch, steps + 1, task.steps_per_epoch))
+    if curve_points:
+        at |= {0} | {max(1, round(steps * i / curve_points)) for i in range(1, curve_points + 1)}
+    at = sorted(at)
+    checkpoints = losses[:, at]
     curves, lr_status, finals = {}, {}, []
     for lr, path, points in zip(learning_rates, losses, checkpoints):
         key = f"{lr:g}"
@@ -45,7 +49,7 @@ def minimize_task(rule, task, learning_rates, epochs, seed=0):
             lr_status[key] = statuses.OK
             finals.append((curves[key][-1], lr))
     result = EvaluationResult(str(rule), "", task.name, statuses.OK, curves=curves, lr_status=lr_status,
-                              steps_trained=steps)
+                              steps_trained=steps, curve_steps={f"{lr:g}": list(at) for lr in learning_rates})
     if finals:
         result.reward, result.best_learning_rate = max(finals)
     else:

@@ -20,8 +20,10 @@ BROKEN = (ERROR, WORKER_LOST, TIMEOUT)
 class EvaluationResult:
     """The reward of a rule on a task, and how it was reached.
 
-    ``curves`` maps each learning rate tried (as text) to its per-epoch
-    validation accuracy; ``lr_status`` gives each learning rate's status;
+    ``curves`` maps each learning rate tried (as text) to its validation
+    score at each epoch's end (and, with ``curve_points``, at evenly spaced
+    steps and step 0); ``curve_steps`` gives the training step of each point,
+    where recorded; ``lr_status`` gives each learning rate's status;
     ``seed_rewards`` the best rate's final accuracy with each seed, when the
     reward is their mean (``Evaluator(reward_seeds=...)``).
     """
@@ -38,6 +40,14 @@ class EvaluationResult:
     steps_trained: int = 0
     message: str = ""
     seed_rewards: list = dataclasses.field(default_factory=list)
+    curve_steps: dict = dataclasses.field(default_factory=dict)
+
+    def best_curve(self):
+        """(steps, values) of the best learning rate's curve; steps are 1, 2, ... epochs where not recorded."""
+        key = f"{self.best_learning_rate:g}" if self.best_learning_rate else None
+        values = self.curves.get(key, [])
+        steps = self.curve_steps.get(key) or list(range(1, len(values) + 1))
+        return list(steps), list(values)
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -54,22 +54,29 @@ def candidate_runs(uri, run_id):
                                          filter_string=f"tags.{tags.PARENT} = '{run_id}'", max_results=50000)
 
 
-def read_search(uri, run_id):
+def read_search(uri, run_id, speedups=False):
     """What a leaderboard is built from: (trials, funnel rewards by seed, suite results) of search ``run_id``.
 
     The trials are the search's candidates and the funnel trainings of the references; the funnel maps each
-    fingerprint to its rewards in seed order; the suite maps fingerprint -> "wins/tasks" against Adam.
+    fingerprint to its rewards in seed order; the suite maps fingerprint -> "wins/tasks" against Adam. With
+    ``speedups``, a fourth item maps fingerprint -> {seed: {"value", "lower_bound"}}: each funnel training's
+    speed over tuned Adam (its metrics ``speedup`` and ``speedup_lower_bound``).
     """
-    trials, funnel = [], {}  # fingerprint -> [(seed, reward)]
+    trials, funnel, speeds = [], {}, {}  # funnel: fingerprint -> [(seed, reward)]
     for run in candidate_runs(uri, run_id):
         trial = trial_from_run(run)
         if trial.stage == "funnel":
             funnel.setdefault(trial.fingerprint, []).append((trial.seed, trial.reward))
+            if "speedup" in run.data.metrics:
+                speeds.setdefault(trial.fingerprint, {})[trial.seed] = {
+                    "value": run.data.metrics["speedup"],
+                    "lower_bound": bool(run.data.metrics.get("speedup_lower_bound", 0.0))}
             if not trial.reference:
                 continue
         trials.append(trial)
     suite = json.loads(find_search_run(uri, run_id).data.tags.get(tags.SUITE, "{}"))
-    return trials, {fp: [reward for _, reward in sorted(pairs)] for fp, pairs in funnel.items()}, suite
+    funnel = {fp: [reward for _, reward in sorted(pairs)] for fp, pairs in funnel.items()}
+    return (trials, funnel, suite, speeds) if speedups else (trials, funnel, suite)
 
 
 class SearchTracker(RunWriter):
@@ -100,6 +107,10 @@ class SearchTracker(RunWriter):
         # FAILED is MLflow's word for a run that broke; a rule that diverged was evaluated fine (its status tag says how).
         self.client.set_terminated(run_id, status="FAILED" if trial.status in statuses.BROKEN else "FINISHED")
         return run_id
+
+    def log_run_metrics(self, run_id, metrics):
+        """Add ``metrics`` ({name: value}) to a nested run already written (a funnel training's speedup)."""
+        self._log_metrics(run_id, [(name, value, 0) for name, value in metrics.items()])
 
     def save_checkpoint(self, state):
         """Pickle the search state and store it on the parent run (replacing the last one)."""

@@ -88,9 +88,12 @@ EXPERIMENT_DESCRIPTION = """\
   `reward_vs_samples.png` (reward of every candidate in proposal order) and `checkpoint/`.
 * Under it, one nested run per candidate (`keras_nos.stage` = `search`) and per funnel training (`funnel`):
   parameters `rule`, `simplified_rule`, `tokens`, `fingerprint`, `learning_rate` (the best); metrics `reward`
-  (best final validation accuracy over the learning rates), `val_accuracy` per epoch at the best rate and
-  `val_accuracy_lr_<rate>` for every rate; tags `keras_nos.status` (`ok`, `failed_hurdle`, `diverged`,
-  `no_progress`, `pruned`, `error`, `timeout`, `worker_lost`) and `keras_nos.cache_hit`.
+  (best final validation accuracy over the learning rates), `val_accuracy` at each validation (the MLflow step
+  is the training step: each epoch's end, and in the funnel 24 evenly spaced steps too) at the best rate and
+  `val_accuracy_lr_<rate>` for every rate; a funnel training of a found rule also has `speedup` over tuned Adam on
+  its seed, `speedup_lower_bound`, `steps_to_target` and `adam_steps_to_target`; tags `keras_nos.status` (`ok`,
+  `failed_hurdle`, `diverged`, `no_progress`, `pruned`, `error`, `timeout`, `worker_lost`) and
+  `keras_nos.cache_hit`.
 * Read it in the runs table (Model training): sort by `metrics.reward`, filter with
   `tags.keras_nos.status = 'ok'`, or open the chart view; `keras-nos leaderboard RUN_ID` prints a search's table.
 * `keras-nos compare` makes a parent run (`keras_nos.kind` = `compare`) with one nested run per training
