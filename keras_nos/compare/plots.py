@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING, Union
-
-if TYPE_CHECKING:
-    from keras_nos.compare.runner import Comparison
+from typing import Any, Union
 
 
 def _short(spec: str, width: int = 36) -> str:
     return spec if len(spec) <= width else spec[:width - 1] + "…"
 
 
-def plot_loss_curves(comparison: Comparison, path: Union[str, os.PathLike]) -> None:
-    """Save the training-loss curves at each optimizer's chosen rate; log-scale y where the losses span
+def plot_loss_curves(comparison: Any, path: Union[str, os.PathLike]) -> None:
+    """Save the training-loss curves of ``comparison`` (a ``Comparison``; not imported here: runner imports this
+    module) at each optimizer's chosen rate; log-scale y where the losses span
     more than a decade and stay positive."""
     import matplotlib
 

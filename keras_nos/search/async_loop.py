@@ -6,10 +6,18 @@ the checkpoint (which then also holds the candidates in flight) is stored every
 but the proposals depend on the order results arrive in.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
 from keras_nos.search.session import progress_bar
 
+if TYPE_CHECKING:
+    from keras_nos.search.session import SearchSession
+    from keras_nos.tracking import Trial
 
-def run_in_flight(session, max_checkpoints=None):
+
+def run_in_flight(session: SearchSession, max_checkpoints: Optional[int] = None) -> bool:
     """Evaluate until the budget is spent; True when it was, False when stopped by ``max_checkpoints``."""
     bar = progress_bar(session.budget, len(session.records), session.progress)
     capacity = session.executor.workers
@@ -44,7 +52,7 @@ def run_in_flight(session, max_checkpoints=None):
         bar.close()
 
 
-def _start(session, waiting, in_flight):
+def _start(session: SearchSession, waiting: list[Any], in_flight: dict[int, Any]) -> Optional[Trial]:
     """Take the next candidate (a waiting one first, else a new proposal): its trial when it needs no
     training, else None, the candidate submitted to the executor."""
     if waiting:

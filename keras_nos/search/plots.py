@@ -1,11 +1,18 @@
 """The paper's Figure 4: reward of each sampled rule, with the running best and a moving mean."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Union
+
 import numpy as np
 
 from keras_nos.search.progress import MOVING_WINDOW, moving_mean
 
 
-def plot_rewards(rewards, path, title="Search progress", reward_label="validation accuracy"):
+def plot_rewards(rewards: Sequence[float], path: Union[str, os.PathLike], title: str = "Search progress",
+                 reward_label: str = "validation accuracy") -> None:
     """Save a scatter of reward against the number of sampled rules, the running best and the moving mean: a
     search that learns shows the mean rising, not only the best."""
     import matplotlib

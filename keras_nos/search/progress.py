@@ -5,14 +5,22 @@ last ``MOVING_WINDOW`` candidates and the fraction of them that failed the hurdl
 shows the moving mean rising and the failure fraction falling; the best so far alone cannot show that.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from keras_nos.tasks import result as statuses
 
+if TYPE_CHECKING:
+    from keras_nos.tracking import Trial
+
 MOVING_WINDOW = 20
 
 
-def moving_mean(values, window=MOVING_WINDOW):
+def moving_mean(values: Sequence[float], window: int = MOVING_WINDOW) -> np.ndarray:
     """Mean of the last ``window`` values at each position (fewer at the start)."""
     values = np.asarray(values, dtype=float)
     sums = np.cumsum(np.concatenate([[0.0], values]))
@@ -21,7 +29,7 @@ def moving_mean(values, window=MOVING_WINDOW):
     return (sums[ends] - sums[starts]) / (ends - starts)
 
 
-def progress_metrics(trials):
+def progress_metrics(trials: Sequence[Trial]) -> list[tuple[int, dict[str, float]]]:
     """``[(step, {name: value})]`` for ``trials`` sorted by index: the step metrics of every candidate."""
     rewards = [trial.reward for trial in trials]
     failed = [trial.status == statuses.FAILED_HURDLE for trial in trials]

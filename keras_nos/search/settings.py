@@ -6,18 +6,25 @@ refuses a given value that contradicts them, except a larger budget and the
 settings of :data:`WHERE`.
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Optional
 
 from keras_nos.errors import KerasNosError
 from keras_nos.search.config import SearchConfig, check_known
 from keras_nos.tasks.registry import Task
 from keras_nos.tracking import tags
 
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
 # Where a search runs and reads its data, not what it computes: a resumed search may be given new values.
 WHERE = ("workers", "ray_address", "data_path")
 
 
-def encode(config):
+def encode(config: SearchConfig) -> str:
     """The JSON text of ``config`` stored on the parent run; ValueError for a value JSON cannot hold."""
     try:
         return json.dumps(dict(config.settings(), task=config.task.label), sort_keys=True)
@@ -26,13 +33,13 @@ def encode(config):
                          f"{error}") from None
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """``value`` as it reads back from JSON (tuples become lists; a ``Task`` is stored by its name), for
     comparing with a stored setting."""
     return json.loads(json.dumps(value.name if isinstance(value, Task) else value))
 
 
-def stored(run):
+def stored(run: Run) -> dict[str, Any]:
     """The settings stored on parent run ``run``; KerasNosError for a run without them (an earlier version's)."""
     text = run.data.tags.get(tags.SETTINGS)
     if text is None:
@@ -41,7 +48,7 @@ def stored(run):
     return json.loads(text)
 
 
-def resolve(given, run=None):
+def resolve(given: Mapping[str, Any], run: Optional[Run] = None) -> SearchConfig:
     """The :class:`SearchConfig` of a search given flat settings ``given``, resuming parent run ``run`` if any.
 
     A resumed search takes the parent run's settings, with the given ones that may change.

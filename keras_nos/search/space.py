@@ -24,7 +24,11 @@ Without a prefix, ``choices(position)`` is every token that some valid
 sequence has at that position.
 """
 
+from __future__ import annotations
+
 import functools
+from collections.abc import Iterable, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -36,6 +40,7 @@ from keras_nos.dsl.tokens import (
     UNARY_TOKENS,
     tokens_to_rule,
 )
+from keras_nos.dsl.rule import Rule
 from keras_nos.errors import KerasNosError
 
 MIN_GROUPS = 1
@@ -63,14 +68,14 @@ SPACES = {
 _SLOT_KINDS = ("operand", "operand", "unary", "unary", "binary")
 
 
-def _result_index(token):
+def _result_index(token: object) -> Optional[int]:
     """k for a result token 'h{k}', else None."""
     if isinstance(token, str) and len(token) > 1 and token[0] == "h" and token[1:].isdigit():
         return int(token[1:])
     return None
 
 
-def _checked_tokens(kind, tokens, allowed):
+def _checked_tokens(kind: str, tokens: Iterable[str], allowed: Sequence[str]) -> tuple[str, ...]:
     if isinstance(tokens, str):
         raise KerasNosError(f"{kind} must be a list of tokens, not the string {tokens!r}")
     tokens = tuple(tokens)
@@ -91,7 +96,8 @@ class SearchSpace:
     ``SearchSpace.preset("paper")`` gives the paper's space; ``SPACES`` lists the presets.
     """
 
-    def __init__(self, operands, unaries, binaries, num_groups=DEFAULT_NUM_GROUPS, name="custom"):
+    def __init__(self, operands: Iterable[str], unaries: Iterable[str], binaries: Iterable[str],
+                 num_groups: int = DEFAULT_NUM_GROUPS, name: str = "custom") -> None:
         if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or not (
             MIN_GROUPS <= num_groups <= MAX_GROUPS
         ):
@@ -112,7 +118,7 @@ class SearchSpace:
         self._choices_of_state = functools.lru_cache(maxsize=None)(self._choices_uncached)
 
     @classmethod
-    def preset(cls, name, num_groups=None):
+    def preset(cls, name: str, num_groups: Optional[int] = None) -> SearchSpace:
         """A named space from ``SPACES``; ``num_groups`` defaults to 2."""
         if name not in SPACES:
             raise KerasNosError(f"Unknown search space {name!r}; allowed: {', '.join(SPACES)}")
@@ -121,15 +127,15 @@ class SearchSpace:
     # -- structure ----------------------------------------------------------------
 
     @property
-    def sequence_length(self):
+    def sequence_length(self) -> int:
         return GROUP_SIZE * self.num_groups
 
     @property
-    def uses_decay(self):
+    def uses_decay(self) -> bool:
         """Whether a decay operand (ld, cd, rd) can appear."""
         return any(token in DECAY_OPERAND_TOKENS for token in self.operands)
 
-    def _check_position(self, position):
+    def _check_position(self, position: int) -> None:
         if isinstance(position, bool) or not isinstance(position, (int, np.integer)) or not (
             0 <= position < self.sequence_length
         ):
@@ -207,7 +213,7 @@ class SearchSpace:
                 valid.append(token)
         return tuple(valid)
 
-    def choices(self, position, prefix=None):
+    def choices(self, position: int, prefix: Optional[Sequence[str]] = None) -> list[str]:
         """The tokens valid at ``position`` after the tokens ``prefix`` (positions 0 .. position-1).
 
         Without ``prefix``: every token that some valid sequence has at ``position``.
@@ -220,7 +226,7 @@ class SearchSpace:
             raise KerasNosError(f"prefix must hold the {position} tokens before position {position}; got {len(prefix)}")
         return list(self._choices_of_state(*self._state(prefix)))
 
-    def mask(self, position, prefix):
+    def mask(self, position: int, prefix: Sequence[str]) -> np.ndarray:
         """Boolean array over ``vocabulary``: True where ``choices(position, prefix)`` allows the token."""
         mask = np.zeros(len(self.vocabulary), dtype=bool)
         for token in self.choices(position, prefix):
@@ -229,7 +235,7 @@ class SearchSpace:
 
     # -- sequences ----------------------------------------------------------------
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> list[str]:
         """A valid token list, each slot uniform over its valid choices; ``rng`` is a NumPy Generator."""
         tokens = []
         for position in range(self.sequence_length):
@@ -237,7 +243,7 @@ class SearchSpace:
             tokens.append(options[int(rng.integers(len(options)))])
         return tokens
 
-    def validate(self, tokens):
+    def validate(self, tokens: Iterable[str]) -> list[str]:
         """Raise ``ValueError`` naming the first bad token and its position; return the tokens as a list."""
         if isinstance(tokens, str):
             raise KerasNosError(f"A token sequence is a list of tokens, not the string {tokens!r}")
@@ -256,18 +262,18 @@ class SearchSpace:
                 )
         return tokens
 
-    def is_valid(self, tokens):
+    def is_valid(self, tokens: Iterable[str]) -> bool:
         try:
             self.validate(tokens)
         except ValueError:
             return False
         return True
 
-    def to_rule(self, tokens):
+    def to_rule(self, tokens: Iterable[str]) -> Rule:
         """The Rule of a valid token list."""
         return tokens_to_rule(self.validate(tokens))
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         """Flat dict of strings and ints, for logging as run parameters."""
         return {
             "space": self.name,
@@ -281,16 +287,16 @@ class SearchSpace:
 
     # -- value semantics ------------------------------------------------------------
 
-    def _key(self):
+    def _key(self) -> tuple[Any, ...]:
         return (self.operands, self.unaries, self.binaries, self.num_groups)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, SearchSpace) and self._key() == other._key()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.name in SPACES and SearchSpace.preset(self.name, self.num_groups) == self:
             return f"SearchSpace.preset({self.name!r}, num_groups={self.num_groups})"
         return (
@@ -298,11 +304,11 @@ class SearchSpace:
             f"binaries={list(self.binaries)}, num_groups={self.num_groups})"
         )
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_choices_of_state", None)
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._choices_of_state = functools.lru_cache(maxsize=None)(self._choices_uncached)

@@ -3,10 +3,18 @@
 Exactly reproducible for a seed, whatever the executor and the number of workers.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
 from keras_nos.search.session import progress_bar
 
+if TYPE_CHECKING:
+    from keras_nos.search.session import SearchSession
+    from keras_nos.tracking import Trial
 
-def run_batches(session, max_batches=None):
+
+def run_batches(session: SearchSession, max_batches: Optional[int] = None) -> bool:
     """Evaluate batches until the budget is spent; True when it was, False when stopped by ``max_batches``."""
     bar = progress_bar(session.budget, len(session.records), session.progress)
     batches = 0
@@ -24,7 +32,7 @@ def run_batches(session, max_batches=None):
     return True
 
 
-def _evaluate_batch(session, proposals, bar):
+def _evaluate_batch(session: SearchSession, proposals: list[Any], bar: Any) -> list[Trial]:
     """The trials of ``proposals`` in index order: answered without training where possible, else trained."""
     start = len(session.records)
     to_train, finished = [], []

@@ -5,15 +5,22 @@ output that does not fit the loss would fail every candidate alike; each is
 the user's error, reported once with the bad value named.
 """
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING, Any
 
 import keras
 
 from keras_nos.errors import KerasNosError
 from keras_nos.tasks import fit_data
 
+if TYPE_CHECKING:
+    from keras_nos.tasks.datasets import Splits
+    from keras_nos.tasks.registry import Task
 
-def check_network_task(task, splits):
+
+def check_network_task(task: Task, splits: Splits) -> None:
     """A ``KerasNosError`` when ``splits`` or ``task.build_model`` cannot train: lengths that differ, a builder
     that returns no ``keras.Model``, an output that does not fit the loss and the targets."""
     fit_data.check_pair(splits.x_train, splits.y_train, f"Task {task.name!r}: training data")
@@ -31,7 +38,7 @@ def check_network_task(task, splits):
         keras.backend.clear_session(free_memory=False)
 
 
-def _check_loss(task, model, x_few, y_few):
+def _check_loss(task: Task, model: keras.Model, x_few: Any, y_few: Any) -> None:
     outputs = None
     try:
         outputs = model(x_few)
@@ -45,5 +52,5 @@ def _check_loss(task, model, x_few, y_few):
                             f"{first}") from None
 
 
-def _loss_name(loss):
+def _loss_name(loss: Any) -> str:
     return loss if isinstance(loss, str) else getattr(loss, "name", None) or type(loss).__name__

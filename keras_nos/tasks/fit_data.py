@@ -7,7 +7,11 @@ the model, the batches for validation, and the targets repeated for each of
 its copies.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterator, Sequence
+from typing import Any, Optional
 
 import keras
 import numpy as np
@@ -15,19 +19,19 @@ import numpy as np
 from keras_nos.errors import KerasNosError
 
 
-def is_dataset(x):
+def is_dataset(x: Any) -> bool:
     """Whether ``x`` is a ``tf.data.Dataset`` (checked by type name: TensorFlow is not imported for arrays)."""
     return any(kind.__name__.endswith("DatasetV2") for kind in type(x).__mro__)
 
 
-def num_examples(x):
+def num_examples(x: Any) -> Optional[int]:
     """The examples in inputs ``x`` (the length of its first array); None for a dataset."""
     if is_dataset(x):
         return None
     return len(keras.tree.flatten(x)[0])
 
 
-def steps_per_epoch(x, batch_size):
+def steps_per_epoch(x: Any, batch_size: int) -> Optional[int]:
     """Batches in one pass over ``x``; a dataset's own count, None when TensorFlow does not know it."""
     if is_dataset(x):
         count = int(x.cardinality())
@@ -35,7 +39,7 @@ def steps_per_epoch(x, batch_size):
     return math.ceil(num_examples(x) / batch_size)
 
 
-def head(x, y=None, n=2):
+def head(x: Any, y: Any = None, n: int = 2) -> tuple[Any, Any]:
     """The first ``n`` examples of (x, y); a dataset's first batch."""
     if is_dataset(x):
         inputs, targets = next(iter(x))
@@ -43,7 +47,7 @@ def head(x, y=None, n=2):
     return keras.tree.map_structure(lambda a: a[:n], x), y[:n]
 
 
-def batches(x, y=None, size=500):
+def batches(x: Any, y: Any = None, size: int = 500) -> Iterator[tuple[Any, Any]]:
     """(inputs, targets) in chunks of ``size`` examples; a dataset's own batches."""
     if is_dataset(x):
         yield from x
@@ -52,14 +56,14 @@ def batches(x, y=None, size=500):
         yield keras.tree.map_structure(lambda a: a[start:start + size], x), y[start:start + size]
 
 
-def for_copies(x, y, names):
+def for_copies(x: Any, y: Any, names: Sequence[str]) -> tuple[Any, Any]:
     """(inputs, targets) with the targets given to each of the outputs ``names``, as ``model.fit`` takes them."""
     if is_dataset(x):
         return x.map(lambda inputs, targets: (inputs, {name: targets for name in names})), None
     return x, {name: y for name in names}
 
 
-def check_pair(x, y, what):
+def check_pair(x: Any, y: Any, what: str) -> None:
     """A ``KerasNosError`` when inputs ``x`` and targets ``y`` do not fit together."""
     if is_dataset(x):
         if y is not None:
@@ -76,6 +80,6 @@ def check_pair(x, y, what):
         raise KerasNosError(f"{what}: {len(y)} targets for {lengths.pop()} inputs; y needs one row an input example")
 
 
-def as_array(y):
+def as_array(y: Any) -> Optional[np.ndarray]:
     """Targets as a NumPy array (lists and tensors alike)."""
     return None if y is None else np.asarray(y)

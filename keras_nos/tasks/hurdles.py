@@ -5,18 +5,24 @@ small quadratic; catching them in milliseconds leaves the training budget for
 rules that might work.
 """
 
+from __future__ import annotations
+
 import dataclasses
-from typing import Callable, Optional
+from collections.abc import Sequence
+from typing import Callable, Optional, Union
 
 import numpy as np
 
 from keras_nos.errors import KerasNosError
+from keras_nos.dsl.rule import Rule
 from keras_nos.tasks import numpy_stepper
+from keras_nos.tasks.numpy_stepper import ValueAndGrad
 
 GRADIENT_SCALE = 1e-3
 
 
-def network_scale_quadratic(dimension=10, seed=0, scale=GRADIENT_SCALE):
+def network_scale_quadratic(dimension: int = 10, seed: int = 0,
+                            scale: float = GRADIENT_SCALE) -> tuple[ValueAndGrad, np.ndarray]:
     """An ill-conditioned quadratic shaped like a small network's loss: (value_and_grad, start).
 
     ``scale * 0.5*sum(a_i (w_i - c_i)^2)``, a_i from 1 to 100, start and optimum c
@@ -38,14 +44,15 @@ def network_scale_quadratic(dimension=10, seed=0, scale=GRADIENT_SCALE):
     start = rng.normal(size=dimension)
     optimum = rng.normal(size=dimension)
 
-    def value_and_grad(w):
+    def value_and_grad(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         offset = w - optimum
         return scale * 0.5 * np.sum(curvature * offset**2, axis=1), scale * curvature * offset
 
     return value_and_grad, start
 
 
-def _gaussian_classes(n, features, classes, seed, noise):
+def _gaussian_classes(n: int, features: int, classes: int, seed: int,
+                      noise: float) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
     """Noisy Gaussian classes: (rng, x, one-hot labels), the data of the classifier hurdles."""
     rng = np.random.default_rng(seed)
     means = rng.normal(size=(classes, features))
@@ -54,7 +61,7 @@ def _gaussian_classes(n, features, classes, seed, noise):
     return rng, x, np.eye(classes)[labels]
 
 
-def _cross_entropy(logits, onehot):
+def _cross_entropy(logits: np.ndarray, onehot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean cross-entropy of (K, n, classes) logits and the gradient with respect to them."""
     logits = logits - logits.max(axis=2, keepdims=True)
     p = np.exp(logits)
@@ -63,7 +70,8 @@ def _cross_entropy(logits, onehot):
     return loss, (p - onehot) / onehot.shape[0]
 
 
-def softmax_regression(n=128, features=16, classes=4, seed=0, noise=2.0):
+def softmax_regression(n: int = 128, features: int = 16, classes: int = 4, seed: int = 0,
+                       noise: float = 2.0) -> tuple[ValueAndGrad, np.ndarray]:
     """Full-batch softmax regression on noisy Gaussian classes: (value_and_grad, start).
 
     A classifier's loss, not a bowl: cross-entropy's gradients shrink as the
@@ -76,7 +84,7 @@ def softmax_regression(n=128, features=16, classes=4, seed=0, noise=2.0):
     rng, x, onehot = _gaussian_classes(n, features, classes, seed, noise)
     size = features * classes
 
-    def value_and_grad(w):
+    def value_and_grad(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         copies = w.shape[0]
         logits = np.matmul(x, w[:, :size].reshape(copies, features, classes)) + w[:, None, size:]
         loss, dlogits = _cross_entropy(logits, onehot)
@@ -86,7 +94,8 @@ def softmax_regression(n=128, features=16, classes=4, seed=0, noise=2.0):
     return value_and_grad, 0.1 * rng.normal(size=size + classes)
 
 
-def mlp_classification(n=128, features=16, hidden=16, classes=4, seed=0, noise=2.0):
+def mlp_classification(n: int = 128, features: int = 16, hidden: int = 16, classes: int = 4, seed: int = 0,
+                       noise: float = 2.0) -> tuple[ValueAndGrad, np.ndarray]:
     """Full-batch training of a one-hidden-layer ReLU network on the softmax hurdle's data: (value_and_grad, start).
 
     A network, like the child: layers whose gradients differ in scale, dead
@@ -104,7 +113,7 @@ def mlp_classification(n=128, features=16, hidden=16, classes=4, seed=0, noise=2
     shapes = [(features, hidden), (hidden,), (hidden, classes), (classes,)]
     bounds = np.cumsum([0] + [int(np.prod(shape)) for shape in shapes])
 
-    def value_and_grad(w):
+    def value_and_grad(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         copies = w.shape[0]
         w1, b1, w2, b2 = (w[:, bounds[i]:bounds[i + 1]].reshape((copies, *shape)) for i, shape in enumerate(shapes))
         before = np.matmul(x, w1) + b1[:, None, :]
@@ -115,7 +124,7 @@ def mlp_classification(n=128, features=16, hidden=16, classes=4, seed=0, noise=2
                  dlogits.sum(axis=1)]
         return loss, np.concatenate([grad.reshape(copies, -1) for grad in grads], axis=1)
 
-    def glorot(fan_in, fan_out):
+    def glorot(fan_in: int, fan_out: int) -> np.ndarray:
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-limit, limit, size=fan_in * fan_out)
 
@@ -132,12 +141,12 @@ class Hurdle:
     the other hurdles say; it does not add rates of its own either (the network hurdle, the one most like a
     child network: adam at 1e-4 moves its loss a little, and never trains digits-mlp best there)."""
 
-    make_problem: Callable
+    make_problem: Callable[[], tuple[ValueAndGrad, np.ndarray]]
     steps: int
     pass_ratio: float
     vetoes_rates: bool = False
 
-    def describe(self):
+    def describe(self) -> str:
         return f"{self.make_problem.__module__}.{self.make_problem.__name__}, {self.steps} steps, loss ratio < {self.pass_ratio}"
 
 
@@ -162,10 +171,10 @@ PROMISING_RATIO = 0.9
 @dataclasses.dataclass
 class HurdleOutcome:
     failure: Optional[str]  # None when the rule passed every hurdle, else which one it failed and how
-    promising: list  # one bool per learning rate: below PROMISING_RATIO on some hurdle (all hurdles run)
+    promising: list[bool]  # one bool per learning rate: below PROMISING_RATIO on some hurdle (all hurdles run)
 
 
-def _loss_ratios(name, rule, learning_rates, seed):
+def _loss_ratios(name: str, rule: Union[str, Rule], learning_rates: Sequence[float], seed: int) -> np.ndarray:
     """Final over starting loss of hurdle ``name`` at each learning rate; inf where it diverged."""
     if name not in HURDLES:
         raise KerasNosError(f"Unknown hurdle {name!r}; allowed: {', '.join(HURDLES)}")
@@ -176,7 +185,8 @@ def _loss_ratios(name, rule, learning_rates, seed):
     return np.where(np.isfinite(ratios), ratios, np.inf)
 
 
-def run_hurdles(rule, learning_rates, names=DEFAULT_HURDLES, seed=0):
+def run_hurdles(rule: Union[str, Rule], learning_rates: Sequence[float], names: Sequence[str] = DEFAULT_HURDLES,
+                seed: int = 0) -> HurdleOutcome:
     """A ``HurdleOutcome``: whether ``rule`` passes, and which learning rates deserve training."""
     progress, vetoes = [], []  # per hurdle: the rates that took its loss below PROMISING_RATIO of the start
     for name in names:
@@ -191,12 +201,14 @@ def run_hurdles(rule, learning_rates, names=DEFAULT_HURDLES, seed=0):
     return HurdleOutcome(None, (promising & np.all(vetoes, axis=0)).tolist())
 
 
-def check_hurdles(rule, learning_rates, names=DEFAULT_HURDLES, seed=0):
+def check_hurdles(rule: Union[str, Rule], learning_rates: Sequence[float], names: Sequence[str] = DEFAULT_HURDLES,
+                  seed: int = 0) -> Optional[str]:
     """None when the rule passes every hurdle, else a message naming the one it failed."""
     return run_hurdles(rule, learning_rates, names, seed).failure
 
 
-def hurdle_score(rule, learning_rates, names=DEFAULT_HURDLES, seed=0):
+def hurdle_score(rule: Union[str, Rule], learning_rates: Sequence[float], names: Sequence[str] = DEFAULT_HURDLES,
+                 seed: int = 0) -> float:
     """A graded, millisecond-cheap signal in [0, 1]: the share of the hurdles a rule clears, with partial credit.
 
     Each hurdle passed counts 1; the first one failed counts the fraction of its loss removed at the best rate

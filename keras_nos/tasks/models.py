@@ -1,5 +1,9 @@
 """Child networks of the proxy tasks: small, so a search can train thousands."""
 
+from __future__ import annotations
+
+from typing import Optional
+
 import keras
 from keras import layers
 
@@ -10,7 +14,8 @@ from keras import layers
 PROXY_BN_MOMENTUM = 0.9
 
 
-def conv_block_net(input_shape, num_classes, filters=32, name=None):
+def conv_block_net(input_shape: tuple[int, ...], num_classes: int, filters: int = 32,
+                   name: Optional[str] = None) -> keras.Model:
     """The paper's proxy: two 3x3 conv layers of ``filters`` with batch norm and ReLU,
     2x2 max pooling, and a softmax layer on the flattened features (logits out)."""
     return keras.Sequential(
@@ -30,7 +35,7 @@ def conv_block_net(input_shape, num_classes, filters=32, name=None):
     )
 
 
-def mlp(input_shape, num_classes, hidden=64, name=None):
+def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 64, name: Optional[str] = None) -> keras.Model:
     """One hidden ReLU layer on flattened inputs (logits out)."""
     return keras.Sequential(
         [keras.Input(input_shape), layers.Flatten(), layers.Dense(hidden, activation="relu"), layers.Dense(num_classes)],
@@ -38,7 +43,8 @@ def mlp(input_shape, num_classes, hidden=64, name=None):
     )
 
 
-def autoencoder(input_shape, num_outputs, hidden=32, bottleneck=8, name=None):
+def autoencoder(input_shape: tuple[int, ...], num_outputs: int, hidden: int = 32, bottleneck: int = 8,
+                name: Optional[str] = None) -> keras.Model:
     """A dense autoencoder: ReLU layer, linear bottleneck, ReLU layer, linear reconstruction of ``num_outputs``."""
     return keras.Sequential(
         [keras.Input(input_shape), layers.Flatten(), layers.Dense(hidden, activation="relu"), layers.Dense(bottleneck),

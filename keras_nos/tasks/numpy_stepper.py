@@ -7,12 +7,22 @@ optimizer (``Rule.evaluate`` with ``xp=numpy``), and its operands by the same
 ``keras_nos.dsl.semantics``; only the random draws come from NumPy's generator.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Optional, Union
+
 import numpy as np
 
 from keras_nos.dsl import semantics
+from keras_nos.dsl.rule import Rule
+
+# A problem to minimise: weights (K, D) -> (values (K,), gradients (K, D)).
+ValueAndGrad = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def minimize(rule, value_and_grad, start, learning_rates, steps, seed=0, decay_steps=None):
+def minimize(rule: Union[str, Rule], value_and_grad: ValueAndGrad, start: np.ndarray, learning_rates: Sequence[float],
+             steps: int, seed: int = 0, decay_steps: Optional[int] = None) -> np.ndarray:
     """Run ``rule`` from ``start`` for each learning rate; returns (K, steps+1) losses.
 
     ``value_and_grad(w)`` takes weights of shape (K, D) and returns ((K,), (K, D)).
@@ -26,7 +36,7 @@ def minimize(rule, value_and_grad, start, learning_rates, steps, seed=0, decay_s
     decay_steps = decay_steps or steps
     losses = np.empty((len(lrs), steps + 1))
 
-    def draw(name):
+    def draw(name: str) -> Any:
         return semantics.random_draw(name, lambda stddev: rng.normal(scale=stddev, size=w.shape),
                                      lambda: rng.uniform(size=w.shape))
 
@@ -44,21 +54,21 @@ def minimize(rule, value_and_grad, start, learning_rates, steps, seed=0, decay_s
     return losses
 
 
-def quadratic(dimension=10, seed=0):
+def quadratic(dimension: int = 10, seed: int = 0) -> tuple[ValueAndGrad, np.ndarray]:
     """An ill-conditioned quadratic 0.5*sum(a_i w_i^2), a_i from 1 to 100: (value_and_grad, start)."""
     curvature = np.logspace(0, 2, dimension)
     start = np.random.default_rng(seed).normal(size=dimension)
 
-    def value_and_grad(w):
+    def value_and_grad(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return 0.5 * np.sum(curvature * w**2, axis=1), curvature * w
 
     return value_and_grad, start
 
 
-def rosenbrock(a=1.0, b=100.0):
+def rosenbrock(a: float = 1.0, b: float = 100.0) -> tuple[ValueAndGrad, np.ndarray]:
     """f(x, y) = (a - x)^2 + b (y - x^2)^2 from the classic start (-1.5, 2): (value_and_grad, start)."""
 
-    def value_and_grad(w):
+    def value_and_grad(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = w[:, 0], w[:, 1]
         value = (a - x) ** 2 + b * (y - x**2) ** 2
         grad = np.stack([-2 * (a - x) - 4 * b * x * (y - x**2), 2 * b * (y - x**2)], axis=1)
