@@ -120,8 +120,9 @@ def _operand_lines(operands, slots):
     return lines
 
 
-def update_step_source(rule: Union[str, Rule], indent: str = "        ") -> str:
-    """The body of ``update_step`` for ``rule``: slots, operands, then the rule, then the assignment."""
+def update_step_source(rule: Union[str, Rule], indent: str = "        ") -> tuple[str, list[str]]:
+    """The body of ``update_step`` for ``rule`` (slots, operands, then the rule, then the assignment) and the
+    operands it reads."""
     rule = parse_rule(rule)
     writer = _UpdateWriter()
     result = writer.value(rule.root)

@@ -11,10 +11,10 @@ def _short(spec: str, width: int = 36) -> str:
     return spec if len(spec) <= width else spec[:width - 1] + "…"
 
 
-def plot_loss_curves(comparison: Any, path: Union[str, os.PathLike]) -> None:
+def plot_loss_curves(comparison: Any, path: Union[str, os.PathLike]) -> Union[str, os.PathLike]:
     """Save the training-loss curves of ``comparison`` (a ``Comparison``; not imported here: runner imports this
     module) at each optimizer's chosen rate; log-scale y where the losses span
-    more than a decade and stay positive."""
+    more than a decade and stay positive. Returns ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")

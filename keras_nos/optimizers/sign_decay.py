@@ -75,7 +75,7 @@ SignDecaySpec = Union[None, Literal["linear", "cosine", "restart"], SignDecay, d
 
 
 def get_sign_decay(sign_decay: SignDecaySpec, decay_steps: Optional[int] = None,
-                   num_periods: Optional[float] = None) -> Optional[Callable[[Any], Any]]:
+                   num_periods: Optional[float] = None) -> Union[SignDecay, Callable[[Any], Any], None]:
     """None, a name from SIGN_DECAYS, a SignDecay, a serialized config or any callable of the step."""
     if sign_decay is None:
         return None

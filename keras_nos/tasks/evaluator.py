@@ -7,10 +7,16 @@ Objective tasks such as ``rosenbrock`` are minimised in NumPy instead. With
 ``reward_seeds`` the best rate is trained again with more seeds.
 """
 
+from __future__ import annotations
+
+import os
 import time
+from collections.abc import Sequence
+from typing import Any, Literal, Optional, Union
 
 from keras_nos.dsl import fingerprint as rule_fingerprint
 from keras_nos.dsl.parser import parse_rule
+from keras_nos.dsl.rule import Rule
 from keras_nos.errors import KerasNosError
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.checks import check_network_task
@@ -18,7 +24,7 @@ from keras_nos.tasks.fused_trainer import FusedTrainer
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES, run_hurdles
 from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES, make_lr_search
 from keras_nos.tasks.objectives import minimize_task
-from keras_nos.tasks.registry import get_task
+from keras_nos.tasks.registry import Task, get_task
 from keras_nos.tasks.result import EvaluationResult
 
 
@@ -59,10 +65,13 @@ class Evaluator:
             reads (``result.curve_steps``). The reward does not change.
     """
 
-    def __init__(self, task, learning_rates=DEFAULT_LEARNING_RATES, seed=0, data_path=None, epochs=None,
-                 hurdles=DEFAULT_HURDLES, early_stop=True, no_progress_steps=None, lr_search="grid",
-                 optuna_trials=8, prune_learning_rates=True, fuse_grid=True, halving_keep=2, screen_epochs=1,
-                 reward_seeds=1, curve_points=None):
+    def __init__(self, task: Union[str, Task], learning_rates: Sequence[float] = DEFAULT_LEARNING_RATES, seed: int = 0,
+                 data_path: Optional[Union[str, os.PathLike]] = None, epochs: Optional[int] = None,
+                 hurdles: Optional[Sequence[str]] = DEFAULT_HURDLES, early_stop: bool = True,
+                 no_progress_steps: Optional[int] = None, lr_search: Literal["grid", "halving", "optuna"] = "grid",
+                 optuna_trials: int = 8, prune_learning_rates: bool = True, fuse_grid: bool = True,
+                 halving_keep: int = 2, screen_epochs: int = 1, reward_seeds: int = 1,
+                 curve_points: Optional[int] = None) -> None:
         self.task = get_task(task)
         self.lr_search = make_lr_search(lr_search, seed, halving_keep, screen_epochs, optuna_trials)
         if halving_keep < 1 or screen_epochs < 1 or reward_seeds < 1:
@@ -91,7 +100,7 @@ class Evaluator:
         self.steps_per_epoch = self.trainer.steps_per_epoch
         self.no_progress_steps = self.trainer.no_progress_steps
 
-    def evaluate(self, rule):
+    def evaluate(self, rule: Union[str, Rule]) -> EvaluationResult:
         """An ``EvaluationResult``; a bad candidate is a status, never an exception."""
         started = time.perf_counter()
         text, fingerprint = str(rule), ""
@@ -141,7 +150,7 @@ class Evaluator:
         result.seed_rewards = finals
         result.reward = sum(finals) / len(finals)
 
-    def train_with_seed(self, rule, learning_rate, seed):
+    def train_with_seed(self, rule: Union[str, Rule], learning_rate: float, seed: int) -> tuple[float, int]:
         """(final validation score, steps) of one training at ``learning_rate`` whose initial weights, batch
         order and noise come from ``seed``, on this evaluator's data split; 0.0 if it diverges or stalls. What
         ``reward_seeds`` adds to a reward, one seed at a time."""
@@ -152,6 +161,6 @@ class Evaluator:
         return (curve[-1] if monitor.status[0] == statuses.OK and curve else 0.0), monitor.steps
 
 
-def evaluate(rule, task, **options):
+def evaluate(rule: Union[str, Rule], task: Union[str, Task], **options: Any) -> EvaluationResult:
     """Evaluate one rule on one task; see ``Evaluator`` for the options."""
     return Evaluator(task, **options).evaluate(rule)

@@ -1,7 +1,10 @@
 """What evaluating one candidate rule produces."""
 
+from __future__ import annotations
+
 import dataclasses
-from typing import Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 OK = "ok"
 DIVERGED = "diverged"
@@ -34,24 +37,24 @@ class EvaluationResult:
     status: str
     reward: float = 0.0
     best_learning_rate: Optional[float] = None
-    curves: dict = dataclasses.field(default_factory=dict)
-    lr_status: dict = dataclasses.field(default_factory=dict)
+    curves: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    lr_status: dict[str, str] = dataclasses.field(default_factory=dict)
     wall_time: float = 0.0
     steps_trained: int = 0
     message: str = ""
-    seed_rewards: list = dataclasses.field(default_factory=list)
-    curve_steps: dict = dataclasses.field(default_factory=dict)
+    seed_rewards: list[float] = dataclasses.field(default_factory=list)
+    curve_steps: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
-    def best_curve(self):
+    def best_curve(self) -> tuple[list[int], list[float]]:
         """(steps, values) of the best learning rate's curve; steps are 1, 2, ... epochs where not recorded."""
         key = f"{self.best_learning_rate:g}" if self.best_learning_rate else None
         values = self.curves.get(key, [])
         steps = self.curve_steps.get(key) or list(range(1, len(values) + 1))
         return list(steps), list(values)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResult:
         return cls(**data)

@@ -5,10 +5,14 @@ finished, and the search checkpoint (strategy state and all trials) is an
 artifact of the parent run, so a search can resume from its run id alone.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import pickle
 import tempfile
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Optional
 
 from keras_nos.errors import KerasNosError
 from keras_nos.tasks import result as statuses
@@ -16,11 +20,16 @@ from keras_nos.tracking import store, tags
 from keras_nos.tracking.trials import run_fields, trial_from_run
 from keras_nos.tracking.writer import RunWriter
 
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
+    from keras_nos.tracking.trials import Trial
+
 CHECKPOINT_ARTIFACT = "checkpoint/search_state.pkl"
 LATEST_SEARCH_HINT = "'keras-nos leaderboard --tracking-uri URI' prints the latest search's run id"
 
 
-def find_search_run(uri, run_id):
+def find_search_run(uri: str, run_id: str) -> Run:
     """The parent run ``run_id`` of a search; ValueError when it does not exist or is another kind of run."""
     try:
         run = store.client(uri).get_run(run_id)
@@ -36,7 +45,7 @@ def find_search_run(uri, run_id):
     return run
 
 
-def latest_search_run_id(uri, experiment):
+def latest_search_run_id(uri: str, experiment: str) -> str:
     """The run id of the newest search in ``experiment``; ValueError when there is none."""
     client = store.client(uri)
     found = client.get_experiment_by_name(experiment)
@@ -47,14 +56,14 @@ def latest_search_run_id(uri, experiment):
     return runs[0].info.run_id
 
 
-def candidate_runs(uri, run_id):
+def candidate_runs(uri: str, run_id: str) -> list[Run]:
     """The nested runs of search ``run_id``, as MLflow Run objects."""
     parent = find_search_run(uri, run_id)
     return store.client(uri).search_runs([parent.info.experiment_id],
                                          filter_string=f"tags.{tags.PARENT} = '{run_id}'", max_results=50000)
 
 
-def read_search(uri, run_id, speedups=False):
+def read_search(uri: str, run_id: str, speedups: bool = False) -> tuple[Any, ...]:
     """What a leaderboard is built from: (trials, funnel rewards by seed, suite results) of search ``run_id``.
 
     The trials are the search's candidates and the funnel trainings of the references; the funnel maps each
@@ -82,7 +91,9 @@ def read_search(uri, run_id, speedups=False):
 class SearchTracker(RunWriter):
     """Writes a search's parent run, its trials, artifacts and checkpoint."""
 
-    def __init__(self, uri, experiment_name="keras-nos", run_id=None, params=None, run_name=None, settings=None):
+    def __init__(self, uri: str, experiment_name: str = "keras-nos", run_id: Optional[str] = None,
+                 params: Optional[Mapping[str, Any]] = None, run_name: Optional[str] = None,
+                 settings: Optional[str] = None) -> None:
         """``settings``: the JSON text of the search's settings, stored as a tag when the run is made (a kill
         right after still leaves a resumable run) and again on each resume."""
         super().__init__(uri)
@@ -98,7 +109,7 @@ class SearchTracker(RunWriter):
                 self.client.set_tag(run_id, key, value)
             self.client.update_run(run_id, status="RUNNING")
 
-    def log_candidate(self, trial):
+    def log_candidate(self, trial: Trial) -> str:
         """One nested run for a finished trial; returns its run id."""
         run_tags, params, metrics = run_fields(trial, self.run_id)
         run_id = self._create_run(run_tags)
@@ -108,11 +119,11 @@ class SearchTracker(RunWriter):
         self.client.set_terminated(run_id, status="FAILED" if trial.status in statuses.BROKEN else "FINISHED")
         return run_id
 
-    def log_run_metrics(self, run_id, metrics):
+    def log_run_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
         """Add ``metrics`` ({name: value}) to a nested run already written (a funnel training's speedup)."""
         self._log_metrics(run_id, [(name, value, 0) for name, value in metrics.items()])
 
-    def save_checkpoint(self, state):
+    def save_checkpoint(self, state: Any) -> None:
         """Pickle the search state and store it on the parent run (replacing the last one)."""
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, os.path.basename(CHECKPOINT_ARTIFACT))
@@ -120,7 +131,7 @@ class SearchTracker(RunWriter):
                 pickle.dump(state, handle)
             self.client.log_artifact(self.run_id, path, os.path.dirname(CHECKPOINT_ARTIFACT))
 
-    def load_checkpoint(self):
+    def load_checkpoint(self) -> Any:
         """The last checkpoint of this run, or None when it has none yet."""
         from mlflow.artifacts import download_artifacts
 
@@ -133,7 +144,7 @@ class SearchTracker(RunWriter):
             with open(path, "rb") as handle:
                 return pickle.load(handle)
 
-    def discard_half_written_candidates(self):
+    def discard_half_written_candidates(self) -> list[Trial]:
         """Delete trial runs that a killed driver left unfinished; return the finished ones as trials.
 
         ``log_candidate`` terminates every run it creates, so a run of this search still
@@ -149,10 +160,10 @@ class SearchTracker(RunWriter):
                 finished.append(trial_from_run(run))
         return finished
 
-    def log_progress(self, steps):
+    def log_progress(self, steps: list[tuple[int, Mapping[str, float]]]) -> None:
         """Step metrics on the parent run, ``steps`` = [(step, {name: value})]: the curves of the chart view."""
         self._log_metrics(self.run_id, [(name, value, step) for step, values in steps for name, value in values.items()])
 
-    def set_tag(self, name, value):
+    def set_tag(self, name: str, value: Any) -> None:
         """Tag ``name`` (one of :mod:`keras_nos.tracking.tags`) on the parent run; a value that is not text as JSON."""
         self.client.set_tag(self.run_id, name, value if isinstance(value, str) else json.dumps(value))
