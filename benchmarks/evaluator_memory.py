@@ -8,6 +8,7 @@ callbacks or results).
 
     python benchmarks/evaluator_memory.py                 # 300 rules, hurdles off
     python benchmarks/evaluator_memory.py --rules 100 --hurdles quadratic
+    python benchmarks/evaluator_memory.py --doc           # and into docs/results/evaluator-cost.md's memory block
 """
 
 import argparse
@@ -15,10 +16,16 @@ import itertools
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page, beside this file
+import results_page  # noqa: E402
+
+PAGE = results_page.RESULTS / "evaluator-cost.md"
 
 
 def rss_mib():
@@ -62,7 +69,11 @@ def main(argv=None):
     parser.add_argument("--task", default="synthetic")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--hurdles", nargs="*", default=[], help="hurdle names (default: none, so every rule trains)")
+    parser.add_argument("--doc", nargs="?", const=PAGE, default=None, type=Path, metavar="PATH",
+                        help=f"write the table, the command and the machine into PATH's evaluator-memory block "
+                             f"(default PATH: {PAGE.relative_to(results_page.ROOT)})")
     args = parser.parse_args(argv)
+    machine = results_page.machine_line()  # the load average before the run
 
     start_rss = rss_mib()
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
@@ -72,9 +83,10 @@ def main(argv=None):
     evaluator = Evaluator(args.task, epochs=args.epochs, hurdles=tuple(args.hurdles),
                           learning_rates=(1e-3, 1e-2, 1e-1))
     texts = rule_texts(args.rules)
-    print(f"RSS after import: {rss_mib():.0f} MiB (at start {start_rss:.0f} MiB); {len(texts)} rules on "
-          f"{args.task}, {args.epochs} epoch(s), hurdles={args.hurdles or 'off'}", flush=True)
-    print(f"{'evaluations':>11} {'RSS MiB':>8} {'delta':>7} {'s/eval':>7}  statuses", flush=True)
+    lines = [f"RSS after import: {rss_mib():.0f} MiB (at start {start_rss:.0f} MiB); {len(texts)} rules on "
+             f"{args.task}, {args.epochs} epoch(s), hurdles={args.hurdles or 'off'}", "",
+             "| evaluations | RSS MiB | delta | s/eval | statuses |", "|---:|---:|---:|---:|---|"]
+    print("\n".join(lines), flush=True)
     counts, first, last_time = {}, None, time.perf_counter()
     rows = []
     for i, text in enumerate(texts, 1):
@@ -87,10 +99,18 @@ def main(argv=None):
             per = (now - last_time) / (args.every if i % args.every == 0 else i % args.every)
             last_time = now
             rows.append(rss)
-            print(f"{i:>11} {rss:>8.0f} {rss - first:>+7.0f} {per:>7.2f}  {dict(sorted(counts.items()))}", flush=True)
+            lines.append(f"| {i} | {rss:.0f} | {rss - first:+.0f} | {per:.2f} | "
+                         + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + " |")
+            print(lines[-1], flush=True)
     if len(rows) >= 2:
         growth = (rows[-1] - rows[0]) / max(1, len(texts) - args.every)
-        print(f"growth after the first {args.every}: {rows[-1] - rows[0]:+.0f} MiB, {growth * 1024:+.0f} KiB per evaluation")
+        lines += ["", f"growth after the first {args.every}: {rows[-1] - rows[0]:+.0f} MiB, "
+                      f"{growth * 1024:+.0f} KiB per evaluation"]
+        print(lines[-1])
+    if args.doc:
+        command = results_page.command_line("benchmarks/evaluator_memory.py", sys.argv[1:] if argv is None else argv)
+        results_page.write_block(args.doc, "evaluator-memory", results_page.results_block(
+            command, machine, "\n".join(lines)), "benchmarks/evaluator_memory.py", title="Evaluator memory")
     return 0
 
 

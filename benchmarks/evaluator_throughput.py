@@ -12,6 +12,7 @@ once more with its program compiled, as every batch of a search after the first 
 
     python benchmarks/evaluator_throughput.py                        # 64 rules, digits-autoencoder and digits-mlp
     python benchmarks/evaluator_throughput.py --data ~/cifar10-jpeg.tar.gz   # and cifar10-pooled-b50
+    python benchmarks/evaluator_throughput.py --doc     # and into docs/results/evaluator-throughput.md's block
 """
 
 import argparse
@@ -26,6 +27,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page, beside this file
+import results_page  # noqa: E402
+
+PAGE = results_page.RESULTS / "evaluator-throughput.md"
 
 DIGITS_TASKS = ("digits-autoencoder", "digits-mlp")
 CIFAR_TASK = "cifar10-pooled-b50"
@@ -144,6 +150,23 @@ def report(figures):
     print(f"  batched against current: {describe_agreement(figures)}")
 
 
+def table(all_figures):
+    """Every task's figures as one markdown table (the results page's)."""
+    lines = ["| task | rules | current (TF) | batched, with compilation | batched, compiled | ratio with / without "
+             "compilation | max \\|Δ reward\\|, no random operands | within 1e-3 | Spearman, all | same status |",
+             "| --- | ---: | --- | --- | --- | --- | --- | --- | ---: | --- |"]
+    for f in all_figures:
+        worst = f" ({f['worst_rule']})" if f["max_delta"] > 1e-3 else ""
+        lines.append(
+            f"| {f['task']} | {f['rules']} | {f['current_cpu']:.1f} CPU-s ({f['current_rate']:.2f} /CPU-s) "
+            f"| {f['batched_cpu']:.1f} CPU-s ({f['batched_rate']:.2f} /CPU-s) "
+            f"| {f['batched_cpu_compiled']:.1f} CPU-s ({f['rules'] / f['batched_cpu_compiled']:.2f} /CPU-s) "
+            f"| {f['ratio']:.1f}x / {f['ratio_compiled']:.1f}x | {f['max_delta']:.2g}{worst} "
+            f"| {f['within_1e-3']} of {f['exact_rules']} | {f['spearman']:.3f} "
+            f"| {f['same_status']} of {f['rules']} |")
+    return "\n".join(lines)
+
+
 def tasks_to_run(args):
     if args.tasks:
         return args.tasks.split(",")
@@ -160,12 +183,16 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="override the tasks' epochs")
     parser.add_argument("--data", help="where CIFAR-10 is")
     parser.add_argument("--json", help="write every figure and reward here")
+    parser.add_argument("--doc", nargs="?", const=PAGE, default=None, type=Path, metavar="PATH",
+                        help=f"write the table, the final lines, the command and the machine into PATH's "
+                             f"evaluator-throughput block (default PATH: {PAGE.relative_to(results_page.ROOT)})")
     parser.add_argument("--worker", choices=("current", "batched"), help=argparse.SUPPRESS)
     for hidden in ("--task", "--rules-file", "--start", "--out"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return run_worker(args)
+    machine = results_page.machine_line(("keras", "tensorflow", "jax"))  # the load average before the run
     with quiet_native_stderr():  # the hurdles import TensorFlow, whose C++ start-up lines would bury the output
         rules = choose_rules(args.rules, args.seed)
     all_figures = []
@@ -180,9 +207,21 @@ def main(argv=None):
             report(all_figures[-1])
     if args.json:
         Path(args.json).write_text(json.dumps(all_figures, indent=1))
-    for figures in all_figures:
-        print(f"{figures['task']}: {figures['ratio']:.1f} x candidates per CPU-second, max |delta| "
-              f"{figures['max_delta']:.1e}, spearman {figures['spearman']:.3f}")
+    final = [f"{figures['task']}: {figures['ratio']:.1f} x candidates per CPU-second, max |delta| "
+             f"{figures['max_delta']:.1e}, spearman {figures['spearman']:.3f}" for figures in all_figures]
+    print()
+    print(table(all_figures))
+    print()
+    if args.doc:
+        command = results_page.command_line("benchmarks/evaluator_throughput.py",
+                                            sys.argv[1:] if argv is None else argv)
+        rules_line = (f"{len(rules)} rules (the named rules, up to half, then random rules of the `paper` space "
+                      f"that pass the hurdles, seed {args.seed}); the final lines (the ratio there includes the "
+                      "compilation):")
+        text = "\n".join([table(all_figures), "", rules_line, "", *(f"    {line}" for line in final)])
+        results_page.write_block(args.doc, "evaluator-throughput", results_page.results_block(command, machine, text),
+                                 "benchmarks/evaluator_throughput.py", title="The batched evaluator against the current one")
+    print("\n".join(final))
     return 0
 
 

@@ -19,17 +19,25 @@ what the driver's MLflow writes cost per candidate (the limit of any cluster).
     python benchmarks/executor_scaling.py                       # synthetic task, 12 rules, 1 epoch
     python benchmarks/executor_scaling.py --task digits-mlp --epochs 1
     python benchmarks/executor_scaling.py --executors local     # without Ray
+    python benchmarks/executor_scaling.py --doc                 # and into docs/results/executors.md's block
 """
 
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page, beside this file
+import results_page  # noqa: E402
+
+PAGE = results_page.RESULTS / "executors.md"
 
 RULES = (
     "g", "m", "sign(g)", "sign(m)", "adam", "rmsprop",
@@ -47,6 +55,9 @@ def parse_args(argv=None):
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--executors", default="local,ray", help="comma-separated: local, ray")
     parser.add_argument("--lr", default="0.01,0.1", help="learning-rate grid")
+    parser.add_argument("--doc", nargs="?", const=PAGE, default=None, type=Path, metavar="PATH",
+                        help=f"write the table, the command and the machine into PATH's executor-scaling block "
+                             f"(default PATH: {PAGE.relative_to(results_page.ROOT)})")
     return parser.parse_args(argv)
 
 
@@ -94,6 +105,7 @@ def mlflow_write_cost(results, count=20):
 
 def main(argv=None):
     args = parse_args(argv)
+    machine = results_page.machine_line()  # the load average before the run
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
         import keras  # noqa: F401
     from keras_nos.executors import make_executor
@@ -130,27 +142,34 @@ def main(argv=None):
 
             ray.shutdown()
 
-    print(f"task {args.task}, {args.epochs} epoch(s), learning rates {args.lr}, {len(rules)} rules, "
-          f"{os.cpu_count()} CPUs")
-    header = (f"{'executor':16} {'workers':>7} {'startup s':>9} {'cand/min':>8} {'eval s':>6} {'overhead ms':>11} "
-              f"{'round trip ms':>13}  statuses")
-    print(header)
-    print("-" * len(header))
+    lines = [f"task {args.task}, {args.epochs} epoch(s), learning rates {args.lr}, {len(rules)} rules, "
+             f"{os.cpu_count()} CPUs", "",
+             "| executor | workers | start-up s | candidates/min | mean train s | overhead ms/candidate "
+             "| round trip ms | statuses |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     for label, count, startup, rate, mean_eval, overhead, round_trip, statuses in rows:
-        print(f"{label:16} {count:>7} {startup:>9.1f} {rate:>8.1f} {mean_eval:>6.2f} {overhead:>11.0f} "
-              f"{round_trip:>13.1f}  {statuses}")
+        lines.append(f"| {label} | {count} | {startup:.1f} | {rate:.1f} | {mean_eval:.2f} | {overhead:.0f} | "
+                     f"{round_trip:.1f} | {statuses} |")
+    notes = []  # each its own paragraph
     if ray_init is not None:
-        print(f"ray.init (local instance): {ray_init:.1f} s")
+        notes.append(f"ray.init (local instance): {ray_init:.1f} s")
     for count in sorted({c for _, c in overheads}):
         if ("ray", count) in overheads and ("local (pool)", count) in overheads:
             ray_over, ray_trip = overheads[("ray", count)]
             pool_over, pool_trip = overheads[("local (pool)", count)]
-            print(f"Ray against the local pool, {count} worker(s): {1000 * (ray_over - pool_over):+.0f} ms overhead "
-                  f"per trained candidate, {1000 * (ray_trip - pool_trip):+.1f} ms per round trip")
+            notes.append(f"Ray against the local pool, {count} worker(s): {1000 * (ray_over - pool_over):+.0f} ms "
+                         f"overhead per trained candidate, {1000 * (ray_trip - pool_trip):+.1f} ms per round trip")
     from keras_nos.tasks.evaluator import Evaluator
 
     sample = [Evaluator(**options).evaluate(rules[0])]
-    print(f"MLflow write of one candidate by the driver (SQLite): {1000 * mlflow_write_cost(sample):.0f} ms")
+    notes.append(f"MLflow write of one candidate by the driver (SQLite): {1000 * mlflow_write_cost(sample):.0f} ms")
+    text = "\n".join(lines) + "\n\n" + "\n\n".join(notes)
+    print(text)
+    if args.doc:
+        command = results_page.command_line("benchmarks/executor_scaling.py",
+                                            sys.argv[1:] if argv is None else argv)
+        results_page.write_block(args.doc, "executor-scaling", results_page.results_block(command, machine, text),
+                                 "benchmarks/executor_scaling.py", title="Executors")
+        print(f"wrote the executor-scaling block of {args.doc}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ and the table to ``noise_ceiling.md`` beside it.
 
     python benchmarks/noise_ceiling.py --tasks digits-convnet,digits-autoencoder --seeds 3
     python benchmarks/noise_ceiling.py --shard 0/2 & python benchmarks/noise_ceiling.py --shard 1/2
+    python benchmarks/noise_ceiling.py --report-only --doc   # the stored table into docs/results/noise-ceiling.md
 """
 
 import argparse
@@ -41,6 +42,9 @@ from keras_nos.native_log import quiet_native_stderr  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # proxy_fidelity: its rule set and its locked, resumable results file
+import results_page  # noqa: E402
+
+PAGE = results_page.RESULTS / "noise-ceiling.md"
 SUITE_TABLE = HERE.parent / "examples" / "results" / "compare-suite" / "comparison.md"
 DEFAULT_OUT = HERE / "results" / "noise_ceiling" / "raw.json"
 DEFAULT_TASKS = ("digits-convnet", "digits-convnet-logloss", "digits-autoencoder-4ep", "digits-autoencoder")
@@ -145,10 +149,15 @@ def main(argv=None):
     parser.add_argument("--shard", type=shard, default=(0, 1), metavar="K/N")
     parser.add_argument("--json", default=str(DEFAULT_OUT))
     parser.add_argument("--report-only", action="store_true", help="print the table of what is stored")
+    parser.add_argument("--doc", nargs="?", const=PAGE, default=None, type=Path, metavar="PATH",
+                        help=f"write the table, the command and the machine into PATH's noise-ceiling block "
+                             f"(default PATH: {PAGE.relative_to(results_page.ROOT)})")
     args = parser.parse_args(argv)
+    machine = results_page.machine_line()  # the load average before the run
     if args.seeds < 2:
         parser.error(f"--seeds must be at least 2 to measure seed noise, got {args.seeds}")
-    register_candidates()
+    with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the table
+        register_candidates()
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     rules = choose_rules(args.random_rules, seed=0)[:args.limit]
     if args.report_only:
@@ -161,6 +170,14 @@ def main(argv=None):
     text = report({n: rows[n] for n, t in rules if rows.get(n, {}).get("rule") == t}, args.tasks, args.seeds)
     print(text)
     Path(args.json).with_name("noise_ceiling.md").write_text(text + "\n")
+    if args.doc:
+        stored = Path(args.json).resolve()
+        where = stored.relative_to(results_page.ROOT) if stored.is_relative_to(results_page.ROOT) else stored
+        note = (f"Every figure is from the stored results file `{where}`; the CPU seconds are those of the "
+                "trainings that made it, not of this machine." if args.report_only else None)
+        command = results_page.command_line("benchmarks/noise_ceiling.py", sys.argv[1:] if argv is None else argv)
+        results_page.write_block(args.doc, "noise-ceiling", results_page.results_block(command, machine, text, note),
+                                 "benchmarks/noise_ceiling.py", title="The default task's noise ceiling")
 
 
 if __name__ == "__main__":

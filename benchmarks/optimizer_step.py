@@ -12,6 +12,7 @@ the optimizer's variables, leaving out the step counter and the learning rate.
     python benchmarks/optimizer_step.py --backend jax
     python benchmarks/optimizer_step.py --no-jit        # plain tf.function, no XLA
     python benchmarks/optimizer_step.py --backend jax --hidden 16384   # ~143M parameters, for a GPU
+    python benchmarks/optimizer_step.py --doc          # and into docs/results/optimizer-step.md's block
 """
 
 import argparse
@@ -19,6 +20,12 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page, beside this file
+import results_page  # noqa: E402
+
+PAGE = results_page.RESULTS / "optimizer-step.md"
 
 
 def parse_args(argv=None):
@@ -31,10 +38,17 @@ def parse_args(argv=None):
                         help="width of the MLP's first hidden layer, the second is half of it (default 1024: ~1.05M "
                              "parameters; 16384 gives ~143M, a size where a GPU's step time is bandwidth, not launches)")
     parser.add_argument("--no-jit", dest="jit", action="store_false", help="TensorFlow: tf.function without XLA")
+    parser.add_argument("--doc", nargs="?", const=PAGE, default=None, type=Path, metavar="PATH",
+                        help=f"write the table, the command and the machine into PATH's block (default PATH: "
+                             f"{PAGE.relative_to(results_page.ROOT)})")
+    parser.add_argument("--block", default=None, help="the block of the page (default: the backend's name, "
+                                                      "with -no-jit when compiled without XLA or jit)")
     return parser.parse_args(argv)
 
 
 ARGS = parse_args()
+MACHINE = results_page.machine_line()  # the load average before the run
+COMMAND = results_page.command_line("benchmarks/optimizer_step.py", sys.argv[1:])  # before --backend sets it
 if ARGS.backend:
     os.environ["KERAS_BACKEND"] = ARGS.backend
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -148,14 +162,23 @@ def main(args):
     spread = {name: (min(values), max(values)) for name, values in times.items()}
 
     compiled = {"tensorflow": "tf.function(jit_compile=True)" if args.jit else "tf.function", "jax": "jax.jit" if args.jit else "eager"}
-    print(f"Optimizer step on an MLP 512-{args.hidden}-{args.hidden // 2}-10 ({n_params:,} parameters, float32), backend {backend}, "
-          f"{compiled.get(backend, backend)}; median of {args.repeats} repeats x {args.steps} steps, {args.warmup} warm-up steps\n")
-    print("| optimizer | step time (ms) | min-max (ms) | step vs Adam | state (MiB) | state vs Adam |")
-    print("|---|---:|---:|---:|---:|---:|")
+    lines = [f"Optimizer step on an MLP 512-{args.hidden}-{args.hidden // 2}-10 ({n_params:,} parameters, float32), "
+             f"backend {backend}, {compiled.get(backend, backend)}; median of {args.repeats} repeats x {args.steps} "
+             f"steps, {args.warmup} warm-up steps", "",
+             "| optimizer | step time (ms) | min-max (ms) | step vs Adam | state (MiB) | state vs Adam |",
+             "|---|---:|---:|---:|---:|---:|"]
     for name in steppers:
         low, high = spread[name]
-        print(f"| {name} | {median[name] * 1e3:.3f} | {low * 1e3:.3f}-{high * 1e3:.3f} | "
-              f"{median[name] / median['Adam']:.2f}x | {states[name] / 2**20:.2f} | {states[name] / states['Adam']:.2f}x |")
+        lines.append(f"| {name} | {median[name] * 1e3:.3f} | {low * 1e3:.3f}-{high * 1e3:.3f} | "
+                     f"{median[name] / median['Adam']:.2f}x | {states[name] / 2**20:.2f} | "
+                     f"{states[name] / states['Adam']:.2f}x |")
+    text = "\n".join(lines)
+    print(text)
+    if args.doc:
+        block = args.block or backend + ("" if args.jit else "-no-jit")
+        results_page.write_block(args.doc, block, results_page.results_block(COMMAND, MACHINE, text),
+                                 "benchmarks/optimizer_step.py", title="Optimizer step cost")
+        print(f"wrote the {block} block of {args.doc}")
     return median, states
 
 

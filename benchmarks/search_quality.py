@@ -28,6 +28,7 @@ budget). Written: ``<out>/search_quality.md`` (the same tables) and
     python benchmarks/search_quality.py --rl-lr 0.002           # adds a row for rl with that controller rate
     python benchmarks/search_quality.py --from-raw a.json b.json  # re-render tables and plot from --raw output
     python benchmarks/search_quality.py --task rosenbrock --budget 200 --seeds 20 --in-process  # no MLflow, same rewards
+    python benchmarks/search_quality.py --from-raw a.json --doc --block NAME   # into docs/results/search-strategies.md
 """
 
 import argparse
@@ -43,6 +44,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from keras_nos.native_log import quiet_native_stderr  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # results_page, beside this file
+import results_page  # noqa: E402
+
+PAGE = results_page.RESULTS / "search-strategies.md"
 
 import numpy as np  # noqa: E402
 
@@ -77,6 +83,10 @@ def parse_args(argv=None):
                              "rows, to tell runs of the same strategy made on different code apart")
     parser.add_argument("--against", action="append", default=[], metavar="LABEL",
                         help="also pair every row with the row LABEL (repeatable), besides random and evolution")
+    parser.add_argument("--doc", nargs="?", const=PAGE, default=None, metavar="PATH",
+                        help=f"also write the tables, the commands and the machine into PATH's block --block "
+                             f"(default PATH: {PAGE.relative_to(results_page.ROOT)})")
+    parser.add_argument("--block", default=None, help="the block of --doc's page (default: the task's name)")
     parser.add_argument("--keep-store", action="store_true", help="keep the temporary MLflow store (its path is printed)")
     parser.add_argument("--in-process", action="store_true",
                         help="run each search as a plain loop in this process (the strategy, the fingerprint cache and "
@@ -144,14 +154,15 @@ def _search_in_process(args, strategy, seed, options, learning_rates):
     """(rewards, cache_hits, statuses) of one search run as the sync loop runs it, without tracking."""
     from keras_nos.dsl.fingerprint import fingerprint
     from keras_nos.search.config import TaskConfig
+    from keras_nos.search.screen import HurdleScreen
     from keras_nos.search.space import SearchSpace
     from keras_nos.search.strategies import make_strategy
     from keras_nos.tasks.evaluator import Evaluator
 
     space = SearchSpace.preset(args.space)
-    proposer = make_strategy(strategy, space, seed=seed, **(options or {}))
     task = TaskConfig(name=args.task, learning_rates=learning_rates, epochs=args.epochs)
-    proposer.use_hurdles(task.hurdles, task.learning_rates)
+    proposer = make_strategy(strategy, space, seed=seed, screen=HurdleScreen(task.hurdles, task.learning_rates),
+                             **(options or {}))
     evaluator = Evaluator(**task.evaluator_options(seed))
     cache, rewards, cache_hits, statuses = {}, [], [], []
     while len(rewards) < args.budget:
@@ -443,6 +454,7 @@ def _comparable(settings):
 
 def main(argv=None):
     args = parse_args(argv)
+    machine = results_page.machine_line()  # the load average before the run
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
         import keras  # noqa: F401
     if args.from_raw:
@@ -482,6 +494,15 @@ def main(argv=None):
         handle.write(text + "\n\n" + wall_line + "\n\n![best so far](search_quality.png)\n")
     plot(curves, raw, args.tolerance, os.path.join(args.out, "search_quality.png"))
     print(f"wrote {os.path.join(args.out, 'search_quality.md')} and search_quality.png")
+    if args.doc:
+        figure = os.path.relpath(os.path.join(args.out, "search_quality.png"), os.path.dirname(os.path.abspath(args.doc)))
+        runs = [f"The searches ran as `{command.strip()}`." for command in raw.get("commands", [])]
+        note = "\n\n".join(runs) if args.from_raw and runs else None
+        command = results_page.command_line("benchmarks/search_quality.py", sys.argv[1:] if argv is None else argv)
+        block = results_page.results_block(command, machine, f"{text}\n\n{wall_line}\n\n![best so far]({figure})", note)
+        results_page.write_block(args.doc, args.block or raw["settings"].get("task", "search-quality"), block,
+                                 "benchmarks/search_quality.py", title="Search strategies compared")
+        print(f"wrote the {args.block or raw['settings'].get('task')} block of {args.doc}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -40,33 +41,81 @@ def load(name):
 
 def test_evaluator_cost_prints_the_ratio_and_both_top_fives(tmp_path, capsys):
     results = tmp_path / "results.json"
+    page = page_with_a_block(tmp_path, "evaluator-cost", "benchmarks/evaluator_cost.py")
     assert load("evaluator_cost").main(["--rules", "4", "--task", "synthetic", "--epochs", "1",
-                                        "--json", str(results)]) == 0
+                                        "--json", str(results), "--doc", str(page)]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"cost ratio full/cheap: CPU \d+\.\dx, wall \d+\.\dx", out), out
-    assert "| cheap |" in out and "| full  |" in out and "same top-5 set:" in out
+    ratio = re.search(r"cost ratio full/cheap: CPU \d+\.\dx, wall \d+\.\dx", out)
+    assert ratio, out
+    assert "| cheap |" in out and "| full |" in out and "same top-5 set:" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert_block_written(page, "evaluator-cost", out, *rows, ratio.group(), "same top-5 set:")
     runs = json.loads(results.read_text())
     assert len(runs["cheap"]) == len(runs["full"]) == 4
     assert all(r["status"] != "failed_hurdle" for r in runs["full"])  # the full run has no hurdles
 
 
-def test_evaluator_memory_reports_growth(capsys):
-    assert load("evaluator_memory").main(["--rules", "4", "--every", "2"]) == 0
+def test_evaluator_memory_reports_growth(tmp_path, capsys):
+    page = page_with_a_block(tmp_path, "evaluator-memory", "benchmarks/evaluator_memory.py")
+    assert load("evaluator_memory").main(["--rules", "4", "--every", "2", "--doc", str(page)]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"growth after the first 2: [+-]\d+ MiB", out), out
+    growth = re.search(r"growth after the first 2: [+-]\d+ MiB.*", out)
+    assert growth, out
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 3 and rows[0].startswith("| evaluations |") and rows[-1].startswith("| 4 | ")
+    assert_block_written(page, "evaluator-memory", out, *rows, growth.group())
 
 
-def test_executor_scaling_times_the_local_executors(capsys):
-    load("executor_scaling").main(["--rules", "2", "--workers", "1", "--executors", "local"])
+def test_executor_scaling_times_the_local_executors(tmp_path, capsys):
+    page = page_with_a_block(tmp_path, "executor-scaling", "benchmarks/executor_scaling.py")
+    load("executor_scaling").main(["--rules", "2", "--workers", "1", "--executors", "local", "--doc", str(page)])
     out = capsys.readouterr().out
-    assert "local (inline)" in out and "local (pool)" in out, out
-    assert re.search(r"MLflow write of one candidate by the driver \(SQLite\): \d+ ms", out)
+    assert "| local (inline) | 1 |" in out and "| local (pool) | 1 |" in out, out
+    write = re.search(r"MLflow write of one candidate by the driver \(SQLite\): \d+ ms", out)
+    assert write
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert_block_written(page, "executor-scaling", out, *rows, write.group())
+    assert "--executors local" in load("results_page").read_block(page, "executor-scaling")  # the command line
 
 
-def test_optimizer_step_compares_with_adam():
+def page_with_a_block(tmp_path, name, script):
+    """A results page of prose around a stale block ``name`` that ``script`` writes."""
+    begin, end = load("results_page").markers(name, script)
+    page = tmp_path / "page.md"
+    page.write_text(f"# A page\n\nProse before.\n\n{begin}\na stale, hand-typed table\n{end}\n\nProse after.\n")
+    return page
+
+
+def assert_block_written(page, name, printed, *table_lines):
+    """The block holds the command, the machine and ``table_lines`` as printed; the prose around it is kept."""
+    text = page.read_text()
+    block = load("results_page").read_block(page, name)
+    assert text.startswith("# A page\n\nProse before.\n\n<!-- ") and text.endswith(" -->\n\nProse after.\n"), text
+    assert "hand-typed" not in block and block.startswith("`") and "Machine: " in block and " cores, load average " in block
+    for line in table_lines:
+        assert line in printed and line in block, (line, block)
+
+
+def test_results_page_writes_a_block_and_keeps_the_page(tmp_path):
+    results_page = load("results_page")
+    page = page_with_a_block(tmp_path, "table", "benchmarks/x.py")
+    results_page.write_block(page, "table", "| a |\n| 1 |", "benchmarks/x.py")
+    assert results_page.read_block(page, "table") == "| a |\n| 1 |" and "Prose after." in page.read_text()
+    results_page.write_block(tmp_path / "new" / "fresh.md", "table", "| b |", "benchmarks/x.py", title="Fresh")
+    assert (tmp_path / "new" / "fresh.md").read_text().startswith("# Fresh\n\n<!-- table: begin (benchmarks/x.py")
+    with pytest.raises(SystemExit, match="needs one <!-- other: begin"):
+        results_page.write_block(page, "other", "x", "benchmarks/x.py")  # never appended to a hand-written page
+    assert results_page.command_line("benchmarks/x.py", ["--a", "b c"]).endswith("python benchmarks/x.py --a 'b c'")
+
+
+def test_optimizer_step_compares_with_adam(tmp_path):
+    page = page_with_a_block(tmp_path, "tensorflow-no-jit", "benchmarks/optimizer_step.py")
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "optimizer_step.py"), "--steps", "1",
-                           "--repeats", "1", "--warmup", "1", "--no-jit", "--hidden", "64"], capture_output=True, text=True, timeout=600)
+                           "--repeats", "1", "--warmup", "1", "--no-jit", "--hidden", "64", "--doc", str(page)],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     assert done.returncode == 0, done.stderr[-2000:]
+    adam = next(line for line in done.stdout.splitlines() if line.startswith("| Adam |"))
+    assert_block_written(page, "tensorflow-no-jit", done.stdout, "| optimizer | step time (ms) |", adam)
     assert re.search(r"\| Adam \| [\d.]+ \| [\d.-]+ \| 1\.00x \|", done.stdout), done.stdout
     assert "| PowerSign |" in done.stdout and "| AddSign |" in done.stdout
     assert "MLP 512-64-32-10 (35,242 parameters" in done.stdout  # --hidden sizes the model
@@ -76,12 +125,15 @@ def test_optimizer_step_compares_with_adam():
 def test_evaluator_throughput_compares_the_batched_and_the_current_evaluator(tmp_path):
     pytest.importorskip("jax")
     figures = tmp_path / "figures.json"
+    page = page_with_a_block(tmp_path, "evaluator-throughput", "benchmarks/evaluator_throughput.py")
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "evaluator_throughput.py"), "--rules", "4",
-                           "--tasks", "digits-mlp", "--epochs", "1", "--json", str(figures)],
+                           "--tasks", "digits-mlp", "--epochs", "1", "--json", str(figures), "--doc", str(page)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     final = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"digits-mlp: \d+\.\d x candidates per CPU-second, max \|delta\| \S+, spearman \S+", final), final
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| digits-mlp | 4 | "))
+    assert_block_written(page, "evaluator-throughput", done.stdout, "| task | rules | current (TF) |", row, final)
     (task,) = json.loads(figures.read_text())
     assert task["rules"] == 4 and task["max_delta"] <= 1e-3  # same start and batches: the same rewards
     assert "absl" not in done.stdout
@@ -348,9 +400,16 @@ def test_noise_ceiling_scores_rules_with_every_seed_and_resumes(tmp_path, capsys
     first = capsys.readouterr().out
     assert re.search(r"\| digits-mlp \| 4 \| -?\d\.\d{3} \(-?\d\.\d{3}\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ", first)
     assert len(json.loads(out.read_text())["results"]) == 4
-    noise_ceiling.main(argv)  # everything stored: nothing trains again
-    assert "digits-mlp@" not in capsys.readouterr().out.split("Rules:")[0]
+    page = page_with_a_block(tmp_path, "noise-ceiling", "benchmarks/noise_ceiling.py")
+    noise_ceiling.main(argv + ["--doc", str(page)])  # everything stored: nothing trains again
+    again = capsys.readouterr().out
+    assert "digits-mlp@" not in again.split("Rules:")[0]
     assert (tmp_path / "noise_ceiling.md").read_text().startswith("Rules:")
+    row = next(line for line in again.splitlines() if line.startswith("| digits-mlp | 4 |"))
+    assert row in first
+    assert_block_written(page, "noise-ceiling", again, "| task | rules | self-agreement", row)
+    noise_ceiling.main(argv + ["--report-only", "--doc", str(page)])
+    assert "stored results file" in page.read_text() and row in page.read_text()
 
 
 def test_main_job_writes_its_page_figure_and_the_readme_block_from_one_search(tmp_path, capsys):
