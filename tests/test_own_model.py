@@ -159,13 +159,12 @@ def test_a_batch_of_zero_candidates_is_refused():
 
 def test_one_default_learning_rate_grid_for_search_evaluate_and_rl():
     from keras_nos.search.config import TaskConfig
+    from keras_nos.search.screen import HurdleScreen
     from keras_nos.tasks import DEFAULT_LEARNING_RATES, Evaluator
-    from keras_nos.search.strategies.rl import RLStrategy
-    from keras_nos.search.space import SearchSpace
 
     assert TaskConfig().learning_rates == DEFAULT_LEARNING_RATES
     assert Evaluator("rosenbrock").learning_rates == DEFAULT_LEARNING_RATES
-    assert RLStrategy(SearchSpace.preset("paper")).hurdles[1] == DEFAULT_LEARNING_RATES
+    assert HurdleScreen().learning_rates == DEFAULT_LEARNING_RATES  # what rl screens by when the search does not say
 
 
 def _cli(args, tmp_path, timeout=600):

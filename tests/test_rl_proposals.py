@@ -4,14 +4,20 @@ import numpy as np
 import pytest
 
 from keras_nos.dsl.tokens import rule_to_tokens
+from keras_nos.search.screen import HurdleScreen
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import make_strategy
-from keras_nos.search.strategies.evolution import pad_tokens
+from keras_nos.search.strategies.moves import pad_tokens
 from keras_nos.search.strategies.shrink import shrunk_variants
 
 PAPER = SearchSpace.preset("paper")
 # drop(adam, 0.1) + -(clip(noise, 1e-3) - clip(0.1*w, 1e-4)): a good core with a harmful extra
+SCREEN = HurdleScreen()  # the search's default hurdles and learning rates, as a search hands them over
 TOKENS = ["noise", "1e-1*w", "clip(1e-3)", "clip(1e-4)", "sub", "adam", "h0", "drop(0.1)", "neg", "add"]
+
+
+def make(name, space, seed, screen=SCREEN, **options):
+    return make_strategy(name, space, seed, screen=screen, **options)
 
 
 def texts(space, variants):
@@ -45,7 +51,7 @@ def test_a_bare_operand_has_no_variants():
 
 
 def test_rl_tries_the_shrunk_variants_of_its_best_rule_before_random_mutations():
-    strategy = make_strategy("rl", PAPER, 0, mutation_share=0.5, screen_tries=0)  # shrinking alone
+    strategy = make("rl", PAPER, 0, mutation_share=0.5, screen_tries=0)  # shrinking alone
     strategy.observe([(TOKENS, 0.8)])
     proposals = strategy.propose(10)
     variants = texts(PAPER, shrunk_variants(PAPER, TOKENS))
@@ -54,7 +60,7 @@ def test_rl_tries_the_shrunk_variants_of_its_best_rule_before_random_mutations()
     later = texts(PAPER, strategy.propose(10)[5:])
     assert later & variants and not later & texts(PAPER, proposals[5:])  # the untried ones next, no repeats
 
-    without = make_strategy("rl", PAPER, 0, mutation_share=0.5, shrink=False, screen_tries=0)
+    without = make("rl", PAPER, 0, mutation_share=0.5, shrink=False, screen_tries=0)
     without.observe([(TOKENS, 0.8)])
     assert len(texts(PAPER, without.propose(10)[5:]) & variants) < 3
 
@@ -66,27 +72,28 @@ def test_rl_screens_out_proposals_that_fail_the_cheap_hurdles():
     def failing(proposals):
         return np.mean([check_hurdles(PAPER.to_rule(t), DEFAULT_LEARNING_RATES) is not None for t in proposals])
 
-    plain = make_strategy("rl", PAPER, 0, screen_tries=0)
-    screened = make_strategy("rl", PAPER, 0, screen_tries=10)
+    plain = make("rl", PAPER, 0, screen_tries=0)
+    screened = make("rl", PAPER, 0, screen_tries=10)
     unscreened_fails, screened_fails = failing(plain.propose(20)), failing(screened.propose(20))
     print("failing fraction: unscreened", unscreened_fails, "screened", screened_fails)
     assert unscreened_fails > 0.6 and screened_fails < 0.4
-    assert plain.screened_out == 0 and screened.screened_out > 20
-    restored = make_strategy("rl", PAPER, 1, screen_tries=10)
+    assert plain.mixer.screened_out == 0 and screened.mixer.screened_out > 20
+    restored = make("rl", PAPER, 1, screen_tries=10)
     restored.load_state(screened.state())
-    assert restored.screened_out == screened.screened_out and restored.seen == screened.seen
+    assert restored.mixer.screened_out == screened.mixer.screened_out and restored.mixer.seen == screened.mixer.seen
 
 
 def test_rl_screens_with_the_hurdles_the_search_runs():
     from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 
-    unscreened = make_strategy("rl", PAPER, 0, screen_tries=10)
-    unscreened.use_hurdles((), DEFAULT_LEARNING_RATES)  # a search without hurdles: nothing to screen by
-    unscreened.propose(20)
-    assert unscreened.screened_out == 0
-    only_quadratic = make_strategy("rl", PAPER, 0, screen_tries=10)
-    only_quadratic.use_hurdles(("quadratic",), DEFAULT_LEARNING_RATES)
+    unscreened = make("rl", PAPER, 0, screen=HurdleScreen((), DEFAULT_LEARNING_RATES), screen_tries=10)
+    unscreened.propose(20)  # a search without hurdles: nothing to screen by
+    assert unscreened.mixer.screened_out == 0
+    without_screen = make("rl", PAPER, 0, screen=None, screen_tries=10)
+    without_screen.propose(20)
+    assert without_screen.mixer.screened_out == 0
+    only_quadratic = make("rl", PAPER, 0, screen=HurdleScreen(("quadratic",), DEFAULT_LEARNING_RATES), screen_tries=10)
     only_quadratic.propose(20)
-    assert only_quadratic.screened_out > 0
+    assert only_quadratic.mixer.screened_out > 0
     with pytest.raises(ValueError, match="'quadratik'.*quadratic"):
-        only_quadratic.use_hurdles(("quadratik",), DEFAULT_LEARNING_RATES)
+        HurdleScreen(("quadratik",), DEFAULT_LEARNING_RATES)

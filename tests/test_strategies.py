@@ -4,13 +4,19 @@ import numpy as np
 import pytest
 
 from keras_nos.dsl.tokens import tokens_to_rule
+from keras_nos.search.screen import HurdleScreen
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES, Strategy, make_strategy
 
+SCREEN = HurdleScreen()  # the search's default hurdles and learning rates, as a search hands them over
 SMALL = SearchSpace.preset("small")
 PAPER = SearchSpace.preset("paper")
 FAST_OPTIONS = {"random": {}, "evolution": {"population_size": 6, "tournament_size": 3}, "tpe": {"n_startup_trials": 4}, "rl": {"update_every": 5, "pretrain_samples": 40, "pretrain_batch": 20}}
 NO_PRETRAINING = {"pretrain_samples": 0}
+
+
+def make(name, space, seed, **options):
+    return make_strategy(name, space, seed, screen=SCREEN, **options)
 
 
 def matching_reward(target):
@@ -30,13 +36,21 @@ def run(strategy, reward, rounds, batch):
 def test_registry_and_errors():
     assert set(STRATEGIES) == {"random", "evolution", "tpe", "rl"}
     with pytest.raises(ValueError, match="'nope'.*random.*evolution.*tpe.*rl"):
-        make_strategy("nope", SMALL, 0)
+        make("nope", SMALL, 0)
     with pytest.raises(ValueError, match="bogus.*population_size"):
-        make_strategy("evolution", SMALL, 0, bogus=1)
-    strategy = make_strategy("random", "small", 3)
+        make("evolution", SMALL, 0, bogus=1)
+    with pytest.raises(ValueError, match=r"^Strategy option population_size must be a whole number >= 1; got 0$"):
+        make("evolution", SMALL, 0, population_size=0)
+    with pytest.raises(ValueError, match=r"^Strategy option shrink must be true or false; got 'yes'$"):
+        make("rl", SMALL, 0, shrink="yes")
+    with pytest.raises(ValueError, match=r"^Strategy option mutation_share must be a number in \[0, 1\]; got 1.5$"):
+        make("rl", SMALL, 0, mutation_share=1.5)
+    with pytest.raises(ValueError, match="pretrain_samples needs a screen"):
+        make_strategy("rl", SMALL, 0, pretrain_samples=10)
+    strategy = make("random", "small", 3)
     assert isinstance(strategy, Strategy) and strategy.space == SMALL and strategy.name == "random"
     with pytest.raises(ValueError, match="'random'.*'evolution'"):
-        make_strategy("evolution", SMALL, 0).load_state(strategy.state())
+        make("evolution", SMALL, 0).load_state(strategy.state())
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -45,7 +59,7 @@ def test_proposals_are_valid_with_out_of_order_partial_results(name):
     if name != "rl":  # one controller is enough: each costs a couple of seconds of tracing
         spaces.append(SMALL)
     for space in spaces:
-        strategy = make_strategy(name, space, 0, **FAST_OPTIONS[name])
+        strategy = make(name, space, 0, **FAST_OPTIONS[name])
         reward = matching_reward(space.sample(np.random.default_rng(5)))
         backlog = []
         for round_ in range(5):
@@ -67,13 +81,13 @@ def test_proposals_are_valid_with_out_of_order_partial_results(name):
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_deterministic_and_state_round_trip(name):
     reward = matching_reward(SMALL.sample(np.random.default_rng(9)))
-    a = make_strategy(name, SMALL, 4, **FAST_OPTIONS[name])
-    b = make_strategy(name, SMALL, 4, **FAST_OPTIONS[name])
+    a = make(name, SMALL, 4, **FAST_OPTIONS[name])
+    b = make(name, SMALL, 4, **FAST_OPTIONS[name])
     assert run(a, reward, 3, 4) == run(b, reward, 3, 4)
     pending = a.propose(3)  # proposed before the save, observed after the restore
     assert b.propose(3) == pending
     state = pickle.loads(pickle.dumps(a.state()))
-    restored = make_strategy(name, SMALL, 4, **FAST_OPTIONS[name])
+    restored = make(name, SMALL, 4, **FAST_OPTIONS[name])
     restored.load_state(state)
     for strategy in (a, restored):
         strategy.observe([(tokens, reward(tokens)) for tokens in pending])
@@ -89,12 +103,12 @@ def test_deterministic_and_state_round_trip(name):
 def test_different_seeds_differ():
     for name in STRATEGIES:
         options = FAST_OPTIONS[name]
-        assert make_strategy(name, SMALL, 0, **options).propose(5) != make_strategy(name, SMALL, 1, **options).propose(5), name
+        assert make(name, SMALL, 0, **options).propose(5) != make(name, SMALL, 1, **options).propose(5), name
 
 
 def test_evolution_starts_from_seed_rules():
     seeds = ["exp(sign(g)*sign(m))*g", "sign(m)", "g", "3*g", "(1 + sign(g)*sign(m))*g", "ld*g"]
-    strategy = make_strategy("evolution", PAPER, 0, seed_rules=seeds, population_size=5)
+    strategy = make("evolution", PAPER, 0, seed_rules=seeds, population_size=5)
     first = strategy.propose(3)
     assert [str(tokens_to_rule(t)) for t in first] == ["exp(sign(g)*sign(m))*g", "sign(m)", "g"]
     assert first[1] == ["sign(m)", "sign(m)", "identity", "identity", "left", "h0", "h0", "identity", "identity", "left"]
@@ -105,7 +119,7 @@ def test_evolution_starts_from_seed_rules():
     strategy.observe([(t, 1.0 if i == 0 else 0.0) for i, t in enumerate(first + rest)])
     for child in strategy.propose(20):
         PAPER.validate(child)
-    for parent, _ in strategy.population:
+    for parent, _ in strategy.population.members:
         for _ in range(10):
             child = strategy.mutate(parent)
             assert child != parent
@@ -113,17 +127,17 @@ def test_evolution_starts_from_seed_rules():
 
 
 def test_evolution_ages_out_the_oldest():
-    strategy = make_strategy("evolution", SMALL, 0, population_size=3)
+    strategy = make("evolution", SMALL, 0, population_size=3)
     proposals = strategy.propose(5)
     strategy.observe([(t, 0.5) for t in proposals])
-    assert [t for t, _ in strategy.population] == proposals[2:]
+    assert [t for t, _ in strategy.population.members] == proposals[2:]
 
 
 def _average_reward(name, space, seeds, rounds, batch, **options):
     means = []
     for seed in seeds:
         target = space.sample(np.random.default_rng(1000 + seed))
-        strategy = make_strategy(name, space, seed, **options)
+        strategy = make(name, space, seed, **options)
         means.append(float(np.mean(run(strategy, matching_reward(target), rounds, batch))))
     return means
 
@@ -137,7 +151,7 @@ def test_tpe_beats_random_on_the_small_space():
 
 def test_tpe_concentrates_on_the_rewarded_token():
     """Reward: 1 when the first operand is 'adam'. Late proposals pick it far more often than 1 in 6."""
-    strategy = make_strategy("tpe", SMALL, 0)
+    strategy = make("tpe", SMALL, 0)
     proposals = []
     for _ in range(12):
         batch = strategy.propose(5)
@@ -148,7 +162,7 @@ def test_tpe_concentrates_on_the_rewarded_token():
 
 
 def _probability_of_first(strategy, token):
-    controller = strategy.controller
+    controller = strategy.policy.controller
     logits, _ = controller.step(np.array([controller.start_token]), controller.initial_states(1))
     mask = strategy.space.mask(0, [])
     logits = np.where(mask, logits[0].astype(np.float64), -np.inf)
@@ -157,7 +171,7 @@ def _probability_of_first(strategy, token):
 
 
 def test_ppo_update_raises_the_probability_of_rewarded_sequences():
-    strategy = make_strategy("rl", SMALL, 0, **NO_PRETRAINING)
+    strategy = make("rl", SMALL, 0, **NO_PRETRAINING)
     target = ["g", "g", "identity", "identity", "mul", "h0", "g", "identity", "identity", "mul"]
     before_first = _probability_of_first(strategy, "g")
     before_target = strategy.log_prob([target])[0]
@@ -175,16 +189,16 @@ def test_ppo_update_raises_the_probability_of_rewarded_sequences():
 
 def test_rl_takes_a_whole_number_learning_rate():
     """``--strategy-option learning_rate=0`` reads as the JSON int 0, which Keras' Adam refuses; 0 freezes the policy."""
-    strategy = make_strategy("rl", SMALL, 0, learning_rate=0, **NO_PRETRAINING)
-    before = [w.copy() for w in strategy.controller.get_weights()]
+    strategy = make("rl", SMALL, 0, learning_rate=0, **NO_PRETRAINING)
+    before = [w.copy() for w in strategy.policy.controller.get_weights()]
     proposals = strategy.propose(10)
     strategy.observe([(t, float(t[0] == "g")) for t in proposals])
     assert strategy.num_updates == 2
-    assert all(np.array_equal(a, b) for a, b in zip(before, strategy.controller.get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(before, strategy.policy.controller.get_weights()))
 
 
 def test_risk_seeking_learns_only_from_the_top_rewards():
-    from keras_nos.search.strategies.rl import _advantages
+    from keras_nos.search.strategies.policy import advantages_of as _advantages
 
     rewards = np.array([0.0, 0.0, 0.1, 0.5, 0.9, 0.7])
     standardised = _advantages(rewards, 0.0)
@@ -192,11 +206,11 @@ def test_risk_seeking_learns_only_from_the_top_rewards():
     risky = _advantages(rewards, 0.8)  # the 0.8-quantile of these six rewards is 0.7
     assert list(np.nonzero(risky)[0]) == [4] and risky[4] > 0
     with pytest.raises(ValueError, match="risk_quantile"):
-        make_strategy("rl", SMALL, 0, risk_quantile=1.0)
+        make("rl", SMALL, 0, risk_quantile=1.0)
 
 
 def test_controller_masks_and_samples_in_batches():
-    strategy = make_strategy("rl", PAPER, 0, **NO_PRETRAINING)
+    strategy = make("rl", PAPER, 0, **NO_PRETRAINING)
     proposals = strategy.propose(64)
     for tokens in proposals:
         PAPER.validate(tokens)
@@ -204,10 +218,10 @@ def test_controller_masks_and_samples_in_batches():
     stored = [strategy.proposed[tuple(t)][0] for t in proposals[:5]]
     np.testing.assert_allclose(strategy.log_prob(proposals[:5]), stored, atol=1e-3)
     state = strategy.state()
-    assert all(isinstance(w, np.ndarray) for w in state["weights"])
-    controller = strategy.controller
+    assert all(isinstance(w, np.ndarray) for w in state["policy"]["weights"])
+    controller = strategy.policy.controller
     assert controller.units == 150 and len(controller.lstms) == 1
-    assert all(np.abs(w).max() <= 0.08 for w in state["weights"])
+    assert all(np.abs(w).max() <= 0.08 for w in state["policy"]["weights"])
 
 
 def test_learning_strategies_beat_random_on_a_hidden_target():
@@ -224,11 +238,11 @@ def test_rl_on_a_sparse_reward_neither_collapses_nor_repeats():
     """Reward 1 only when the first group reads g or m and adds or multiplies (4% of uniform samples), else 0."""
     from keras_nos.dsl.fingerprint import fingerprint
 
-    strategy = make_strategy("rl", PAPER, 0, **NO_PRETRAINING)
+    strategy = make("rl", PAPER, 0, **NO_PRETRAINING)
     reward = lambda tokens: float(tokens[0] in ("g", "m") and tokens[4] in ("mul", "add"))  # noqa: E731
     proposed = []
     rewards = run(strategy, lambda tokens: proposed.append(tokens) or reward(tokens), 20, 10)
-    proposals = [tokens for tokens, _ in strategy.elites.values()]
+    proposals = [tokens for tokens, _ in strategy.elites.members()]
     behaviours = {fingerprint(PAPER.to_rule(tokens)) for tokens in proposed}
     assert len(proposed) == 200 and len(behaviours) >= 195  # at most 5 of the 200 repeat a behaviour
     assert strategy.diagnostics()["controller_entropy"] > 3.0  # not collapsed onto a few sequences
@@ -244,14 +258,14 @@ def test_pretrained_controller_proposes_fewer_failing_rules():
         proposals = strategy.propose(60)
         return np.mean([check_hurdles(PAPER.to_rule(t), DEFAULT_LEARNING_RATES) is not None for t in proposals])
 
-    untrained = failing(make_strategy("rl", PAPER, 0, **NO_PRETRAINING))
-    pretrained = failing(make_strategy("rl", PAPER, 0, pretrain_samples=400, pretrain_batch=25))
+    untrained = failing(make("rl", PAPER, 0, **NO_PRETRAINING))
+    pretrained = failing(make("rl", PAPER, 0, pretrain_samples=400, pretrain_batch=25))
     print("failing fraction: untrained", untrained, "pretrained", pretrained)
     assert pretrained < untrained - 0.2
 
 
 def test_rl_update_reports_its_diagnostics_and_skips_rewards_that_carry_no_information():
-    strategy = make_strategy("rl", SMALL, 0, **NO_PRETRAINING)
+    strategy = make("rl", SMALL, 0, **NO_PRETRAINING)
     strategy.observe([(t, 0.0) for t in strategy.propose(5)])  # all equal: nothing to learn
     assert strategy.diagnostics()["controller_epochs"] == 0 and strategy.diagnostics()["controller_kl"] == 0
     proposals = strategy.propose(5)
@@ -267,9 +281,9 @@ def test_a_checkpoint_from_an_earlier_version_gets_one_clear_error():
     from keras_nos.tasks.result import EvaluationResult
     from keras_nos.tracking import Trial
 
-    rl = make_strategy("rl", SMALL, 0, **dict(FAST_OPTIONS["rl"], **NO_PRETRAINING))
+    rl = make("rl", SMALL, 0, **dict(FAST_OPTIONS["rl"], **NO_PRETRAINING))
     state = rl.state()
-    del state["screened_out"]  # written before proposals were screened
+    del state["mixer"]  # written before rl was made of parts
     with pytest.raises(KerasNosError, match="earlier keras_nos version"):
         rl.load_state(state)
     record = make_trial(0, EvaluationResult(rule="g", fingerprint="f", task="t", status="ok", reward=0.5)).to_dict()
@@ -277,3 +291,17 @@ def test_a_checkpoint_from_an_earlier_version_gets_one_clear_error():
     for older in ({key: value for key, value in record.items() if key != "simplified_rule"}, dict(record, extra=1)):
         with pytest.raises(KerasNosError, match="earlier keras_nos version"):
             Trial.from_dict(older)
+
+
+def test_strategies_import_nothing_of_training():
+    """The search hands a strategy its screen; no module of strategies/ imports keras_nos.tasks."""
+    import ast
+    from pathlib import Path
+
+    import keras_nos.search.strategies as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            assert not any(name.startswith("keras_nos.tasks") for name in names), (path.name, names)

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from keras_nos.errors import KerasNosError
 from keras_nos.executors import EXECUTORS
 from keras_nos.search.space import SearchSpace
-from keras_nos.search.strategies import STRATEGIES
+from keras_nos.search.strategies import STRATEGIES, strategy_options
 from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks.registry import get_task
@@ -83,6 +83,7 @@ class StrategyConfig:
 
     def __post_init__(self):
         _check_choice(self.name, STRATEGIES, "strategy")
+        strategy_options(self.name, self.options)  # a bad option is refused before anything is written
         self.search_space()
 
     def search_space(self):

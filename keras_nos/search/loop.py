@@ -14,6 +14,7 @@ from keras_nos.executors import make_executor
 from keras_nos.search import settings as stored_settings
 from keras_nos.search.async_loop import run_in_flight
 from keras_nos.search.funnel import run_funnel_stage
+from keras_nos.search.screen import HurdleScreen
 from keras_nos.search.session import SearchSession
 from keras_nos.search.strategies import make_strategy
 from keras_nos.search.sync_loop import run_batches
@@ -121,8 +122,9 @@ def _start_session(config, uri, resume, executor, progress, store_patience):
                             settings=stored_settings.encode(config))
     tracker.client = PatientClient(tracker.client, uri, store_patience)
     tracker.client.run_id = tracker.run_id
-    strategy = make_strategy(config.strategy.name, space, seed=config.seed, **(config.strategy.options or {}))
-    strategy.use_hurdles(config.task.hurdles, config.task.learning_rates)
+    screen = HurdleScreen(config.task.hurdles, config.task.learning_rates)
+    strategy = make_strategy(config.strategy.name, space, seed=config.seed, screen=screen,
+                             **(config.strategy.options or {}))
     session = SearchSession(config, tracker, space, strategy, executor, progress)
     tracker.client.waiting = lambda: session.unwritten
     return session

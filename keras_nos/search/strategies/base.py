@@ -4,41 +4,65 @@ Like Optuna's ``BaseSampler``, ``Strategy`` is an abstract base: a strategy
 must implement ``propose`` and ``observe``. The rest of the project only calls
 those, ``state`` and ``load_state``, and ``diagnostics`` where a strategy has
 it; strategies work on token sequences of a ``SearchSpace`` and know nothing
-of training.
+of training. What they may know of it, a cheap check of a rule, the search
+hands them as a ``Screen``.
 """
 
 import abc
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Protocol
 
 import numpy as np
 
 from keras_nos.errors import KerasNosError
+from keras_nos.search.strategies.options import StrategyOptions
 
 if TYPE_CHECKING:
+    from keras_nos.dsl.rule import Rule
     from keras_nos.search.space import SearchSpace
+
+
+class Screen(Protocol):
+    """The search's cheap check of a rule, milliseconds in NumPy, for a strategy that screens its proposals.
+
+    The search builds it from the hurdles it runs before training (``keras_nos.search.screen.HurdleScreen``),
+    so a strategy spends no budget on what the search would refuse, and imports nothing of training.
+    """
+
+    def passes(self, rule: "Rule") -> bool:
+        """Whether the search would train ``rule``: False when it fails a hurdle or cannot run at all."""
+
+    def score(self, rule: "Rule") -> float:
+        """A graded cheap signal in [0, 1] (the share of the hurdles cleared), to learn from before any reward."""
 
 
 class Strategy(abc.ABC):
     """Proposes token sequences of ``space`` and learns from their rewards.
 
-    ``options`` override the class's ``defaults``; an unknown option is a
-    ``ValueError`` listing the allowed ones. For a fixed ``seed`` a strategy is
-    deterministic: the same observations give the same proposals.
+    ``options`` is the strategy's ``options_class`` (its defaults when left out); ``screen`` is the search's
+    cheap check, for a strategy that screens its proposals (None: nothing is screened). For a fixed ``seed``
+    a strategy is deterministic: the same observations give the same proposals.
     """
 
-    name = "base"
-    defaults = {}
+    name: ClassVar[str] = "base"
+    options_class: ClassVar[type[StrategyOptions]] = StrategyOptions
 
-    def __init__(self, space: "SearchSpace", seed: int = 0, **options):
-        unknown = sorted(set(options) - set(self.defaults))
-        if unknown:
-            allowed = ", ".join(sorted(self.defaults)) or "none"
-            raise KerasNosError(f"Unknown option(s) {', '.join(unknown)} for strategy {self.name!r}; allowed: {allowed}")
+    def __init__(self, space: "SearchSpace", seed: int = 0, *, options: Optional[StrategyOptions] = None,
+                 screen: Optional[Screen] = None) -> None:
+        options = self.options_class() if options is None else options
+        if type(options) is not self.options_class:
+            raise KerasNosError(f"Strategy {self.name!r} takes {self.options_class.__name__}; "
+                                f"got {type(options).__name__}")
         self.space = space
         self.seed = int(seed)
-        self.options = {**self.defaults, **options}
+        self.options = options
+        self.screen = screen
         self.rng = np.random.default_rng(self.seed)
+        self._start_fresh()
+
+    def _start_fresh(self) -> None:
+        """Make the strategy's own state, as before any proposal, from ``self.options``: the constructor calls
+        it, and ``load_state`` when the state's options differ, before the subclass loads its state."""
 
     @abc.abstractmethod
     def propose(self, n: int) -> list[list[str]]:
@@ -48,27 +72,27 @@ class Strategy(abc.ABC):
     def observe(self, results: Iterable[tuple[Sequence[str], float]]) -> None:
         """Learn from ``(tokens, reward)`` pairs, reward a float in [0, 1]; any order, partial batches."""
 
-    def use_hurdles(self, names: Sequence[str], learning_rates: Sequence[float]) -> None:
-        """The cheap hurdles (``keras_nos.tasks.hurdles``) the search runs before training a rule, and on which
-        learning rates; a strategy that screens its proposals screens with these. Not part of ``state()``: the
-        search tells its strategy again when it resumes."""
-
     def diagnostics(self) -> dict[str, float]:
         """The strategy's own numbers after its last observation (``{name: float}``), logged as step metrics."""
         return {}
 
-    def state(self) -> dict:
-        """Everything needed to resume, picklable: Python types and NumPy arrays."""
-        return {"name": self.name, "seed": self.seed, "options": dict(self.options), "rng": self.rng.bit_generator.state}
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume, picklable: Python types and NumPy arrays. The screen is not part of it:
+        the search hands it again when it resumes."""
+        return {"name": self.name, "seed": self.seed, "options": self.options.settings(),
+                "rng": self.rng.bit_generator.state}
 
-    def load_state(self, state: dict) -> None:
-        """Resume from ``state()`` of a strategy of the same kind and space."""
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Resume from ``state()`` of a strategy of the same kind and space. The generator keeps its identity
+        (its state is set in place), so the parts that draw from it need not be told."""
         if state.get("name") != self.name:
             raise KerasNosError(f"A state of strategy {state.get('name')!r} cannot be loaded into strategy {self.name!r}")
+        options = self.options
         self.seed = state["seed"]
-        self.options = dict(state["options"])
-        self.rng = np.random.default_rng()
+        self.options = self.options_class(**state["options"])
         self.rng.bit_generator.state = state["rng"]
+        if self.options != options:
+            self._start_fresh()
 
     # -- helpers shared by strategies ---------------------------------------------
 
@@ -83,5 +107,5 @@ class Strategy(abc.ABC):
             pairs.append((list(tokens), reward))
         return pairs
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(space={self.space!r}, seed={self.seed})"

@@ -11,6 +11,9 @@ Everything is Keras 3 layers and ``keras.ops``; training goes through
 gradients on whichever backend is active.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
@@ -25,7 +28,8 @@ class Controller(keras.Model):
     The entropy is summed over slots, each slot's over its valid tokens.
     """
 
-    def __init__(self, vocabulary_size, units=150, num_layers=1, embedding_size=150, init_scale=0.08, seed=0, **kwargs):
+    def __init__(self, vocabulary_size: int, units: int = 150, num_layers: int = 1, embedding_size: int = 150,
+                 init_scale: float = 0.08, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocabulary_size = int(vocabulary_size)
         self.start_token = self.vocabulary_size
@@ -61,16 +65,16 @@ class Controller(keras.Model):
         entropy = -ops.sum(ops.exp(log_probs) * log_probs, axis=(1, 2))
         return ops.stack([log_prob, entropy], axis=-1)
 
-    def build_all(self, length):
+    def build_all(self, length: int) -> None:
         """Create the weights by one call on a dummy batch."""
         previous = np.zeros((1, length), dtype="int32")
         mask = np.ones((1, length, self.vocabulary_size), dtype=bool)
         self((previous, previous, mask))
 
-    def initial_states(self, batch):
+    def initial_states(self, batch: int) -> list[list[Any]]:
         return [[ops.zeros((batch, self.units)), ops.zeros((batch, self.units))] for _ in self.lstms]
 
-    def step(self, previous, states):
+    def step(self, previous: np.ndarray, states: list[list[Any]]) -> tuple[np.ndarray, list[list[Any]]]:
         """One slot for a batch: (logits as a NumPy ``[batch, vocabulary]`` array, new states)."""
         x = self.embedding(ops.convert_to_tensor(np.asarray(previous, dtype="int32")))
         new_states = []
@@ -80,7 +84,7 @@ class Controller(keras.Model):
         return ops.convert_to_numpy(self.head(x)), new_states
 
 
-def ppo_loss(clip=0.2, entropy_weight=0.0015):
+def ppo_loss(clip: float = 0.2, entropy_weight: float = 0.0015) -> Callable[[Any, Any], Any]:
     """Loss of ``y_true = [old log-probability, advantage]`` and ``y_pred = Controller output``.
 
     ``-(min(ratio * A, clip(ratio, 1 - clip, 1 + clip) * A) + entropy_weight * entropy)``

@@ -11,11 +11,16 @@ whole rule (hoisting): an earlier group's result, or one side ``unary(operand)``
 space can express and that are valid are returned.
 """
 
+from typing import TYPE_CHECKING
+
 from keras_nos.dsl.tokens import GROUP_SIZE
-from keras_nos.search.strategies.evolution import pad_tokens
+from keras_nos.search.strategies.moves import pad_tokens
+
+if TYPE_CHECKING:
+    from keras_nos.search.space import SearchSpace
 
 
-def shrunk_variants(space, tokens):
+def shrunk_variants(space: "SearchSpace", tokens: list[str]) -> list[list[str]]:
     """Valid token lists that each drop one part of ``tokens`` (in slot order, then the hoists; no duplicates)."""
     tokens = list(tokens)
     edits, hoisted_results, hoisted_sides = [], [], []

@@ -17,20 +17,34 @@ so far. Proposals therefore depend only on the seed and the history: results
 may arrive in any order, and ``state()`` is just the history and counters.
 """
 
+import dataclasses
 import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
 
 from keras_nos.search.strategies.base import Strategy
+from keras_nos.search.strategies.options import StrategyOptions, option
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TPEOptions(StrategyOptions):
+    """The ``optuna.samplers.TPESampler`` arguments of the same names."""
+
+    n_startup_trials: int = option(10, least=0)
+    n_ei_candidates: int = option(24, least=1)
+    multivariate: bool = option(False)
+    constant_liar: bool = option(True)
 
 
 class TPEStrategy(Strategy):
     name = "tpe"
-    defaults = {"n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": False, "constant_liar": True}
+    options_class = TPEOptions
+    options: TPEOptions
 
-    def __init__(self, space, seed=0, **options):
-        super().__init__(space, seed, **options)
+    def _start_fresh(self) -> None:
         self.history = []  # [(tokens, reward)] in the order observed
         self.num_proposed = 0
 
@@ -57,10 +71,10 @@ class TPEStrategy(Strategy):
     def _study(self):
         sampler = optuna.samplers.TPESampler(
             seed=int(np.random.SeedSequence([self.seed, self.num_proposed]).generate_state(1)[0]),
-            n_startup_trials=self.options["n_startup_trials"],
-            n_ei_candidates=self.options["n_ei_candidates"],
-            multivariate=self.options["multivariate"],
-            constant_liar=self.options["constant_liar"],
+            n_startup_trials=self.options.n_startup_trials,
+            n_ei_candidates=self.options.n_ei_candidates,
+            multivariate=self.options.multivariate,
+            constant_liar=self.options.constant_liar,
         )
         study = optuna.create_study(direction="maximize", sampler=sampler)
         for tokens, reward in self.history:
@@ -70,7 +84,7 @@ class TPEStrategy(Strategy):
 
     # -- strategy ---------------------------------------------------------------------
 
-    def propose(self, n):
+    def propose(self, n: int) -> list[list[str]]:
         if int(n) <= 0:
             return []
         verbosity = optuna.logging.get_verbosity()
@@ -96,15 +110,15 @@ class TPEStrategy(Strategy):
         self.num_proposed += len(proposals)
         return proposals
 
-    def observe(self, results):
+    def observe(self, results: Iterable[tuple[Sequence[str], float]]) -> None:
         for tokens, reward in self._results(results):
             self.space.validate(tokens)
             self.history.append((tokens, reward))
 
-    def state(self):
+    def state(self) -> dict[str, Any]:
         return {**super().state(), "history": [(list(t), r) for t, r in self.history], "num_proposed": self.num_proposed}
 
-    def load_state(self, state):
+    def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.history = [(list(t), float(r)) for t, r in state["history"]]
         self.num_proposed = state["num_proposed"]
