@@ -7,24 +7,31 @@ never gets there (a lower bound), ``-`` when there is nothing to measure (a
 diverged curve).
 """
 
+from __future__ import annotations
+
 import math
 import re
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import numpy as np
 
-from keras_nos.compare.speedup import speedup as curve_speedup
+from keras_nos.compare.speedup import SeedSpeedup, speedup as curve_speedup
+
+# The functions below take a ``runner.Comparison`` as ``comparison`` (typed Any: runner imports this module) and a
+# ``suite.CompareTask`` or its name as ``task``.
 
 REFERENCE = "adam"
 
 
-def score(metric, higher_is_better):
+def score(metric: float, higher_is_better: bool) -> float:
     """A number to maximise; NaN (diverged) is the worst."""
     if not math.isfinite(metric):
         return -math.inf
     return metric if higher_is_better else -metric
 
 
-def ranks(comparison, task):
+def ranks(comparison: Any, task: Any) -> dict[str, float]:
     """{optimizer: rank} on ``task`` by mean test metric (1 is best; ties share the mean rank)."""
     scores = {spec: score(comparison.outcome(task, spec).mean, task.higher_is_better)
               for spec in comparison.optimizers}
@@ -36,7 +43,7 @@ def ranks(comparison, task):
     return result
 
 
-def speedup(comparison, task, spec, reference=REFERENCE):
+def speedup(comparison: Any, task: Any, spec: str, reference: str = REFERENCE) -> Optional[SeedSpeedup]:
     """The ``speedup.SeedSpeedup`` of ``spec`` over ``reference`` on the mean training-loss curves of ``task``: the
     steps ``reference`` needs to reach ``spec``'s final loss over the steps ``spec`` needs; None when
     there is nothing to measure (no reference, a diverged curve)."""
@@ -47,12 +54,12 @@ def speedup(comparison, task, spec, reference=REFERENCE):
     return curve_speedup(ref_steps, ref_losses, steps, losses, higher_is_better=False)
 
 
-def speedup_cell(result):
+def speedup_cell(result: Optional[SeedSpeedup]) -> str:
     """"1.23x", "≥1.23x" for a lower bound, "-" for none."""
     return "-" if result is None else f"{'≥' if result.lower_bound else ''}{result.value:.2f}x"
 
 
-def summary_rows(comparison):
+def summary_rows(comparison: Any) -> list[dict[str, Any]]:
     """Per optimizer: mean rank over tasks, tasks where it ranks first, tasks ahead of Adam, speedup per task."""
     task_ranks = {task.name: ranks(comparison, task) for task in comparison.tasks}
     rows = []
@@ -70,30 +77,30 @@ def summary_rows(comparison):
     return sorted(rows, key=lambda r: r["mean_rank"])
 
 
-def number(value):
+def number(value: Optional[float]) -> str:
     if value is None or not math.isfinite(value):
         return "-" if value is None else "diverged"
     return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.2e}"
 
 
-def _cell(outcome):
+def _cell(outcome: Any) -> str:
     if not math.isfinite(outcome.mean):
         return "diverged"
     return f"{number(outcome.mean)} ± {number(outcome.std)}"
 
 
-def _table(header, rows):
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     align = ["---"] + ["---:"] * (len(header) - 1)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def _label(spec):
+def _label(spec: str) -> str:
     return f"`{spec}`"
 
 
-def results_table(comparison):
+def results_table(comparison: Any) -> str:
     """Optimizers x tasks: test metric mean ± std over seeds, with the rank in brackets, and the mean rank."""
     task_ranks = {t.name: ranks(comparison, t) for t in comparison.tasks}
     header = ["optimizer"] + [f"{t.name} ({t.metric} {'↑' if t.higher_is_better else '↓'})"
@@ -106,7 +113,7 @@ def results_table(comparison):
     return _table(header, rows)
 
 
-def task_table(comparison, task):
+def task_table(comparison: Any, task: Any) -> str:
     """One task: rank, optimizer, chosen learning rate, test metric mean ± std, speedup over Adam."""
     task_ranks = ranks(comparison, task)
     rows = []
@@ -118,7 +125,7 @@ def task_table(comparison, task):
     return _table(["rank", "optimizer", "lr", f"test {task.metric}", "speedup vs adam"], rows)
 
 
-def summary_table(comparison):
+def summary_table(comparison: Any) -> str:
     """Mean rank over tasks, first places, tasks ahead of Adam, and the speedup over Adam per task."""
     rows = []
     for row in summary_rows(comparison):
@@ -129,7 +136,7 @@ def summary_table(comparison):
     return _table(header, rows)
 
 
-def to_markdown(comparison):
+def to_markdown(comparison: Any) -> str:
     """The whole report: settings, the results table, one table per task, the summary."""
     budget = comparison.budget
     tuning = (f"a log grid of {budget.trials} learning rates from {budget.low:g} to {budget.high:g}"
@@ -144,6 +151,6 @@ def to_markdown(comparison):
     return "\n".join(parts) + "\n"
 
 
-def metric_key(spec):
+def metric_key(spec: str) -> str:
     """``spec`` as an MLflow metric-name fragment."""
     return re.sub(r"[^A-Za-z0-9_.\- /]", "_", spec)[:200]
