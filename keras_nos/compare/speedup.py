@@ -22,8 +22,11 @@ lower bound enters as its value, which can only pull the interval down: a rule i
 strength of a bound. One seed gives no interval.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Optional
 
 import numpy as np
@@ -31,12 +34,13 @@ import numpy as np
 CONFIDENCE = 0.95
 
 
-def _reaches(values, target, higher_is_better):
+def _reaches(values: np.ndarray, target: float, higher_is_better: bool) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return values >= target if higher_is_better else values <= target
 
 
-def steps_to_target(steps, values, target, higher_is_better=True):
+def steps_to_target(steps: Sequence[float], values: Sequence[float], target: float,
+                    higher_is_better: bool = True) -> Optional[float]:
     """The first step at which the curve (``steps``, ``values``) reaches ``target``, linearly interpolated
     between the point before and the first point that reaches it; None when it never does (NaN points never
     reach). A curve that starts at or past the target reaches it at its first step."""
@@ -63,7 +67,8 @@ class SeedSpeedup:
     lower_bound: bool = False
 
 
-def speedup(reference_steps, reference_values, steps, values, higher_is_better=True) -> Optional[SeedSpeedup]:
+def speedup(reference_steps: Sequence[float], reference_values: Sequence[float], steps: Sequence[float],
+            values: Sequence[float], higher_is_better: bool = True) -> Optional[SeedSpeedup]:
     """The speedup of the curve (``steps``, ``values``) over the reference curve at the curve's final value.
 
     None when there is nothing to measure: an empty curve, a final value that is not finite (diverged), a
@@ -95,7 +100,7 @@ class SpeedupInterval:
     seeds: int
     lower_bounds: int = 0
 
-    def verdict(self):
+    def verdict(self) -> Optional[str]:
         """"faster" when the whole interval is above 1, "slower" when below, "no different", or None without
         an interval."""
         if self.low is None:
@@ -103,7 +108,7 @@ class SpeedupInterval:
         return "faster" if self.low > 1 else "slower" if self.high < 1 else "no different"
 
 
-def interval(seed_speedups, confidence=CONFIDENCE) -> Optional[SpeedupInterval]:
+def interval(seed_speedups: Sequence[SeedSpeedup], confidence: float = CONFIDENCE) -> Optional[SpeedupInterval]:
     """The geometric mean of ``seed_speedups`` (``SeedSpeedup``s or plain numbers; None entries skipped) with a
     ``confidence`` Student-t interval over their logarithms; None when there is none."""
     kept = [s for s in seed_speedups if s is not None]
@@ -122,7 +127,7 @@ def interval(seed_speedups, confidence=CONFIDENCE) -> Optional[SpeedupInterval]:
                            len(logs), bounds)
 
 
-def describe(summary):
+def describe(summary: Optional[SpeedupInterval]) -> str:
     """"1.23x (0.98-1.51)" for an interval, "1.23x (1 seed, no interval)", or "-"."""
     if summary is None:
         return "-"
