@@ -14,13 +14,13 @@ import pytest
 
 import keras_nos
 
-# Modules another engineer annotates as part of their own refactoring (the strategies, the search's session,
-# loop and config): left out of the count until then. ``search()`` lives in search/loop.py.
-NOT_YET = ("keras_nos.search.strategies", "keras_nos.search.session", "keras_nos.search.loop",
-           "keras_nos.search.config")
-# The share of public functions and methods annotated when this test was written: 323 of 392 in these modules
-# (82%; 48 of 395 before the annotations of issue 32). Raise it as more get annotations, never lower it.
-MIN_ANNOTATED_SHARE = 0.82
+# Modules another engineer annotates as part of their own refactoring (the search's session, loop and config):
+# left out of the count until then. ``search()`` lives in search/loop.py.
+NOT_YET = ("keras_nos.search.session", "keras_nos.search.loop", "keras_nos.search.config")
+# The share of public functions and methods annotated when this test was written: 399 of 467 in these modules
+# (85%; 54 of 436 in the whole package before the annotations of issue 32). Raise it as more get annotations,
+# never lower it.
+MIN_ANNOTATED_SHARE = 0.85
 
 
 def _unannotated(function):
