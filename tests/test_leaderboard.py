@@ -29,7 +29,7 @@ def test_the_difference_from_adam_is_paired_by_seed_with_its_standard_error():
 
 
 def _speedups(*values):
-    return {"fp-rule": {seed: {"value": value, "lower_bound": False} for seed, value in enumerate(values)}}
+    return {ADAM: {"fp-rule": {seed: {"value": value, "lower_bound": False} for seed, value in enumerate(values)}}}
 
 
 def test_a_speedup_whose_interval_holds_1_is_called_no_different_and_the_summary_says_so():
@@ -64,7 +64,7 @@ def test_the_star_and_the_summary_follow_the_speedup_interval_not_the_final_scor
 
 def test_the_summary_says_when_the_funnel_trained_another_length_and_when_speed_is_a_lower_bound():
     funnel = {"fp-rule": [0.95, 0.96], ADAM: [0.90, 0.92]}
-    speedups = {"fp-rule": {0: {"value": 2.0, "lower_bound": True}, 1: {"value": 1.5, "lower_bound": False}}}
+    speedups = {ADAM: {"fp-rule": {0: {"value": 2.0, "lower_bound": True}, 1: {"value": 1.5, "lower_bound": False}}}}
     rows = build_leaderboard([_record("fp-rule", "sign(m)", 0.96)], funnel, reference=ADAM, speedups=speedups,
                              lengths=(8, 16))
     text = summary(rows)

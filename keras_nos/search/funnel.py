@@ -1,13 +1,20 @@
-"""The stage after the budget: the funnel re-trains the top rules and tuned Adam with more seeds, for as many
-epochs as the search's candidates trained (unless ``funnel_epochs`` says otherwise), then the winner and Adam run
-through a suite of compare tasks.
+"""The stage after the budget: the funnel re-trains the top rules and the Adam references with more seeds, for as
+many epochs as the search's candidates trained (unless ``funnel_epochs`` says otherwise), then the winner and Adam
+run through a suite of compare tasks.
+
+The Adam references (``leaderboard.reference_rules``) are tuned ``adam`` and, when the space has the decay
+operands ``ld``, ``cd`` or ``rd``, ``adam*ld``, ``adam*cd`` and ``adam*rd``: the schedules a rule can express
+internally. Each is first trained once as the candidates were (the search's evaluator options: seed, epochs,
+grid, hurdles), a run of stage ``reference`` whose reward is the leaderboard's ``reward`` column; then the funnel
+trains them with the same grid and seeds as the found rules.
 
 Each funnel training records its validation curve at ``CURVE_POINTS`` evenly spaced steps (and step 0 and each
-epoch's end). Each row's ``speedup`` is then its speed to a target over tuned Adam, seed by seed
-(``keras_nos/compare/speedup.py``: the steps Adam takes to reach the rule's final validation score, over the
-rule's), with a 95% interval over the seeds; ``vs_adam`` its mean final-score difference from Adam paired by
-seed, with a standard error (``leaderboard.funnel_statistics``); the ``suite_vs_adam`` column says on how many
-suite tasks the winner beat Adam.
+epoch's end). Each rule's speed to a target over each reference is measured seed by seed
+(``keras_nos/compare/speedup.py``: the steps the reference takes to reach the rule's final validation score, over
+the rule's). The leaderboard compares with the best reference, the one with the highest mean funnel reward:
+``speedup`` with a 95% interval over the seeds, ``vs_adam`` the mean final-score difference paired by seed, with
+a standard error (``leaderboard.funnel_statistics``); the ``suite_vs_adam`` column says on how many suite tasks
+the winner beat Adam.
 """
 
 import dataclasses
@@ -17,9 +24,8 @@ from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
 from keras_nos.search import leaderboard as board
 from keras_nos.search.records import make_trial
 from keras_nos.search.session import progress_bar
-from keras_nos.tracking import tags
+from keras_nos.tracking import speedup_metrics, tags
 
-REFERENCES = (board.REFERENCE,)
 CURVE_POINTS = 24  # validations a funnel training: enough to interpolate the steps to a target (the issue asks 20)
 
 
@@ -29,6 +35,7 @@ def run_funnel_stage(session):
     if funnel.top_k <= 0 or funnel.seeds <= 0:
         return
     search_epochs, funnel_epochs = session.config.training_lengths()
+    measure_references(session)
     run_funnel(session, funnel.top_k, funnel.seeds, funnel_epochs, search_epochs)
     suite = funnel.suite_names()
     if suite:
@@ -41,8 +48,8 @@ def _entries(session, top_k):
     entries = {}
     for row in board.build_leaderboard(session.records, {})[:top_k]:
         entries[row["fingerprint"]] = [row["rule"], False]
-    for reference in REFERENCES:
-        entries.setdefault(rule_fingerprint(reference), [reference, True])[1] = True
+    for fingerprint, reference in session.reference_rules().items():
+        entries.setdefault(fingerprint, [reference, True])[1] = True
     return [(fingerprint, rule, is_reference) for fingerprint, (rule, is_reference) in entries.items()]
 
 
@@ -77,8 +84,6 @@ def _train_seed(session, waiting, seed, seeds, epochs, timeout, bar):
         trial = make_trial(position * seeds + seed, result, strategy="funnel", seed=seed, stage="funnel",
                            reference=is_reference)
         trial = dataclasses.replace(trial, run_id=session.tracker.log_candidate(trial))
-        if is_reference and seed == 0:
-            session.references.append(trial)
         session.funnel_results.setdefault(fingerprint, []).append(result.reward)
         steps, values = result.best_curve() if result.status == "ok" else ([], [])
         session.funnel_curves.setdefault(fingerprint, {})[seed] = {"steps": steps, "values": values,
@@ -88,26 +93,58 @@ def _train_seed(session, waiting, seed, seeds, epochs, timeout, bar):
 
 
 def _measure_speedups(session, entries, seed):
-    """Each found rule's speedup over tuned Adam with ``seed``, once both trained: kept for the leaderboard and
-    written to the rule's funnel run (``speedup``, ``speedup_lower_bound``, ``steps_to_target``,
-    ``adam_steps_to_target``)."""
-    reference = session.funnel_curves.get(rule_fingerprint(board.REFERENCE), {}).get(seed)
-    if reference is None:
-        return
+    """Each funnel entry's speedup over each Adam reference with ``seed``, once both trained: kept for the
+    leaderboard and written to the entry's funnel run (``speedup_metrics``: ``speedup``, ``speedup_lower_bound``,
+    ``adam_steps_to_target`` over ``adam``, ``speedup_over_adam_cd``, ... over the others, and
+    ``steps_to_target``)."""
     measured = False
-    for fingerprint, _, is_reference in entries:
-        curve = session.funnel_curves.get(fingerprint, {}).get(seed)
-        if is_reference or curve is None or seed in session.funnel_speedups.get(fingerprint, {}):
+    for reference_print, reference_rule in session.reference_rules().items():
+        reference = session.funnel_curves.get(reference_print, {}).get(seed)
+        if reference is None:
             continue
-        result = speedup(reference["steps"], reference["values"], curve["steps"], curve["values"])
-        session.funnel_speedups.setdefault(fingerprint, {})[seed] = result and dataclasses.asdict(result)
-        if result is not None:
-            session.tracker.log_run_metrics(curve["run_id"], {
-                "speedup": result.value, "speedup_lower_bound": float(result.lower_bound),
-                "steps_to_target": result.steps, "adam_steps_to_target": result.reference_steps})
-        measured = True
+        speeds = session.funnel_speedups.setdefault(reference_print, {})
+        names = speedup_metrics(reference_rule)
+        for fingerprint, _, _ in entries:
+            curve = session.funnel_curves.get(fingerprint, {}).get(seed)
+            if fingerprint == reference_print or curve is None or seed in speeds.get(fingerprint, {}):
+                continue
+            result = speedup(reference["steps"], reference["values"], curve["steps"], curve["values"])
+            speeds.setdefault(fingerprint, {})[seed] = result and dataclasses.asdict(result)
+            if result is not None:
+                session.tracker.log_run_metrics(curve["run_id"], {
+                    names[0]: result.value, names[1]: float(result.lower_bound), "steps_to_target": result.steps,
+                    names[2]: result.reference_steps})
+            measured = True
     if measured:
         session.checkpoint()
+
+
+def measure_references(session):
+    """Train each Adam reference once as the search's candidates were trained (its evaluator options: seed,
+    epochs, learning rates, hurdles, reward seeds), each a run of stage ``reference``, kept and checkpointed as it
+    finishes; a resumed search trains only the missing ones. A reference whose behaviour the search already trained
+    is answered by the cache, as a candidate's would be."""
+    measured = {trial.fingerprint for trial in session.references if trial.stage == "reference"}
+    waiting = [(position, rule) for position, (fingerprint, rule) in enumerate(session.reference_rules().items())
+               if fingerprint not in measured]
+    cached = [(position, rule) for position, rule in waiting if rule_fingerprint(rule) in session.cache]
+    for position, rule in cached:
+        result = dataclasses.replace(session.cache[rule_fingerprint(rule)], rule=rule, wall_time=0.0)
+        _keep_reference(session, position, result, cache_hit=True)
+    training = [(position, rule) for position, rule in waiting if (position, rule) not in cached]
+    if not training:
+        return
+    if session.executor.options != session.options:
+        session.executor.reconfigure(session.options, timeout=session.executor.timeout)
+    for i, result in session.executor.map_unordered([rule for _, rule in training]):
+        _keep_reference(session, training[i][0], result, cache_hit=False)
+
+
+def _keep_reference(session, position, result, cache_hit):
+    trial = make_trial(position, result, strategy="reference", seed=session.config.seed, stage="reference",
+                       reference=True, cache_hit=cache_hit)
+    session.references.append(dataclasses.replace(trial, run_id=session.tracker.log_candidate(trial)))
+    session.checkpoint()
 
 
 def run_suite(session, suite, seeds):

@@ -6,13 +6,31 @@ import math
 import numpy as np
 
 from keras_nos.compare.speedup import SeedSpeedup, interval
-from keras_nos.tracking import find_search_run, read_search
+from keras_nos.dsl.tokens import DECAY_OPERAND_TOKENS
+from keras_nos.tracking import find_search_run, read_search, speedup_metrics
 
 COLUMNS = ("rank", "rule", "reward", "funnel_reward", "funnel_std", "funnel_seeds", "speedup", "speedup_low",
            "speedup_high", "vs_adam", "vs_adam_se", "best_learning_rate", "fingerprint", "tokens", "reference",
-           "raw_rule", "suite_vs_adam")
+           "raw_rule", "suite_vs_adam", "best_reference")
 REFERENCE = "adam"  # the tuned optimizer every funnel runs beside the found rules
 SIGNIFICANT_ERRORS = 2.0  # a difference from Adam counts when it is more than this many standard errors
+
+
+def reference_rules(space):
+    """The Adam references of a search in ``space``: tuned ``adam`` always, and Adam times each decay operand
+    (``ld``, ``cd``, ``rd``: the schedules a rule of the space can express internally) that the space holds.
+    "Beats Adam" means beating the best of them (``best_reference``)."""
+    return (REFERENCE,) + tuple(f"{REFERENCE}*{decay}" for decay in DECAY_OPERAND_TOKENS if decay in space.operands)
+
+
+def best_reference(funnel, references):
+    """The fingerprint, among ``references`` ({fingerprint: rule text}), with the highest mean funnel reward over
+    the seeds all of them ran (paired by seed); the first reference on a tie, or when none has a funnel result."""
+    trained = [fingerprint for fingerprint in references if funnel.get(fingerprint)]
+    if not trained:
+        return next(iter(references), None)
+    seeds = min(len(funnel[fingerprint]) for fingerprint in trained)
+    return max(trained, key=lambda fingerprint: (np.mean(funnel[fingerprint][:seeds]), -trained.index(fingerprint)))
 
 
 def funnel_statistics(funnel, reference=None):
@@ -54,28 +72,40 @@ def speed_verdict(row):
     return "faster" if row["speedup_low"] > 1 else "slower" if row["speedup_high"] < 1 else "no different"
 
 
-SPEED_VERDICTS = {"faster": "faster than tuned Adam (its 95% interval is above 1)",
-                  "slower": "slower than tuned Adam (its 95% interval is below 1)",
-                  "no different": "not distinguishable from tuned Adam in speed (its 95% interval holds 1)",
+SPEED_VERDICTS = {"faster": "faster than {against} (its 95% interval is above 1)",
+                  "slower": "slower than {against} (its 95% interval is below 1)",
+                  "no different": "not distinguishable from {against} in speed (its 95% interval holds 1)",
                   None: "no interval with 1 seed"}
 
 
+def _against(row):
+    """"tuned Adam" when Adam is the only reference, else "the best Adam reference (adam*cd)"."""
+    if len(row.get("references_compared") or ()) <= 1:
+        return "tuned Adam"
+    return f"the best Adam reference ({row['best_reference']})"
+
+
 def summary(rows):
-    """One line on the winner against tuned Adam in the funnel: its speed to a target with the 95% interval (the
-    verdict), the final-score difference beside it, the funnel's training length and, when it ran, the suite."""
+    """One line on the winner against the best Adam reference in the funnel: its speed to a target with the 95%
+    interval (the verdict), the final-score difference beside it, which reference was best, the funnel's training
+    length and, when it ran, the suite."""
     top = next((row for row in rows if not row["reference"]), None)
     if top is None or top.get("vs_adam") is None:
         return "No funnel against tuned Adam ran: the leaderboard ranks by one training each."
-    seeds = top["funnel_seeds"]
+    seeds, against = top["funnel_seeds"], _against(top)
     if top.get("speedup") is None:
-        text = f"Winner {top['rule']}: no speedup over tuned Adam measured (no curve to read, or a diverged one);"
+        text = f"Winner {top['rule']}: no speedup over {against} measured (no curve to read, or a diverged one);"
     else:
-        bound = " (at least: tuned Adam never reached its final score on some seeds)" if top.get("speedup_bounds") \
+        bound = f" (at least: {against} never reached its final score on some seeds)" if top.get("speedup_bounds") \
             else ""
-        text = (f"Winner {top['rule']}: {_speed(top)} tuned Adam's speed to its final validation score{bound} over "
-                f"{seeds} paired seed{'s' if seeds != 1 else ''}: {SPEED_VERDICTS[speed_verdict(top)]};")
+        text = (f"Winner {top['rule']}: {_speed(top)} {against}'s speed to its final validation score{bound} over "
+                f"{seeds} paired seed{'s' if seeds != 1 else ''}: "
+                f"{SPEED_VERDICTS[speed_verdict(top)].format(against=against)};")
     error = f" ± {top['vs_adam_se']:.4f}" if top.get("vs_adam_se") is not None else ""
-    text += f" final score {top['vs_adam']:+.4f}{error} against Adam."
+    text += f" final score {top['vs_adam']:+.4f}{error} against {top.get('best_reference') or 'Adam'}."
+    if len(top.get("references_compared") or ()) > 1:
+        text += (f" The Adam references ({', '.join(top['references_compared'])}) had the same grid and seeds; "
+                 f"{top['best_reference']} had the best mean funnel reward.")
     text += _length_note(top)
     if top.get("suite_vs_adam"):
         wins, tasks = top["suite_vs_adam"].split("/")
@@ -116,29 +146,28 @@ def build_leaderboard(trials, funnel, suite=None, reference=None, speedups=None,
 
     ``rule`` is the trial's simplified formula, ``raw_rule`` the text the search evaluated.
 
-    ``funnel`` maps fingerprint -> the funnel's rewards by seed (``funnel_statistics``);
-    the rows of reference optimizers (like Adam) have ``reference`` true and no tokens. ``suite`` maps fingerprint ->
-    "wins/tasks" against Adam on the compare suite (``search(funnel_suite=...)``). ``speedups`` maps fingerprint
-    -> {seed: that seed's speed over tuned Adam} (``keras_nos/compare/speedup.py``), summarised as ``speedup``
+    ``funnel`` maps fingerprint -> the funnel's rewards by seed (``funnel_statistics``). ``reference`` names the
+    Adam references, {fingerprint: rule text} (a single fingerprint is plain ``adam``); left out, they are the
+    trials marked ``reference``. Their rows have ``reference`` true and no tokens; a reference's ``reward`` is its
+    training as the candidates were trained (a trial of stage ``reference``), None ("-") when it has only funnel
+    trainings. ``vs_adam`` and ``speedup`` compare with the best reference (``best_reference``, by mean funnel
+    reward), named in each row's ``best_reference``. ``suite`` maps fingerprint -> "wins/tasks" against Adam on
+    the compare suite (``search(funnel_suite=...)``). ``speedups`` maps reference fingerprint -> fingerprint ->
+    {seed: that seed's speed over the reference} (``keras_nos/compare/speedup.py``), summarised as ``speedup``
     (geometric mean) with its 95% interval ``speedup_low``-``speedup_high``. ``lengths`` is (the search's epochs,
     the funnel's), for the summary.
     """
+    references = _references(trials, reference)
     best = {}
     for trial in trials:
-        if trial.status != "ok":
-            continue
-        if trial.fingerprint not in best or trial.reward > best[trial.fingerprint]["reward"]:
-            best[trial.fingerprint] = {
-                "rule": trial.simplified_rule or trial.rule,
-                "raw_rule": trial.rule,
-                "reward": trial.reward,
-                "best_learning_rate": trial.result.best_learning_rate,
-                "fingerprint": trial.fingerprint,
-                "tokens": " ".join(trial.tokens or ()),
-                "reference": trial.reference,
-            }
-    statistics = funnel_statistics(funnel, reference)
-    speeds = speedup_statistics(speedups)
+        if trial.status != "ok" or trial.stage == "funnel":
+            if trial.reference:  # a reference without a proxy reward (an older search's, or one that failed)
+                best.setdefault(trial.fingerprint, _row(trial, reward=None))
+        elif best.get(trial.fingerprint, {}).get("reward") is None or trial.reward > best[trial.fingerprint]["reward"]:
+            best[trial.fingerprint] = _row(trial, trial.reward)
+    chosen = best_reference(funnel, references)
+    statistics = funnel_statistics(funnel, chosen)
+    speeds = speedup_statistics((speedups or {}).get(chosen))
     for fingerprint, row in best.items():
         speed = speeds.get(fingerprint)
         row["speedup"], row["speedup_low"], row["speedup_high"] = (speed.mean, speed.low, speed.high) if speed \
@@ -150,23 +179,48 @@ def build_leaderboard(trials, funnel, suite=None, reference=None, speedups=None,
         row["funnel_seeds"] = entry.get("seeds")
         row["vs_adam"], row["vs_adam_se"] = entry.get("vs_adam"), entry.get("vs_adam_se")
         row["suite_vs_adam"] = (suite or {}).get(fingerprint)
+        row["best_reference"] = references.get(chosen)
+        row["references_compared"] = tuple(references.values())
+        row["reference"] = row["reference"] or fingerprint in references
     rows = sorted(best.values(), key=lambda r: (r["funnel_reward"] is None, -round(r["funnel_reward"] or 0.0, 9),
-                                               -r["reward"], r["fingerprint"]))  # ties: stable by fingerprint
-    for rank, row in enumerate(rows, 1):
+                                               r["reward"] is None, -(r["reward"] or 0.0), r["fingerprint"]))
+    for rank, row in enumerate(rows, 1):  # ties: stable by fingerprint
         row["rank"] = rank
     return rows
+
+
+def _references(trials, reference):
+    """{fingerprint: rule text} of the Adam references: ``reference`` as given, else the trials marked so (a
+    trial of stage ``reference`` names its reference's text; a funnel training may carry a found rule's)."""
+    if isinstance(reference, str):
+        return {reference: REFERENCE}
+    if reference is not None:
+        return dict(reference)
+    references = {}
+    for trial in sorted((t for t in trials if t.reference), key=lambda t: t.stage != "reference"):
+        references.setdefault(trial.fingerprint, trial.rule)
+    return dict(sorted(references.items(), key=lambda item: item[1] != REFERENCE))
+
+
+def _row(trial, reward):
+    return {"rule": trial.simplified_rule or trial.rule, "raw_rule": trial.rule, "reward": reward,
+            "best_learning_rate": trial.result.best_learning_rate if reward is not None else None,
+            "fingerprint": trial.fingerprint, "tokens": " ".join(trial.tokens or ()), "reference": trial.reference}
 
 
 def format_leaderboard(rows, limit=20):
     """A fixed-width text table of the top ``limit`` rows."""
     suite = any(row.get("suite_vs_adam") for row in rows)  # the column appears when the funnel ran the suite
-    lines = [f"{'rank':>4}  {'reward':>6}  {'funnel':>13}  {'speedup (95%)':>20}  {'vs adam ± se':>16}  {'lr':>7}  "
+    against = next((row["best_reference"] for row in rows if row.get("best_reference")), REFERENCE)
+    versus = f"vs {against} ± se"
+    lines = [f"{'rank':>4}  {'reward':>6}  {'funnel':>13}  {'speedup (95%)':>20}  {versus:>16}  {'lr':>7}  "
              + ("suite wins  " if suite else "") + f"{'fingerprint':16}  rule"]
     for row in rows[:limit]:
         funnel = f"{row['funnel_reward']:.4f}±{row['funnel_std']:.4f}" if row["funnel_reward"] is not None else "-"
         lr = f"{row['best_learning_rate']:g}" if row["best_learning_rate"] else "-"
         wins = f"{row.get('suite_vs_adam') or '-':>10}  " if suite else ""
-        lines.append(f"{row['rank']:>4}  {row['reward']:.4f}  {funnel:>13}  {_speed_cell(row):>20}  "
+        reward = f"{row['reward']:.4f}" if row["reward"] is not None else "-"
+        lines.append(f"{row['rank']:>4}  {reward:>6}  {funnel:>13}  {_speed_cell(row):>20}  "
                      f"{_versus_adam(row):>16}  {lr:>7}  {wins}"
                      f"{row['fingerprint']:16}  {row['rule']}")
     return "\n".join(lines)
@@ -202,11 +256,11 @@ def write_csv(rows, path):
 
 def read_leaderboard(uri, run_id):
     """Rows of a finished or running search, read from its MLflow runs."""
-    from keras_nos.dsl.fingerprint import fingerprint
-
     trials, funnel, suite, speedups = read_search(uri, run_id, speedups=True)
     params = find_search_run(uri, run_id).data.params
     lengths = tuple(int(params[key]) if params.get(key, "None") != "None" else None
                     for key in ("search_epochs", "funnel_epochs"))
-    return build_leaderboard(trials, funnel, suite, reference=fingerprint(REFERENCE), speedups=speedups,
+    references = _references(trials, None)
+    by_reference = {fingerprint: speedups.get(speedup_metrics(rule)[0], {}) for fingerprint, rule in references.items()}
+    return build_leaderboard(trials, funnel, suite, reference=references, speedups=by_reference,
                              lengths=lengths if None not in lengths else None)

@@ -35,9 +35,10 @@ class SearchSession:
         self.cache = {}  # fingerprint -> EvaluationResult
         self.funnel_results = {}  # fingerprint -> list of rewards
         self.funnel_curves = {}  # fingerprint -> {seed: {"steps", "values" (best rate's), "run_id"}}
-        self.funnel_speedups = {}  # fingerprint -> {seed: SeedSpeedup as a dict, or None}: speed over tuned Adam
+        # reference fingerprint -> fingerprint -> {seed: SeedSpeedup as a dict, or None}: speed over that reference
+        self.funnel_speedups = {}
         self.replay = {}  # index -> Trial logged after the last checkpoint
-        self.references = []  # funnel trials of reference optimizers, shown beside the found rules
+        self.references = []  # the Adam references trained as the candidates were (stage "reference"), by the funnel
         self.suite_results = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
         self.progress_logged = set()  # indices of the candidates whose step metrics are on the parent run
         self.unwritten = 0  # finished candidates whose write waits for the tracking store
@@ -55,7 +56,8 @@ class SearchSession:
             self.records = [Trial.from_dict(record) for record in state["records"]]
             self.funnel_results = state["funnel"]
             self.funnel_curves = state.get("funnel_curves", {})
-            self.funnel_speedups = state.get("funnel_speedups", {})
+            self.funnel_speedups = state.get("reference_speedups") or (
+                {rule_fingerprint(board.REFERENCE): state["funnel_speedups"]} if state.get("funnel_speedups") else {})
             self.references = [Trial.from_dict(record) for record in state["references"]]
             self.suite_results = state["suite"]
             self.pending = [(index, list(tokens)) for index, tokens in state.get("pending", [])]
@@ -76,7 +78,7 @@ class SearchSession:
         state = {"strategy": self.strategy.state(), "records": [trial.to_dict() for trial in self.records],
                  "funnel": self.funnel_results, "references": [trial.to_dict() for trial in self.references],
                  "suite": self.suite_results, "funnel_curves": self.funnel_curves,
-                 "funnel_speedups": self.funnel_speedups}
+                 "reference_speedups": self.funnel_speedups}
         if self.config.executor.mode == "async":
             state.update(pending=[(index, list(tokens)) for index, tokens in in_flight], next_index=self.next_index)
         self._log_progress()
@@ -163,9 +165,13 @@ class SearchSession:
         self.tracker.set_tag(tags.SUMMARY, board.summary(best))
         self.tracker.finish(metrics)
 
+    def reference_rules(self):
+        """{fingerprint: rule text} of the search's Adam references (``leaderboard.reference_rules``)."""
+        return {rule_fingerprint(rule): rule for rule in board.reference_rules(self.space)}
+
     def leaderboard(self):
         return board.build_leaderboard(self.records + self.references, self.funnel_results, self.suite_results,
-                                       reference=rule_fingerprint(board.REFERENCE), speedups=self.funnel_speedups,
+                                       reference=self.reference_rules(), speedups=self.funnel_speedups,
                                        lengths=self.config.training_lengths())
 
 

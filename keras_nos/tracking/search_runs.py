@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import tempfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
@@ -63,23 +64,38 @@ def candidate_runs(uri: str, run_id: str) -> list[Run]:
                                          filter_string=f"tags.{tags.PARENT} = '{run_id}'", max_results=50000)
 
 
+SPEEDUP_OVER = "speedup_over_"
+
+
+def speedup_metrics(reference: str) -> tuple[str, str, str]:
+    """The metric names, on a funnel training's run, of its speed over the Adam reference ``reference`` (rule
+    text): (speedup, lower-bound flag, the reference's steps to the target). Plain ``adam`` has the plain names;
+    ``adam*cd`` has ``speedup_over_adam_cd``, ``speedup_lower_bound_over_adam_cd`` and
+    ``reference_steps_to_target_over_adam_cd``."""
+    if reference == "adam":
+        return "speedup", "speedup_lower_bound", "adam_steps_to_target"
+    key = re.sub(r"[^0-9A-Za-z]+", "_", reference).strip("_")
+    return f"{SPEEDUP_OVER}{key}", f"speedup_lower_bound_over_{key}", f"reference_steps_to_target_over_{key}"
+
+
 def read_search(uri: str, run_id: str, speedups: bool = False) -> tuple[Any, ...]:
     """What a leaderboard is built from: (trials, funnel rewards by seed, suite results) of search ``run_id``.
 
     The trials are the search's candidates and the funnel trainings of the references; the funnel maps each
     fingerprint to its rewards in seed order; the suite maps fingerprint -> "wins/tasks" against Adam. With
-    ``speedups``, a fourth item maps fingerprint -> {seed: {"value", "lower_bound"}}: each funnel training's
-    speed over tuned Adam (its metrics ``speedup`` and ``speedup_lower_bound``).
+    ``speedups``, a fourth item maps a reference's speedup metric (``speedup_metrics``) -> fingerprint -> {seed:
+    {"value", "lower_bound"}}: each funnel training's speed over that Adam reference.
     """
     trials, funnel, speeds = [], {}, {}  # funnel: fingerprint -> [(seed, reward)]
     for run in candidate_runs(uri, run_id):
         trial = trial_from_run(run)
         if trial.stage == "funnel":
             funnel.setdefault(trial.fingerprint, []).append((trial.seed, trial.reward))
-            if "speedup" in run.data.metrics:
-                speeds.setdefault(trial.fingerprint, {})[trial.seed] = {
-                    "value": run.data.metrics["speedup"],
-                    "lower_bound": bool(run.data.metrics.get("speedup_lower_bound", 0.0))}
+            for name, value in run.data.metrics.items():
+                if name == "speedup" or name.startswith(SPEEDUP_OVER):
+                    bound = "speedup_lower_bound" + name[len("speedup"):]
+                    speeds.setdefault(name, {}).setdefault(trial.fingerprint, {})[trial.seed] = {
+                        "value": value, "lower_bound": bool(run.data.metrics.get(bound, 0.0))}
             if not trial.reference:
                 continue
         trials.append(trial)
@@ -154,7 +170,7 @@ class SearchTracker(RunWriter):
         """
         finished = []
         for run in candidate_runs(self.uri, self.run_id):
-            if run.info.status == "RUNNING" and run.data.tags.get(tags.STAGE) in ("search", "funnel"):
+            if run.info.status == "RUNNING" and run.data.tags.get(tags.STAGE) in ("search", "funnel", "reference"):
                 self.client.delete_run(run.info.run_id)
             else:
                 finished.append(trial_from_run(run))
