@@ -14,9 +14,9 @@ import pytest
 
 import keras_nos
 
-# Modules another engineer annotates as part of their own refactoring (the search's session, loop and config):
-# left out of the count until then. ``search()`` lives in search/loop.py.
-NOT_YET = ("keras_nos.search.session", "keras_nos.search.loop", "keras_nos.search.config")
+# Modules another engineer annotates as part of their own refactoring (the search's session and config):
+# left out of the count until then.
+NOT_YET = ("keras_nos.search.session", "keras_nos.search.config")
 # The share of public functions and methods annotated when this test was written: 399 of 467 in these modules
 # (85%; 54 of 436 in the whole package before the annotations of issue 32). Raise it as more get annotations,
 # never lower it.
@@ -59,12 +59,14 @@ def _entry_points():
     from keras_nos.search.optimizer_search import InMemoryData, OptimizerSearch
     from keras_nos.tasks.evaluator import Evaluator, evaluate
     from keras_nos.tasks.registry import Task, get_task, register_task
+    from keras_nos.search.loop import search
+    from keras_nos.tracking.in_memory import InMemoryTracker
 
     objects = {"keras_nos.export.export_search": importlib.import_module("keras_nos.export").export_search,
                "keras_nos.export.module_source": importlib.import_module("keras_nos.export").module_source,
                "OptimizerSearch": OptimizerSearch, "InMemoryData": InMemoryData, "Task": Task, "get_task": get_task,
                "register_task": register_task, "evaluate": evaluate, "Evaluator": Evaluator,
-               "RayExecutor": RayExecutor}
+               "RayExecutor": RayExecutor, "search": search, "InMemoryTracker": InMemoryTracker}
     for package in (optimizers, dsl, compare, executors, tracking):
         for name in package.__all__:
             obj = getattr(package, name)

@@ -7,12 +7,19 @@ anything is written; then the candidates are evaluated in batches
 (``sync_loop``, the default, reproducible for a seed) or with ``workers``
 always in flight (``async_loop``), and when the budget is spent the funnel and
 the compare suite run (``funnel``). ``session.SearchSession`` holds the state
-between steps and checkpoints it on the parent run.
+between steps and checkpoints it on the parent run. With ``tracking_uri="memory:"``
+the records stay in the process (``tracking/in_memory.py``): the same loop, no store.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from keras_nos.errors import KerasNosError
 from keras_nos.executors import make_executor
 from keras_nos.search import settings as stored_settings
 from keras_nos.search.async_loop import run_in_flight
+from keras_nos.search.config import SearchConfig
 from keras_nos.search.funnel import run_funnel_stage
 from keras_nos.search.screen import HurdleScreen
 from keras_nos.search.session import SearchSession
@@ -20,20 +27,20 @@ from keras_nos.search.strategies import make_strategy
 from keras_nos.search.sync_loop import run_batches
 from keras_nos.tasks.checks import check_network_task
 from keras_nos.tracking import SearchTracker, check_reachable, default_tracking_uri, find_search_run
+from keras_nos.tracking.in_memory import MEMORY_URI, InMemoryTracker, is_in_memory
 from keras_nos.tracking.lease import RunLease
 from keras_nos.tracking.patience import DEFAULT_STORE_PATIENCE, PatientClient, check_store_patience
 from keras_nos.tracking.resume import SearchInterrupted
 
 
-def search(config=None, *, tracking_uri=None, resume=None, progress=True, max_batches=None,
-           store_patience=DEFAULT_STORE_PATIENCE, **settings):
+def search(config: SearchConfig | None = None, *, tracking_uri: str | None = None, resume: str | None = None,
+           progress: bool = True, max_batches: int | None = None, store_patience: float = DEFAULT_STORE_PATIENCE,
+           **settings: Any) -> list[dict[str, Any]]:
     """Run (or resume) a search and return its leaderboard rows, best first.
 
-    The settings are keyword arguments by their flat names (``task``,
-    ``strategy``, ``budget``, ``workers``, ``funnel_top_k``, ...; the fields of
-    :mod:`keras_nos.search.config`, with their defaults), or a ``SearchConfig``
-    as ``config`` (every one of its settings counts as given; keywords override
-    it). Every setting is checked before anything is written.
+    The settings are keyword arguments by their flat names (``task``, ``strategy``, ``budget``, ``workers``,
+    ...; the fields of :mod:`keras_nos.search.config`), or a ``SearchConfig`` as ``config`` (all of it counts
+    as given; keywords override it). Every setting is checked before anything is written.
 
     ``resume`` is the parent run id of an earlier search: its settings are
     stored on that run and used for every setting left out; a given one that
@@ -54,24 +61,23 @@ def search(config=None, *, tracking_uri=None, resume=None, progress=True, max_ba
     ``reward_seeds`` > 1 trains each candidate's best learning rate with that many
     seeds and rewards their mean (``Evaluator``): a less noisy reward for more compute.
 
-    The funnel trains the top ``funnel_top_k`` rules and tuned Adam with
-    ``funnel_seeds`` seeds, for the search's epochs unless ``funnel_epochs`` is set;
-    each row's ``speedup`` over tuned Adam (``compare/speedup.py``), with a 95%
-    interval over the paired seeds, is what the star and ``leaderboard.summary``
-    judge by; ``vs_adam`` is its paired final-score difference from Adam.
-    ``funnel_suite`` (names of ``keras_nos.compare`` tasks, ``"all"``, or ``"none"``)
-    then runs the winner and Adam through that suite, with the same
-    learning-rate budget and seeds; the ``suite_vs_adam`` column says on how many
-    of its tasks the winner beat Adam.
+    The funnel trains the top ``funnel_top_k`` rules and tuned Adam with ``funnel_seeds`` seeds (for the
+    search's epochs unless ``funnel_epochs`` is set); each row's ``speedup`` over Adam, with a 95% interval
+    over paired seeds (``compare/speedup.py``), is what the star and ``leaderboard.summary`` judge by, beside
+    ``vs_adam``, its paired final-score difference. ``funnel_suite`` (``keras_nos.compare`` task names,
+    ``"all"`` or ``"none"``) then runs the winner and Adam through that suite (``suite_vs_adam``: tasks won).
 
-    A store that goes away is waited for up to ``store_patience`` seconds
-    (``tracking/patience.py``); one process runs a search, holding a lease on its
-    parent run (``tracking/lease.py``); Ctrl-C raises ``SearchInterrupted`` (run id, resume command).
+    A store that goes away is waited for up to ``store_patience`` seconds (``tracking/patience.py``); one
+    process runs a search, holding a lease on its parent run (``tracking/lease.py``); Ctrl-C raises
+    ``SearchInterrupted`` (run id, resume command). ``tracking_uri="memory:"`` keeps the records in this
+    process (``tracking/in_memory.py``): nothing to resume, no compare suite.
     """
     given = dict(config.settings() if config is not None else {}, **settings)
-    config = stored_settings.resolve(given, _parent_run(tracking_uri, resume) if resume else None)
+    in_memory = is_in_memory(tracking_uri)
+    config = _resolve(given, tracking_uri, resume)
     uri = tracking_uri or default_tracking_uri()
-    check_reachable(uri)
+    if not in_memory:
+        check_reachable(uri)
     patience = check_store_patience(store_patience)
     lease = RunLease(uri, resume).acquire() if resume else None  # claimed before anything is written on the run
     run_id = resume
@@ -84,7 +90,8 @@ def search(config=None, *, tracking_uri=None, resume=None, progress=True, max_ba
         try:
             session = _start_session(config, uri, resume, executor, progress, patience)
             run_id = session.tracker.run_id
-            session.lease = lease = lease or RunLease(uri, run_id).acquire(contested=False)
+            if not in_memory:
+                session.lease = lease = lease or RunLease(uri, run_id).acquire(contested=False)
         except BaseException:
             executor.close()
             raise
@@ -99,12 +106,25 @@ def search(config=None, *, tracking_uri=None, resume=None, progress=True, max_ba
         finally:
             executor.close()
     except KeyboardInterrupt:
-        if run_id is None:
+        if run_id is None or in_memory:
             raise
         raise SearchInterrupted(run_id, uri) from None
     finally:
         if lease is not None:
             lease.release()
+
+
+def _resolve(given, tracking_uri, resume):
+    """The checked settings: ``given`` over those stored on run ``resume``; a search in memory has no stored
+    settings to resume from, nor a store for the compare suite's runs."""
+    if is_in_memory(tracking_uri) and resume:
+        raise KerasNosError(f"resume={resume!r}: a search kept in memory (tracking_uri={MEMORY_URI!r}) ends with its "
+                            f"process; resume a search tracked in an MLflow store")
+    config = stored_settings.resolve(given, _parent_run(tracking_uri, resume) if resume else None)
+    if is_in_memory(tracking_uri) and config.funnel.suite_names():
+        raise KerasNosError(f"funnel_suite={','.join(config.funnel.suite_names())!r} needs an MLflow store for the "
+                            f"comparison's runs; with tracking_uri={MEMORY_URI!r} use funnel_suite='none'")
+    return config
 
 
 def _parent_run(tracking_uri, run_id):
@@ -117,16 +137,20 @@ def _start_session(config, uri, resume, executor, progress, store_patience):
     """The session of a new parent run, or of run ``resume``, with its strategy; its tracker waits
     ``store_patience`` seconds for a store that goes away."""
     space = config.strategy.search_space()
-    tracker = SearchTracker(uri, config.experiment, run_id=resume, params=_run_params(config, space),
-                            run_name=f"{config.strategy.name}-{config.task.label}",
-                            settings=stored_settings.encode(config))
-    tracker.client = PatientClient(tracker.client, uri, store_patience)
-    tracker.client.run_id = tracker.run_id
+    if is_in_memory(uri):
+        tracker = InMemoryTracker(_run_params(config, space))
+    else:
+        tracker = SearchTracker(uri, config.experiment, run_id=resume, params=_run_params(config, space),
+                                run_name=f"{config.strategy.name}-{config.task.label}",
+                                settings=stored_settings.encode(config))
+        tracker.client = PatientClient(tracker.client, uri, store_patience)
+        tracker.client.run_id = tracker.run_id
     screen = HurdleScreen(config.task.hurdles, config.task.learning_rates)
     strategy = make_strategy(config.strategy.name, space, seed=config.seed, screen=screen,
                              **(config.strategy.options or {}))
     session = SearchSession(config, tracker, space, strategy, executor, progress)
-    tracker.client.waiting = lambda: session.unwritten
+    if not is_in_memory(uri):
+        tracker.client.waiting = lambda: session.unwritten
     return session
 
 
