@@ -39,3 +39,13 @@ def test_an_in_memory_search_cannot_be_resumed_or_run_the_compare_suite():
         search(tracking_uri=MEMORY_URI, resume="memory-abc", **TINY)
     with pytest.raises(KerasNosError, match="funnel_suite"):
         search(tracking_uri=MEMORY_URI, **dict(TINY, funnel_suite="rosenbrock"))
+
+
+def test_a_tracker_given_as_the_store_holds_every_candidate_in_proposal_order():
+    tracker = InMemoryTracker()
+    rows = search(tracking_uri=tracker, **dict(TINY, funnel_top_k=0))
+    candidates = [trial for trial in tracker.trials if trial.stage == "search"]
+    assert [trial.index for trial in candidates] == list(range(TINY["budget"]))
+    assert max(trial.reward for trial in candidates) == rows[0]["reward"]
+    assert tracker.status == "FINISHED" and tracker.params["budget"] == TINY["budget"]
+    assert tracker.load_checkpoint()["records"], "the checkpoint holds the candidates, as on an MLflow run"

@@ -33,7 +33,8 @@ from keras_nos.tracking.patience import DEFAULT_STORE_PATIENCE, PatientClient, c
 from keras_nos.tracking.resume import SearchInterrupted
 
 
-def search(config: SearchConfig | None = None, *, tracking_uri: str | None = None, resume: str | None = None,
+def search(config: SearchConfig | None = None, *, tracking_uri: str | InMemoryTracker | None = None,
+           resume: str | None = None,
            progress: bool = True, max_batches: int | None = None, store_patience: float = DEFAULT_STORE_PATIENCE,
            **settings: Any) -> list[dict[str, Any]]:
     """Run (or resume) a search and return its leaderboard rows, best first.
@@ -69,8 +70,8 @@ def search(config: SearchConfig | None = None, *, tracking_uri: str | None = Non
 
     A store that goes away is waited for up to ``store_patience`` seconds (``tracking/patience.py``); one
     process runs a search, holding a lease on its parent run (``tracking/lease.py``); Ctrl-C raises
-    ``SearchInterrupted`` (run id, resume command). ``tracking_uri="memory:"`` keeps the records in this
-    process (``tracking/in_memory.py``): nothing to resume, no compare suite.
+    ``SearchInterrupted`` (run id, resume command). ``tracking_uri="memory:"`` (or an ``InMemoryTracker``, to
+    read its trials after) keeps the records in this process: nothing to resume, no compare suite.
     """
     given = dict(config.settings() if config is not None else {}, **settings)
     in_memory = is_in_memory(tracking_uri)
@@ -138,7 +139,8 @@ def _start_session(config, uri, resume, executor, progress, store_patience):
     ``store_patience`` seconds for a store that goes away."""
     space = config.strategy.search_space()
     if is_in_memory(uri):
-        tracker = InMemoryTracker(_run_params(config, space))
+        tracker = uri if isinstance(uri, InMemoryTracker) else InMemoryTracker()
+        tracker.params.update(_run_params(config, space))
     else:
         tracker = SearchTracker(uri, config.experiment, run_id=resume, params=_run_params(config, space),
                                 run_name=f"{config.strategy.name}-{config.task.label}",

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 MEMORY_URI = "memory:"  # search(tracking_uri=MEMORY_URI): keep the records in this process
 
 
-def is_in_memory(uri: str | None) -> bool:
-    return uri == MEMORY_URI
+def is_in_memory(uri: object) -> bool:
+    """Whether ``uri`` (a ``tracking_uri``) asks for records in memory: :data:`MEMORY_URI` or a tracker itself."""
+    return isinstance(uri, InMemoryTracker) or uri == MEMORY_URI
 
 
 class InMemoryTracker:
