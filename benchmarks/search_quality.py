@@ -93,7 +93,9 @@ def parse_args(argv=None):
                              "the Evaluator of a search, with no MLflow, checkpoint or funnel): the same rewards as a "
                              "tracked search (tested), about 5x faster on rosenbrock, for sweeping options over many "
                              "seeds")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, as the run's record keeps it
+    return args
 
 
 # -- running --------------------------------------------------------------------------------
@@ -193,7 +195,7 @@ def run_searches(args):
                         "epochs": args.epochs, "learning_rates": list(learning_rates), "batch_size": args.batch_size,
                         # the loop's default hurdles; rewards are only comparable under the same ones
                         "hurdle": "; ".join(HURDLES[name].describe() for name in DEFAULT_HURDLES)},
-           "searches": [], "commands": ["python benchmarks/search_quality.py " + shlex.join(sys.argv[1:])]}
+           "searches": [], "commands": ["python benchmarks/search_quality.py " + shlex.join(args.argv)]}
     if not args.in_process:
         print(f"MLflow store: {uri}", flush=True)
     started = time.perf_counter()
@@ -497,8 +499,9 @@ def main(argv=None):
     if args.doc:
         figure = os.path.relpath(os.path.join(args.out, "search_quality.png"), os.path.dirname(os.path.abspath(args.doc)))
         runs = [f"The searches ran as `{command.strip()}`." for command in raw.get("commands", [])]
-        note = "\n\n".join(runs) if args.from_raw and runs else None
-        command = results_page.command_line("benchmarks/search_quality.py", sys.argv[1:] if argv is None else argv)
+        note = ("\n\n".join(runs) + "\n\nEvery figure is from the stored rewards (`--from-raw`); the machine line is "
+                "where they were rendered, the wall times are the searches' own.") if args.from_raw else None
+        command = results_page.command_line("benchmarks/search_quality.py", args.argv)
         block = results_page.results_block(command, machine, f"{text}\n\n{wall_line}\n\n![best so far]({figure})", note)
         results_page.write_block(args.doc, args.block or raw["settings"].get("task", "search-quality"), block,
                                  "benchmarks/search_quality.py", title="Search strategies compared")

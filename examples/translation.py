@@ -68,6 +68,7 @@ for _path in (HERE, ROOT):  # translation_lib next to this file; keras_nos from 
     if str(_path) not in sys.path:
         sys.path.insert(0 if _path == HERE else len(sys.path), str(_path))
 
+from common.results_doc import add_doc_argument, machine_line, write_doc  # noqa: E402
 from common.cli import UsageError, check_positive, doc_parser, run_main  # noqa: E402
 from translation_lib.data import SOURCES, DataError, check_source  # noqa: E402
 from translation_lib.specs import parse_learning_rates, parse_optimizers  # noqa: E402
@@ -168,6 +169,7 @@ def build_parser():
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite under ./mlruns)")
     g.add_argument("--run-name", help="name of the parent MLflow run")
     g.add_argument("--out", help="output dir (default runs/translation/<time>-<arch>)")
+    add_doc_argument(g, "translation-transfer.md")
     return p
 
 
@@ -248,7 +250,11 @@ def main(argv=None):
             cfg.jit_compile = bool(tf.config.list_physical_devices("GPU"))
         from translation_lib.experiment import run_experiment
 
+        machine = machine_line() if cfg.doc else None  # the load average before the training
         run_experiment(cfg, started)
+        if cfg.doc:
+            write_doc(cfg.doc, "translation-builtin", "examples/translation.py", argv, machine,
+                      (Path(cfg.out) / "table.md").read_text(encoding="utf-8"))
 
     return run_main(PROG, body, errors=(DataError,))
 

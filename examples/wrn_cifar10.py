@@ -63,6 +63,7 @@ for _path in (HERE, ROOT):  # wrn_lib and common next to this file; keras_nos fr
     if str(_path) not in sys.path:
         sys.path.insert(0 if _path == HERE else len(sys.path), str(_path))
 
+from common.results_doc import add_doc_argument, machine_line, write_doc  # noqa: E402
 from common.cli import UsageError, check_positive, doc_parser, first_line, run_main  # noqa: E402
 from common.specs import parse_learning_rates, parse_optimizers, positive_number  # noqa: E402
 from common.specs import split_top_level  # noqa: E402
@@ -125,6 +126,7 @@ def build_parser():
                                                       "newest with the same settings)")
     g.add_argument("--fresh", action="store_true", help="start a new parent run")
     g.add_argument("--out", help="output dir (default runs/wrn_cifar10/<time>-wrn-D-K)")
+    add_doc_argument(g, "wrn-transfer.md")
     return p
 
 
@@ -257,7 +259,11 @@ def main(argv=None):
         splits = load_data(cfg)
         from wrn_lib.experiment import run_sweep
 
+        machine = machine_line() if cfg.doc else None  # the load average before the training
         run_sweep(cfg, splits, started)
+        if cfg.doc:
+            write_doc(cfg.doc, "wrn-reduced", "examples/wrn_cifar10.py", argv, machine,
+                      (Path(cfg.out) / "table.md").read_text(encoding="utf-8"))
 
     return run_main(PROG, body)
 

@@ -108,6 +108,16 @@ def test_results_page_writes_a_block_and_keeps_the_page(tmp_path):
     assert results_page.command_line("benchmarks/x.py", ["--a", "b c"]).endswith("python benchmarks/x.py --a 'b c'")
 
 
+def test_compare_suite_writes_the_tables_of_keras_nos_compare(tmp_path, capsys):
+    page = page_with_a_block(tmp_path, "compare-suite", "benchmarks/compare_suite.py")
+    assert load("compare_suite").main(["powersign", "--baselines", "adam", "--tasks", "rosenbrock", "--seeds", "1",
+                                       "--lr-grid", "2", "--scale", "0.1", "--doc", str(page)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("| `powersign` |", "| `adam` |"))]
+    assert len(rows) >= 2 and "mean rank" in out
+    assert_block_written(page, "compare-suite", out, *rows)
+
+
 def test_optimizer_step_compares_with_adam(tmp_path):
     page = page_with_a_block(tmp_path, "tensorflow-no-jit", "benchmarks/optimizer_step.py")
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "optimizer_step.py"), "--steps", "1",
@@ -148,8 +158,17 @@ def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
         assert strategy in table
     assert (tmp_path / "search_quality.png").stat().st_size > 0
     # the same runs twice, the second file's rows noted apart, every row paired with rl's too
-    benchmark.main(["--from-raw", raw, raw + "@again", "--against", "rl", "--out", str(tmp_path / "pooled")])
+    page = page_with_a_block(tmp_path, "pooled", "benchmarks/search_quality.py")
+    capsys.readouterr()
+    benchmark.main(["--from-raw", raw, raw + "@again", "--against", "rl", "--out", str(tmp_path / "pooled"),
+                    "--doc", str(page), "--block", "pooled"])
     pooled = (tmp_path / "pooled" / "search_quality.md").read_text()
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| rl again | rl | 1 |")]
+    assert_block_written(page, "pooled", out, *rows)
+    block = load("results_page").read_block(page, "pooled")
+    assert "The searches ran as `python benchmarks/search_quality.py --task rosenbrock" in block
+    assert "![best so far](pooled/search_quality.png)" in block
     assert re.search(r"\| rl again \| rl \| 1 \| \+0\.0000 \|", pooled), pooled
     assert "| tpe again | random | 1 |" in pooled
 

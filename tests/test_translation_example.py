@@ -161,13 +161,20 @@ def test_smoke_run_tracks_every_optimizer(tmp_path, arch):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = tmp_path / "out"
+    page = tmp_path / "translation-transfer.md"
+    page.write_text("# Translation\n\n<!-- translation-builtin: begin (examples/translation.py writes this block) -->"
+                    "\nold\n<!-- translation-builtin: end -->\n\nProse.\n")
     proc = run_script(*TINY, "--arch", arch, "--tracking-uri", uri, "--out", str(out),
-                      "--experiment", "translation-test", cwd=tmp_path)
+                      "--experiment", "translation-test", "--doc", str(page), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     table = (out / "table.md").read_text()
     assert "| `adam` |" in table and "| `powersign` |" in table
     assert table in proc.stdout
+    written = page.read_text()  # --doc: the table, the command and the machine in the block, the prose kept
+    assert table.strip() in written and "\nold\n" not in written and "Machine: " in written
+    assert written.startswith("# Translation\n\n<!-- ") and written.endswith("-->\n\nProse.\n")
+    assert "`python examples/translation.py --smoke" in written
     summary = json.loads((out / "results.json").read_text())
     rows = {row["optimizer"]: row for row in summary["rows"]}
     assert set(rows) == {"adam", "powersign"}

@@ -209,11 +209,18 @@ def test_smoke_sweep_tracks_every_run_and_resumes(tmp_path):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [*TINY, "--data", str(SHARED_JPEGS), "--tracking-uri", uri]
-    proc = run_script(*args, "--out", str(tmp_path / "out1"), cwd=tmp_path)
+    page = tmp_path / "wrn-transfer.md"
+    page.write_text("# WRN\n\nProse.\n\n<!-- wrn-reduced: begin (examples/wrn_cifar10.py writes this block) -->\n"
+                    "a hand-typed table\n<!-- wrn-reduced: end -->\n\nMore prose.\n")
+    proc = run_script(*args, "--out", str(tmp_path / "out1"), "--doc", str(page), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     table = (tmp_path / "out1" / "table.md").read_text()
     assert table in proc.stdout
+    written = page.read_text()  # --doc: the table, the command and the machine in the block, the prose kept
+    assert table.strip() in written and "hand-typed" not in written and "Machine: " in written
+    assert written.startswith("# WRN\n\nProse.\n") and written.endswith("<!-- wrn-reduced: end -->\n\nMore prose.\n")
+    assert "`python examples/wrn_cifar10.py --smoke" in written
     rows = table_rows(table)
     assert set(rows) == {"momentum", "powersign"}
     for values in rows.values():

@@ -93,6 +93,7 @@ def run_experiment(cfg, started=None):
     started = started or time.time()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(cfg.out or Path("runs", "translation", f"{stamp}-{cfg.arch}"))
+    cfg.out = str(out_dir)  # where the table is, for --doc
     out_dir.mkdir(parents=True, exist_ok=True)
 
     corpus = load_corpus(cfg)

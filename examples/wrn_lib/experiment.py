@@ -87,6 +87,7 @@ def run_sweep(cfg, splits, started=None):
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     data = prepare(cfg, splits)
     out_dir = Path(cfg.out or Path("runs", "wrn_cifar10", f"{stamp}-wrn-{cfg.depth}-{cfg.width}"))
+    cfg.out = str(out_dir)  # where the table is, for --doc
     out_dir.mkdir(parents=True, exist_ok=True)
     experiment_id = get_or_create_experiment(cfg.experiment, cfg.tracking_uri)
     client = mlflow.MlflowClient(mlflow.get_tracking_uri())
