@@ -118,6 +118,25 @@ def test_compare_suite_writes_the_tables_of_keras_nos_compare(tmp_path, capsys):
     assert_block_written(page, "compare-suite", out, *rows)
 
 
+def test_search_to_shipped_exports_a_found_rule_and_writes_its_forms(tmp_path, capsys):
+    from keras_nos.search import search
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    search(task="synthetic", space="small", epochs=1, learning_rates=(0.01, 0.1), budget=4, batch_size=4,
+           funnel_top_k=0, tracking_uri=uri, progress=False)
+    capsys.readouterr()
+    page = page_with_a_block(tmp_path, "search-to-shipped", "benchmarks/search_to_shipped.py")
+    assert load("search_to_shipped").main(["--tracking-uri", uri, "--name", "Found", "--sample", "20",
+                                           "--out", str(tmp_path / "found.py"), "--doc", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert "class Found(keras.optimizers.Optimizer)" in (tmp_path / "found.py").read_text()
+    rows = [line for line in out.splitlines() if line.startswith(("| simplified rule |", "| rewards |"))]
+    simplified = re.search(r"Simplification on 20 random rules of the paper space \(seed 0\): \d+ shortened, 0 "
+                           r"fingerprints changed\.", out)
+    assert len(rows) == 2 and simplified, out
+    assert_block_written(page, "search-to-shipped", out, *rows, simplified.group())
+
+
 def test_optimizer_step_compares_with_adam(tmp_path):
     page = page_with_a_block(tmp_path, "tensorflow-no-jit", "benchmarks/optimizer_step.py")
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "optimizer_step.py"), "--steps", "1",
