@@ -53,7 +53,7 @@ class Controller(keras.Model):
         ]
         self.head = keras.layers.Dense(self.vocabulary_size, kernel_initializer=init(), bias_initializer=init())
 
-    def call(self, inputs):
+    def call(self, inputs: tuple[Any, Any, Any]) -> Any:
         previous, targets, mask = inputs
         x = self.embedding(previous)
         for lstm in self.lstms:
