@@ -98,7 +98,8 @@ def summary(rows):
     else:
         bound = f" (at least: {against} never reached its final score on some seeds)" if top.get("speedup_bounds") \
             else ""
-        text = (f"Winner {top['rule']}: {_speed(top)} {against}'s speed to its final validation score{bound} over "
+        whose = "tuned Adam's" if against == "tuned Adam" else f"the best Adam reference's ({top['best_reference']})"
+        text = (f"Winner {top['rule']}: {_speed(top)} {whose} speed to its final validation score{bound} over "
                 f"{seeds} paired seed{'s' if seeds != 1 else ''}: "
                 f"{SPEED_VERDICTS[speed_verdict(top)].format(against=against)};")
     error = f" ± {top['vs_adam_se']:.4f}" if top.get("vs_adam_se") is not None else ""
@@ -199,7 +200,8 @@ def _references(trials, reference):
     references = {}
     for trial in sorted((t for t in trials if t.reference), key=lambda t: t.stage != "reference"):
         references.setdefault(trial.fingerprint, trial.rule)
-    return dict(sorted(references.items(), key=lambda item: item[1] != REFERENCE))
+    order = (REFERENCE,) + tuple(f"{REFERENCE}*{decay}" for decay in DECAY_OPERAND_TOKENS)
+    return dict(sorted(references.items(), key=lambda item: order.index(item[1]) if item[1] in order else len(order)))
 
 
 def _row(trial, reward):
