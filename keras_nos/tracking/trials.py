@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class Trial:
-    """One training of a search: a candidate (stage ``search``) or a funnel training (stage ``funnel``)."""
+    """One training of a search: a candidate (stage ``search``), an Adam reference trained as the candidates were
+    (stage ``reference``) or a funnel training (stage ``funnel``)."""
 
     index: int
     result: EvaluationResult
