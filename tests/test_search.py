@@ -383,3 +383,17 @@ def test_search_against_a_real_mlflow_server(mlflow_server):
     assert len([r for r in _children(uri, run_id) if r.data.tags["keras_nos.stage"] == "search"]) == 3
     assert [r["rule"] for r in read_leaderboard(uri, run_id)] == [r["rule"] for r in rows]
     assert "leaderboard.csv" in {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(run_id)}
+
+
+def test_a_search_checkpoint_from_an_older_version_gets_one_clear_error(tmp_path):
+    from keras_nos.tracking import SearchTracker
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    search(max_batches=1, tracking_uri=uri, **dict(TINY, strategy="random", budget=4, batch_size=2))
+    run_id = _search_run_id(uri)
+    tracker = SearchTracker(uri, run_id=run_id)
+    state = tracker.load_checkpoint()
+    del state["reference_speedups"]  # as a checkpoint written before the funnel had Adam references
+    tracker.save_checkpoint(state)
+    with pytest.raises(KerasNosError, match="older keras_nos .*reference_speedups.*start a new search"):
+        search(resume=run_id, tracking_uri=uri, progress=False)

@@ -12,7 +12,7 @@ import re
 import tempfile
 
 from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
-from keras_nos.errors import SearchStoppedError
+from keras_nos.errors import KerasNosError, SearchStoppedError
 from keras_nos.search import leaderboard as board
 from keras_nos.search.plots import plot_rewards
 from keras_nos.search.progress import progress_metrics
@@ -52,12 +52,12 @@ class SearchSession:
         """Reload the last checkpoint, and keep the candidates written after it for replay."""
         state = self.tracker.load_checkpoint()
         if state is not None:
+            _check_checkpoint(state, self.tracker.run_id)
             self.strategy.load_state(state["strategy"])
             self.records = [Trial.from_dict(record) for record in state["records"]]
             self.funnel_results = state["funnel"]
-            self.funnel_curves = state.get("funnel_curves", {})
-            self.funnel_speedups = state.get("reference_speedups") or (
-                {rule_fingerprint(board.REFERENCE): state["funnel_speedups"]} if state.get("funnel_speedups") else {})
+            self.funnel_curves = state["funnel_curves"]
+            self.funnel_speedups = state["reference_speedups"]
             self.references = [Trial.from_dict(record) for record in state["references"]]
             self.suite_results = state["suite"]
             self.pending = [(index, list(tokens)) for index, tokens in state.get("pending", [])]
@@ -187,6 +187,18 @@ def _first_line(message):
     if len(lines) > 1 and "Exception encountered when calling" in lines[0]:
         lines = [f"{lines[0]} {lines[1]}"]
     return (lines or ["no message"])[0][:300]
+
+
+CHECKPOINT_KEYS = frozenset({"strategy", "records", "funnel", "references", "suite", "funnel_curves",
+                             "reference_speedups"})
+
+
+def _check_checkpoint(state, run_id):
+    """One clear error for a checkpoint that an older keras_nos wrote: it cannot be resumed, only searched anew."""
+    missing = sorted(CHECKPOINT_KEYS - state.keys())
+    if missing:
+        raise KerasNosError(f"The checkpoint of search run {run_id!r} was written by an older keras_nos (it lacks "
+                            f"{', '.join(missing)}); it cannot be resumed: start a new search")
 
 
 def _cacheable(result):
