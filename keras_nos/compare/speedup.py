@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -108,7 +108,8 @@ class SpeedupInterval:
         return "faster" if self.low > 1 else "slower" if self.high < 1 else "no different"
 
 
-def interval(seed_speedups: Sequence[SeedSpeedup], confidence: float = CONFIDENCE) -> Optional[SpeedupInterval]:
+def interval(seed_speedups: Sequence[Union[SeedSpeedup, float, None]],
+             confidence: float = CONFIDENCE) -> Optional[SpeedupInterval]:
     """The geometric mean of ``seed_speedups`` (``SeedSpeedup``s or plain numbers; None entries skipped) with a
     ``confidence`` Student-t interval over their logarithms; None when there is none."""
     kept = [s for s in seed_speedups if s is not None]

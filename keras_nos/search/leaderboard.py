@@ -1,13 +1,23 @@
 """The leaderboard of a search: rows, the text table, CSV, and reading it back from MLflow."""
 
+from __future__ import annotations
+
 import csv
 import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, TypedDict, Union
 
 import numpy as np
 
 from keras_nos.compare.speedup import SeedSpeedup, interval
 from keras_nos.dsl.tokens import DECAY_OPERAND_TOKENS
 from keras_nos.tracking import find_search_run, read_search, speedup_metrics
+
+if TYPE_CHECKING:
+    from keras_nos.compare.speedup import SpeedupInterval
+    from keras_nos.search.space import SearchSpace
+    from keras_nos.tracking import Trial
 
 COLUMNS = ("rank", "rule", "reward", "funnel_reward", "funnel_std", "funnel_seeds", "speedup", "speedup_low",
            "speedup_high", "vs_adam", "vs_adam_se", "best_learning_rate", "fingerprint", "tokens", "reference",
@@ -16,14 +26,43 @@ REFERENCE = "adam"  # the tuned optimizer every funnel runs beside the found rul
 SIGNIFICANT_ERRORS = 2.0  # a difference from Adam counts when it is more than this many standard errors
 
 
-def reference_rules(space):
+class LeaderboardRow(TypedDict, total=False):
+    """One row of a leaderboard (a plain dict at run time): one behaviour (fingerprint) of a search, or an Adam
+    reference. ``build_leaderboard`` and ``read_leaderboard`` fill every key; ``None`` where nothing was measured
+    (no funnel, one seed, no speedup). ``write_csv`` writes the keys of ``COLUMNS``."""
+
+    rank: int
+    rule: str  # the simplified formula
+    raw_rule: str  # the text the search evaluated
+    reward: Optional[float]  # the proxy reward (the best of the behaviour's trainings); None for an untrained reference
+    best_learning_rate: Optional[float]
+    fingerprint: str
+    tokens: str  # the strategy's tokens, space-separated; "" for a reference
+    reference: bool  # an Adam reference
+    funnel_reward: Optional[float]  # mean over the funnel's seeds
+    funnel_std: Optional[float]
+    funnel_seeds: Optional[int]
+    speedup: Optional[float]  # geometric mean over the seeds of the speed to a target over the best reference
+    speedup_low: Optional[float]  # its 95% interval (None under 2 seeds)
+    speedup_high: Optional[float]
+    speedup_bounds: int  # seeds on which the speedup is a lower bound (the reference never reached the target)
+    vs_adam: Optional[float]  # final-score difference from the best reference, paired by seed
+    vs_adam_se: Optional[float]
+    suite_vs_adam: Optional[str]  # "wins/tasks" against Adam on the compare suite
+    best_reference: Optional[str]  # the rule text of the best Adam reference
+    references_compared: tuple[str, ...]
+    search_epochs: Optional[int]
+    funnel_epochs: Optional[int]
+
+
+def reference_rules(space: SearchSpace) -> tuple[str, ...]:
     """The Adam references of a search in ``space``: tuned ``adam`` always, and Adam times each decay operand
     (``ld``, ``cd``, ``rd``: the schedules a rule of the space can express internally) that the space holds.
     "Beats Adam" means beating the best of them (``best_reference``)."""
     return (REFERENCE,) + tuple(f"{REFERENCE}*{decay}" for decay in DECAY_OPERAND_TOKENS if decay in space.operands)
 
 
-def best_reference(funnel, references):
+def best_reference(funnel: Mapping[str, Sequence[float]], references: Mapping[str, str]) -> Optional[str]:
     """The fingerprint, among ``references`` ({fingerprint: rule text}), with the highest mean funnel reward over
     the seeds all of them ran (paired by seed); the first reference on a tie, or when none has a funnel result."""
     trained = [fingerprint for fingerprint in references if funnel.get(fingerprint)]
@@ -33,7 +72,8 @@ def best_reference(funnel, references):
     return max(trained, key=lambda fingerprint: (np.mean(funnel[fingerprint][:seeds]), -trained.index(fingerprint)))
 
 
-def funnel_statistics(funnel, reference=None):
+def funnel_statistics(funnel: Mapping[str, Sequence[float]],
+                      reference: Optional[str] = None) -> dict[str, dict[str, Any]]:
     """fingerprint -> {"mean", "std", "seeds", "vs_adam", "vs_adam_se"} from each rule's funnel rewards by seed.
 
     ``funnel`` maps fingerprint -> [reward with seed 0, seed 1, ...]. ``vs_adam`` is the mean over the
@@ -41,9 +81,9 @@ def funnel_statistics(funnel, reference=None):
     is kind to every optimizer cancels out. ``vs_adam_se`` is its standard error (None under 2 seeds).
     """
     adam = funnel.get(reference) or []
-    statistics = {}
+    statistics: dict[str, dict[str, Any]] = {}
     for fingerprint, rewards in funnel.items():
-        entry = {"mean": float(np.mean(rewards)), "std": float(np.std(rewards)), "seeds": len(rewards),
+        entry: dict[str, Any] = {"mean": float(np.mean(rewards)), "std": float(np.std(rewards)), "seeds": len(rewards),
                  "vs_adam": None, "vs_adam_se": None}
         differences = np.subtract(rewards[:len(adam)], adam[:len(rewards)])
         if fingerprint != reference and len(differences):
@@ -54,7 +94,7 @@ def funnel_statistics(funnel, reference=None):
     return statistics
 
 
-def verdict(row):
+def verdict(row: Mapping[str, Any]) -> Optional[str]:
     """"better" or "worse" than tuned Adam by more than two standard errors, "no different", or None."""
     difference, error = row.get("vs_adam"), row.get("vs_adam_se")
     if difference is None or error is None:
@@ -64,7 +104,7 @@ def verdict(row):
     return "better" if difference > 0 else "worse"
 
 
-def speed_verdict(row):
+def speed_verdict(row: Mapping[str, Any]) -> Optional[str]:
     """"faster" or "slower" than tuned Adam when the speedup's 95% interval lies above or below 1, "no different"
     when it holds 1, None without an interval (one seed, or no speedup)."""
     if row.get("speedup_low") is None:
@@ -72,20 +112,20 @@ def speed_verdict(row):
     return "faster" if row["speedup_low"] > 1 else "slower" if row["speedup_high"] < 1 else "no different"
 
 
-SPEED_VERDICTS = {"faster": "faster than {against} (its 95% interval is above 1)",
+SPEED_VERDICTS: dict[Optional[str], str] = {"faster": "faster than {against} (its 95% interval is above 1)",
                   "slower": "slower than {against} (its 95% interval is below 1)",
                   "no different": "not distinguishable from {against} in speed (its 95% interval holds 1)",
                   None: "no interval with 1 seed"}
 
 
-def _against(row):
+def _against(row: Mapping[str, Any]) -> str:
     """"tuned Adam" when Adam is the only reference, else "the best Adam reference (adam*cd)"."""
     if len(row.get("references_compared") or ()) <= 1:
         return "tuned Adam"
     return f"the best Adam reference ({row['best_reference']})"
 
 
-def summary(rows):
+def summary(rows: Sequence[LeaderboardRow]) -> str:
     """One line on the winner against the best Adam reference in the funnel: its speed to a target with the 95%
     interval (the verdict), the final-score difference beside it, which reference was best, the funnel's training
     length and, when it ran, the suite."""
@@ -114,14 +154,14 @@ def summary(rows):
     return text
 
 
-def _speed(row):
+def _speed(row: Mapping[str, Any]) -> str:
     """"1.23x (95% 1.05-1.44)" or "1.23x"."""
     if row.get("speedup_low") is None:
         return f"{row['speedup']:.2f}x"
     return f"{row['speedup']:.2f}x (95% {row['speedup_low']:.2f}-{row['speedup_high']:.2f})"
 
 
-def _length_note(row):
+def _length_note(row: Mapping[str, Any]) -> str:
     """Whether the funnel trained as long as the search's candidates, and why not when it did not."""
     search_epochs, funnel_epochs = row.get("search_epochs"), row.get("funnel_epochs")
     if search_epochs is None or funnel_epochs is None:
@@ -132,9 +172,10 @@ def _length_note(row):
             f"was set: it measures another training length than the one the search ranked by.")
 
 
-def speedup_statistics(speedups):
+def speedup_statistics(speedups: Optional[Mapping[str, Mapping[int, Optional[Mapping[str, Any]]]]]
+                       ) -> dict[str, Optional[SpeedupInterval]]:
     """fingerprint -> ``SpeedupInterval`` from {fingerprint: {seed: {"value", "lower_bound", ...} or None}}."""
-    statistics = {}
+    statistics: dict[str, Optional[SpeedupInterval]] = {}
     for fingerprint, by_seed in (speedups or {}).items():
         seeds = [SeedSpeedup(entry["value"], 0.0, 0.0, 0.0, entry.get("lower_bound", False)) if entry else None
                  for _, entry in sorted(by_seed.items())]
@@ -142,7 +183,11 @@ def speedup_statistics(speedups):
     return statistics
 
 
-def build_leaderboard(trials, funnel, suite=None, reference=None, speedups=None, lengths=None):
+def build_leaderboard(trials: Sequence[Trial], funnel: Mapping[str, Sequence[float]],
+                      suite: Optional[Mapping[str, str]] = None,
+                      reference: Union[str, Mapping[str, str], None] = None,
+                      speedups: Optional[Mapping[str, Mapping[str, Mapping[int, Optional[Mapping[str, Any]]]]]] = None,
+                      lengths: Optional[tuple[Optional[int], Optional[int]]] = None) -> list[LeaderboardRow]:
     """Rows of ``trials`` sorted by funnel reward (when the funnel ran) then proxy reward; one row per fingerprint.
 
     ``rule`` is the trial's simplified formula, ``raw_rule`` the text the search evaluated.
@@ -159,7 +204,7 @@ def build_leaderboard(trials, funnel, suite=None, reference=None, speedups=None,
     the funnel's), for the summary.
     """
     references = _references(trials, reference)
-    best = {}
+    best: dict[str, LeaderboardRow] = {}
     for trial in trials:
         if trial.status != "ok" or trial.stage == "funnel":
             if trial.reference:  # a reference without a proxy reward (an older search's, or one that failed)
@@ -190,27 +235,27 @@ def build_leaderboard(trials, funnel, suite=None, reference=None, speedups=None,
     return rows
 
 
-def _references(trials, reference):
+def _references(trials: Sequence[Trial], reference: Union[str, Mapping[str, str], None]) -> dict[str, str]:
     """{fingerprint: rule text} of the Adam references: ``reference`` as given, else the trials marked so (a
     trial of stage ``reference`` names its reference's text; a funnel training may carry a found rule's)."""
     if isinstance(reference, str):
         return {reference: REFERENCE}
     if reference is not None:
         return dict(reference)
-    references = {}
+    references: dict[str, str] = {}
     for trial in sorted((t for t in trials if t.reference), key=lambda t: t.stage != "reference"):
         references.setdefault(trial.fingerprint, trial.rule)
     order = (REFERENCE,) + tuple(f"{REFERENCE}*{decay}" for decay in DECAY_OPERAND_TOKENS)
     return dict(sorted(references.items(), key=lambda item: order.index(item[1]) if item[1] in order else len(order)))
 
 
-def _row(trial, reward):
+def _row(trial: Trial, reward: Optional[float]) -> LeaderboardRow:
     return {"rule": trial.simplified_rule or trial.rule, "raw_rule": trial.rule, "reward": reward,
             "best_learning_rate": trial.result.best_learning_rate if reward is not None else None,
             "fingerprint": trial.fingerprint, "tokens": " ".join(trial.tokens or ()), "reference": trial.reference}
 
 
-def format_leaderboard(rows, limit=20):
+def format_leaderboard(rows: Sequence[LeaderboardRow], limit: int = 20) -> str:
     """A fixed-width text table of the top ``limit`` rows."""
     suite = any(row.get("suite_vs_adam") for row in rows)  # the column appears when the funnel ran the suite
     against = next((row["best_reference"] for row in rows if row.get("best_reference")), REFERENCE)
@@ -228,7 +273,7 @@ def format_leaderboard(rows, limit=20):
     return "\n".join(lines)
 
 
-def _speed_cell(row):
+def _speed_cell(row: Mapping[str, Any]) -> str:
     """"1.23x 1.05-1.44*": the speedup over tuned Adam and its 95% interval, starred when the interval is above 1
     (the rule beats Adam); "≥" when on some seed Adam never reached the rule's final score (a lower bound)."""
     if row.get("speedup") is None:
@@ -240,7 +285,7 @@ def _speed_cell(row):
     return f"{bound}{row['speedup']:.2f}x {row['speedup_low']:.2f}-{row['speedup_high']:.2f}{star}"
 
 
-def _versus_adam(row):
+def _versus_adam(row: Mapping[str, Any]) -> str:
     """"+0.0040±0.0012": the final-score difference from Adam paired by seed, and its standard error."""
     if row.get("vs_adam") is None:
         return "-"
@@ -248,7 +293,8 @@ def _versus_adam(row):
     return f"{row['vs_adam']:+.4f}{error}"
 
 
-def write_csv(rows, path):
+def write_csv(rows: Sequence[LeaderboardRow], path: Union[str, os.PathLike]) -> None:
+    """Write ``rows`` to the CSV file ``path``: one line per row, the keys of ``COLUMNS``."""
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
@@ -256,7 +302,7 @@ def write_csv(rows, path):
             writer.writerow({key: row.get(key) for key in COLUMNS})
 
 
-def read_leaderboard(uri, run_id):
+def read_leaderboard(uri: str, run_id: str) -> list[LeaderboardRow]:
     """Rows of a finished or running search, read from its MLflow runs."""
     trials, funnel, suite, speedups = read_search(uri, run_id, speedups=True)
     params = find_search_run(uri, run_id).data.params
