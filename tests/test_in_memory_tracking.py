@@ -49,3 +49,10 @@ def test_a_tracker_given_as_the_store_holds_every_candidate_in_proposal_order():
     assert max(trial.reward for trial in candidates) == rows[0]["reward"]
     assert tracker.status == "FINISHED" and tracker.params["budget"] == TINY["budget"]
     assert tracker.load_checkpoint()["records"], "the checkpoint holds the candidates, as on an MLflow run"
+
+
+def test_an_in_memory_search_runs_without_the_default_compare_suite():
+    tracker = InMemoryTracker()
+    options = {key: value for key, value in TINY.items() if key != "funnel_suite"}
+    search(tracking_uri=tracker, **dict(options, budget=2, batch_size=2, funnel_seeds=1))
+    assert not any(trial.stage == "suite" for trial in tracker.trials)

@@ -116,13 +116,15 @@ def search(config: SearchConfig | None = None, *, tracking_uri: str | InMemoryTr
 
 
 def _resolve(given, tracking_uri, resume):
-    """The checked settings: ``given`` over those stored on run ``resume``; a search in memory has no stored
-    settings to resume from, nor a store for the compare suite's runs."""
-    if is_in_memory(tracking_uri) and resume:
+    """The checked settings: ``given`` over those stored on run ``resume``. A search in memory has no stored
+    settings to resume from, nor a store for the compare suite's runs: its suite is off unless asked for."""
+    in_memory = is_in_memory(tracking_uri)
+    if in_memory and resume:
         raise KerasNosError(f"resume={resume!r}: a search kept in memory (tracking_uri={MEMORY_URI!r}) ends with its "
                             f"process; resume a search tracked in an MLflow store")
-    config = stored_settings.resolve(given, _parent_run(tracking_uri, resume) if resume else None)
-    if is_in_memory(tracking_uri) and config.funnel.suite_names():
+    config = stored_settings.resolve(dict({"funnel_suite": "none"} if in_memory else {}, **given),
+                                     _parent_run(tracking_uri, resume) if resume else None)
+    if in_memory and config.funnel.top_k and config.funnel.seeds and config.funnel.suite_names():
         raise KerasNosError(f"funnel_suite={','.join(config.funnel.suite_names())!r} needs an MLflow store for the "
                             f"comparison's runs; with tracking_uri={MEMORY_URI!r} use funnel_suite='none'")
     return config
