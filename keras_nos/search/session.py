@@ -5,11 +5,15 @@ drive a :class:`SearchSession`; it makes each trial (``records.make_trial``),
 has the tracker write it, and checkpoints everything on the parent run.
 """
 
+from __future__ import annotations
+
 import bisect
 import dataclasses
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
 from keras_nos.errors import KerasNosError, SearchStoppedError
@@ -20,35 +24,52 @@ from keras_nos.search.records import make_trial
 from keras_nos.tasks import result as statuses
 from keras_nos.tracking import Trial, tags
 
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
+
+    from keras_nos.executors.base import Executor
+    from keras_nos.search.config import SearchConfig
+    from keras_nos.search.leaderboard import LeaderboardRow
+    from keras_nos.search.space import SearchSpace
+    from keras_nos.search.strategies.base import Strategy
+    from keras_nos.tasks.result import EvaluationResult
+    from keras_nos.tracking import SearchTracker
+    from keras_nos.tracking.in_memory import InMemoryTracker
+    from keras_nos.tracking.lease import RunLease
+
 
 class SearchSession:
     """One search's trials and what it needs to make more: strategy, executor, cache and tracker."""
 
-    def __init__(self, config, tracker, space, strategy, executor, progress):
+    def __init__(self, config: SearchConfig, tracker: Union[SearchTracker, InMemoryTracker], space: SearchSpace,
+                 strategy: Strategy, executor: Executor, progress: bool) -> None:
         self.config, self.tracker, self.space, self.strategy, self.executor = config, tracker, space, strategy, executor
         self.progress = progress
         self.options = config.task.evaluator_options(config.seed)  # each worker's Evaluator options
         self.budget, self.batch_size = config.budget.candidates, config.budget.batch_size
-        self.records = []  # [Trial] of the search stage, by index
-        self.pending = []  # [(index, tokens)] proposed, not finished at the last checkpoint (async mode)
+        self.records: list[Trial] = []  # the trials of the search stage, by index
+        # (index, tokens) proposed, not finished at the last checkpoint (async mode)
+        self.pending: list[tuple[int, list[str]]] = []
         self.next_index = 0  # index of the next proposal (async mode)
-        self.cache = {}  # fingerprint -> EvaluationResult
-        self.funnel_results = {}  # fingerprint -> list of rewards
-        self.funnel_curves = {}  # fingerprint -> {seed: {"steps", "values" (best rate's), "run_id"}}
+        self.cache: dict[str, EvaluationResult] = {}  # by fingerprint
+        self.funnel_results: dict[str, list[float]] = {}  # fingerprint -> the funnel's rewards, by seed
+        # fingerprint -> {seed: {"steps", "values" (best rate's), "run_id"}}
+        self.funnel_curves: dict[str, dict[int, dict[str, Any]]] = {}
         # reference fingerprint -> fingerprint -> {seed: SeedSpeedup as a dict, or None}: speed over that reference
-        self.funnel_speedups = {}
-        self.replay = {}  # index -> Trial logged after the last checkpoint
-        self.references = []  # the Adam references trained as the candidates were (stage "reference"), by the funnel
-        self.suite_results = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
-        self.progress_logged = set()  # indices of the candidates whose step metrics are on the parent run
+        self.funnel_speedups: dict[str, dict[str, dict[int, Optional[dict[str, Any]]]]] = {}
+        self.replay: dict[int, Trial] = {}  # index -> Trial logged after the last checkpoint
+        # the Adam references trained as the candidates were (stage "reference"), by the funnel
+        self.references: list[Trial] = []
+        self.suite_results: dict[str, str] = {}  # fingerprint -> "wins/tasks" against Adam on the compare suite
+        self.progress_logged: set[int] = set()  # indices of the candidates whose step metrics are on the parent run
         self.unwritten = 0  # finished candidates whose write waits for the tracking store
-        self.lease = None  # this process's RunLease on the parent run, checked before each checkpoint
+        self.lease: Optional[RunLease] = None  # this process's lease on the parent run, checked before each checkpoint
 
     @property
-    def cache_hits(self):
+    def cache_hits(self) -> int:
         return sum(trial.cache_hit for trial in self.records)
 
-    def restore(self):
+    def restore(self) -> None:
         """Reload the last checkpoint, and keep the candidates written after it for replay."""
         state = self.tracker.load_checkpoint()
         if state is not None:
@@ -71,14 +92,15 @@ class SearchSession:
             if trial.stage == "search" and trial.index >= 0 and trial.index not in finished:
                 self.replay[trial.index] = trial
 
-    def checkpoint(self, in_flight=()):
+    def checkpoint(self, in_flight: Iterable[tuple[int, Sequence[str]]] = ()) -> None:
         """Store the state on the parent run, with the step metrics, the reward plot and the leaderboard."""
         if self.lease is not None:
             self.lease.check()
-        state = {"strategy": self.strategy.state(), "records": [trial.to_dict() for trial in self.records],
-                 "funnel": self.funnel_results, "references": [trial.to_dict() for trial in self.references],
-                 "suite": self.suite_results, "funnel_curves": self.funnel_curves,
-                 "reference_speedups": self.funnel_speedups}
+        state: dict[str, Any] = {
+            "strategy": self.strategy.state(), "records": [trial.to_dict() for trial in self.records],
+            "funnel": self.funnel_results, "references": [trial.to_dict() for trial in self.references],
+            "suite": self.suite_results, "funnel_curves": self.funnel_curves,
+            "reference_speedups": self.funnel_speedups}
         if self.config.executor.mode == "async":
             state.update(pending=[(index, list(tokens)) for index, tokens in in_flight], next_index=self.next_index)
         self._log_progress()
@@ -93,7 +115,7 @@ class SearchSession:
             board.write_csv(self.leaderboard(), table)
             self.tracker.log_artifact_file(table)
 
-    def _log_progress(self):
+    def _log_progress(self) -> None:
         """Step metrics of the candidates finished since the last checkpoint, and the strategy's diagnostics."""
         # By index, not by count: in async mode a candidate can finish after one proposed later.
         steps = [step for step in progress_metrics(self.records) if step[0] not in self.progress_logged]
@@ -102,7 +124,7 @@ class SearchSession:
             self.tracker.log_progress(steps)
             self.progress_logged.update(step for step, _ in steps)
 
-    def answer_untrained(self, index, tokens):
+    def answer_untrained(self, index: int, tokens: Sequence[str]) -> tuple[Optional[Trial], Optional[str]]:
         """(trial, None) for a proposal that needs no training (replayed from MLflow or answered by the
         cache); (None, rule text) for one the executor must train."""
         if index in self.replay:
@@ -113,13 +135,13 @@ class SearchSession:
             return self._write(index, tokens, dataclasses.replace(cached, wall_time=0.0), cache_hit=True), None
         return None, str(rule)
 
-    def record_trained(self, index, tokens, result):
+    def record_trained(self, index: int, tokens: Sequence[str], result: EvaluationResult) -> Trial:
         """The written trial of a trained candidate; its result answers later proposals of its behaviour."""
         if _cacheable(result):
             self.cache[result.fingerprint] = result
         return self._write(index, tokens, result, cache_hit=False)
 
-    def _write(self, index, tokens, result, cache_hit):
+    def _write(self, index: int, tokens: Sequence[str], result: EvaluationResult, cache_hit: bool) -> Trial:
         trial = make_trial(index, result, tokens=tuple(tokens), cache_hit=cache_hit, strategy=self.strategy.name,
                            seed=self.config.seed)
         self.unwritten += 1
@@ -128,7 +150,7 @@ class SearchSession:
         finally:
             self.unwritten -= 1
 
-    def stop_if_failing(self):
+    def stop_if_failing(self) -> None:
         """``SearchStoppedError`` when the last ``max_consecutive_errors`` candidates all ended in error: a task
         that breaks every candidate (a bug in its model or data) is reported, not searched to the end. Called
         after a checkpoint, so what finished is kept. A rule that diverges is not an error."""
@@ -139,25 +161,27 @@ class SearchSession:
                 f"stopped: the last {limit} candidates all ended in error ({_first_line(last[-1].result.message)}); "
                 f"fix the task, or raise max_consecutive_errors (0 never stops)")
 
-    def accept(self, trial, bar):
+    def accept(self, trial: Trial, bar: tqdm) -> None:
         """Add one finished trial in index order, let the strategy learn from it, move the bar."""
         bisect.insort(self.records, trial, key=lambda t: t.index)
         self.observe([trial])
         self.advance(bar, 1)
 
-    def observe(self, trials):
+    def observe(self, trials: Iterable[Trial]) -> None:
+        """Tell the strategy the rewards of ``trials``."""
         self.strategy.observe([(list(trial.tokens), trial.reward) for trial in trials])
 
-    def advance(self, bar, count):
+    def advance(self, bar: tqdm, count: int) -> None:
+        """Move the progress bar ``count`` candidates on, showing the best reward and the cache hits."""
         rewards = [trial.reward for trial in self.records]
         bar.set_postfix(best=f"{max(rewards, default=0):.4f}", cache_hits=self.cache_hits, refresh=False)
         bar.update(count)
 
-    def finish(self):
+    def finish(self) -> None:
         """End the parent run with the summary metrics and the summary line about tuned Adam."""
         best = self.leaderboard()
         top = next((r for r in best if not r["reference"]), None)
-        metrics = {"candidates": len(self.records), "cache_hits": self.cache_hits}
+        metrics: dict[str, Any] = {"candidates": len(self.records), "cache_hits": self.cache_hits}
         if top is not None:
             metrics.update(best_reward=top["reward"], best_funnel_reward=top["funnel_reward"] or 0.0)
             metrics.update({key: top[key] for key in ("vs_adam", "vs_adam_se", "speedup", "speedup_low",
@@ -165,23 +189,25 @@ class SearchSession:
         self.tracker.set_tag(tags.SUMMARY, board.summary(best))
         self.tracker.finish(metrics)
 
-    def reference_rules(self):
+    def reference_rules(self) -> dict[str, str]:
         """{fingerprint: rule text} of the search's Adam references (``leaderboard.reference_rules``)."""
         return {rule_fingerprint(rule): rule for rule in board.reference_rules(self.space)}
 
-    def leaderboard(self):
+    def leaderboard(self) -> list[LeaderboardRow]:
+        """The leaderboard of the candidates and references so far (``leaderboard.build_leaderboard``)."""
         return board.build_leaderboard(self.records + self.references, self.funnel_results, self.suite_results,
                                        reference=self.reference_rules(), speedups=self.funnel_speedups,
                                        lengths=self.config.training_lengths())
 
 
-def progress_bar(total, done, enabled, desc="candidates", unit="rule"):
+def progress_bar(total: int, done: int, enabled: bool, desc: str = "candidates", unit: str = "rule") -> tqdm:
+    """A tqdm bar of ``total`` steps, ``done`` of them already done; hidden unless ``enabled``."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
 
 
-def _first_line(message):
+def _first_line(message: Optional[str]) -> str:
     """The line of an error message that names the error; Keras puts its own line before a layer's error."""
     lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", message or "").splitlines() if line.strip()]
     if len(lines) > 1 and "Exception encountered when calling" in lines[0]:
@@ -193,7 +219,7 @@ CHECKPOINT_KEYS = frozenset({"strategy", "records", "funnel", "references", "sui
                              "reference_speedups"})
 
 
-def _check_checkpoint(state, run_id):
+def _check_checkpoint(state: dict[str, Any], run_id: Optional[str]) -> None:
     """One clear error for a checkpoint that an older keras_nos wrote: it cannot be resumed, only searched anew."""
     missing = sorted(CHECKPOINT_KEYS - state.keys())
     if missing:
@@ -201,6 +227,6 @@ def _check_checkpoint(state, run_id):
                             f"{', '.join(missing)}); it cannot be resumed: start a new search")
 
 
-def _cacheable(result):
+def _cacheable(result: EvaluationResult) -> bool:
     """Whether a result answers later proposals of its behaviour: not when its worker was lost (it may succeed)."""
     return result.status != statuses.WORKER_LOST and bool(result.fingerprint)

@@ -12,7 +12,7 @@ import os
 import pickle
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
 from keras_nos.errors import KerasNosError
@@ -176,7 +176,7 @@ class SearchTracker(RunWriter):
                 finished.append(trial_from_run(run))
         return finished
 
-    def log_progress(self, steps: list[tuple[int, Mapping[str, float]]]) -> None:
+    def log_progress(self, steps: Sequence[tuple[int, Mapping[str, float]]]) -> None:
         """Step metrics on the parent run, ``steps`` = [(step, {name: value})]: the curves of the chart view."""
         self._log_metrics(self.run_id, [(name, value, step) for step, values in steps for name, value in values.items()])
 
