@@ -17,7 +17,11 @@ a standard error (``leaderboard.funnel_statistics``); the ``suite_vs_adam`` colu
 the winner beat Adam.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional
 
 from keras_nos.compare.speedup import speedup
 from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
@@ -26,10 +30,17 @@ from keras_nos.search.records import make_trial
 from keras_nos.search.session import progress_bar
 from keras_nos.tracking import speedup_metrics, tags
 
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
+
+    from keras_nos.search.session import SearchSession
+    from keras_nos.tasks.result import EvaluationResult
+
+Entry = tuple[str, str, bool]  # a rule the funnel trains: (fingerprint, rule text, whether it is an Adam reference)
 CURVE_POINTS = 24  # validations a funnel training: enough to interpolate the steps to a target (the issue asks 20)
 
 
-def run_funnel_stage(session):
+def run_funnel_stage(session: SearchSession) -> None:
     """The funnel, then the compare suite when one is set; off when ``top_k`` or ``seeds`` is 0."""
     funnel = session.config.funnel
     if funnel.top_k <= 0 or funnel.seeds <= 0:
@@ -42,10 +53,10 @@ def run_funnel_stage(session):
         run_suite(session, suite, funnel.seeds)
 
 
-def _entries(session, top_k):
+def _entries(session: SearchSession, top_k: int) -> list[Entry]:
     """[(fingerprint, rule, is_reference)] of the top-k behaviours and the references; a found rule that is
     Adam is also the reference."""
-    entries = {}
+    entries: dict[str, list] = {}
     for row in board.build_leaderboard(session.records, {})[:top_k]:
         entries[row["fingerprint"]] = [row["rule"], False]
     for fingerprint, reference in session.reference_rules().items():
@@ -53,7 +64,7 @@ def _entries(session, top_k):
     return [(fingerprint, rule, is_reference) for fingerprint, (rule, is_reference) in entries.items()]
 
 
-def run_funnel(session, top_k, seeds, epochs, search_epochs):
+def run_funnel(session: SearchSession, top_k: int, seeds: int, epochs: int, search_epochs: int) -> None:
     """Re-train the top-k behaviours and the references with ``epochs`` epochs and ``seeds`` seeds.
 
     The trainings run on the search's executor, seed by seed (the seed is an
@@ -74,7 +85,8 @@ def run_funnel(session, top_k, seeds, epochs, search_epochs):
     bar.close()
 
 
-def _train_seed(session, waiting, seed, seeds, epochs, timeout, bar):
+def _train_seed(session: SearchSession, waiting: list[tuple[int, Entry]], seed: int, seeds: int, epochs: int,
+                timeout: Optional[float], bar: tqdm) -> None:
     """Train the entries ``waiting`` with ``seed``; write, keep and checkpoint each as it finishes."""
     # The funnel averages its own seeds: each of its trainings is one seed's.
     session.executor.reconfigure(dict(session.options, seed=seed, epochs=epochs, hurdles=(), reward_seeds=1,
@@ -92,7 +104,7 @@ def _train_seed(session, waiting, seed, seeds, epochs, timeout, bar):
         bar.update(1)
 
 
-def _measure_speedups(session, entries, seed):
+def _measure_speedups(session: SearchSession, entries: list[Entry], seed: int) -> None:
     """Each funnel entry's speedup over each Adam reference with ``seed``, once both trained: kept for the
     leaderboard and written to the entry's funnel run (``speedup_metrics``: ``speedup``, ``speedup_lower_bound``,
     ``adam_steps_to_target`` over ``adam``, ``speedup_over_adam_cd``, ... over the others, and
@@ -119,7 +131,7 @@ def _measure_speedups(session, entries, seed):
         session.checkpoint()
 
 
-def measure_references(session):
+def measure_references(session: SearchSession) -> None:
     """Train each Adam reference once as the search's candidates were trained (its evaluator options: seed,
     epochs, learning rates, hurdles, reward seeds), each a run of stage ``reference``, kept and checkpointed as it
     finishes; a resumed search trains only the missing ones. A reference whose behaviour the search already trained
@@ -140,14 +152,14 @@ def measure_references(session):
         _keep_reference(session, training[i][0], result, cache_hit=False)
 
 
-def _keep_reference(session, position, result, cache_hit):
+def _keep_reference(session: SearchSession, position: int, result: EvaluationResult, cache_hit: bool) -> None:
     trial = make_trial(position, result, strategy="reference", seed=session.config.seed, stage="reference",
                        reference=True, cache_hit=cache_hit)
     session.references.append(dataclasses.replace(trial, run_id=session.tracker.log_candidate(trial)))
     session.checkpoint()
 
 
-def run_suite(session, suite, seeds):
+def run_suite(session: SearchSession, suite: Sequence[str], seeds: int) -> None:
     """Run the funnel's winner and Adam through the compare tasks ``suite``; count the tasks it beats Adam on."""
     from keras_nos.compare import compare
     from keras_nos.compare.report import score
