@@ -57,7 +57,7 @@ class Budget:
         if not 0 < self.low <= self.high:
             raise KerasNosError(f"The learning-rate range needs 0 < low <= high, got {self.low}, {self.high}")
 
-    def grid(self) -> list[float]:
+    def grid(self) -> tuple[float, ...]:
         """The grid tuner's learning rates, evenly spaced on a log scale (the evaluator's grid)."""
         return learning_rate_grid(self.low, self.high, self.trials)
 

@@ -9,8 +9,12 @@ is marked and ignored (it still trains: the grid is one graph); when every
 copy is done for, training stops, without validation.
 """
 
+from __future__ import annotations
+
 import collections
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 import keras
 import numpy as np
@@ -21,6 +25,12 @@ from keras_nos.tasks import result as statuses
 from keras_nos.tasks.result import EvaluationResult
 from keras_nos.tasks.scores import validation_scores
 
+if TYPE_CHECKING:
+    from keras_nos.dsl.rule import Rule
+    from keras_nos.tasks.datasets import Splits
+    from keras_nos.tasks.registry import Task
+    from keras_nos.tasks.scores import ModelScore, Score
+
 
 class GridRuleOptimizer(RuleOptimizer):
     """RuleOptimizer whose learning rate is set per model copy.
@@ -30,24 +40,25 @@ class GridRuleOptimizer(RuleOptimizer):
     they are in).
     """
 
-    def __init__(self, rule, learning_rates, copy_of_variable, **kwargs):
+    def __init__(self, rule: Union[str, Rule], learning_rates: Sequence[float], copy_of_variable: Mapping[int, int],
+                 **kwargs: Any) -> None:
         super().__init__(rule, learning_rate=1.0, **kwargs)
         self._grid = list(learning_rates)
         self._copy_of_variable = copy_of_variable
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         super().build(var_list)
         copies = [self._copy_of_variable[id(v)] for v in var_list]
         self._scales = [self._grid[k] for k in copies]
         # Position of each variable inside its own copy: the random streams of noise and drop() are keyed by
         # it, so copy k draws what a one-copy run at its learning rate draws, whichever copies exist beside it.
-        seen = collections.Counter()
+        seen: collections.Counter[int] = collections.Counter()
         self._index_in_copy = []
         for k in copies:
             self._index_in_copy.append(seen[k])
             seen[k] += 1
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(self, gradient: Any, variable: keras.Variable, learning_rate: Any) -> None:
         scale = self._scales[self._get_variable_index(variable)]
         super().update_step(gradient, variable, learning_rate * scale)
 
@@ -77,28 +88,29 @@ class CopyMonitor(keras.callbacks.Callback):
     running training loss no lower than the first step's (regression).
     """
 
-    def __init__(self, copies, chance, no_progress_steps, early_stop, validate, validate_at=()):
+    def __init__(self, copies: int, chance: Optional[float], no_progress_steps: Optional[int], early_stop: bool,
+                 validate: Callable[[], Mapping[str, float]], validate_at: Iterable[int] = ()) -> None:
         super().__init__()
         self.validate = validate  # () -> {"lr0_score": ..., ...}: each copy's validation score
         # Steps to validate at besides each epoch's end (and then step 0 too): a dense curve, for speed to a target.
         self.validate_at = frozenset(validate_at)
-        self.curve_steps = []  # the step of each point of the curves
-        self.last_validation = {}
+        self.curve_steps: list[int] = []  # the step of each point of the curves
+        self.last_validation: dict[str, float] = {}
         # Keras names a one-output model's logs "loss", "accuracy", not "lr0_loss" ...
         self.prefixes = [""] if copies == 1 else [f"lr{k}_" for k in range(copies)]
         self.status = [statuses.OK] * copies
-        self.curves = [[] for _ in range(copies)]
-        self.first_losses = [None] * copies
+        self.curves: list[list[float]] = [[] for _ in range(copies)]
+        self.first_losses: list[Optional[float]] = [None] * copies
         self.chance = chance  # None for regression
         self.no_progress_steps = no_progress_steps
         self.early_stop = early_stop
         self.steps = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Optional[dict[str, Any]] = None) -> None:
         if self.validate_at:
             self._record()
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Optional[dict[str, Any]] = None) -> None:
         self.steps += 1
         if self.early_stop:
             self._judge(logs)
@@ -124,7 +136,7 @@ class CopyMonitor(keras.callbacks.Callback):
             return not loss < self.first_losses[k]
         return float(logs[f"{self.prefixes[k]}accuracy"]) <= 1.2 * self.chance
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[dict[str, Any]] = None) -> None:
         if self.early_stop and statuses.OK not in self.status:
             return  # every copy is done for: no validation, whose first call alone traces a test step
         if not self.curve_steps or self.curve_steps[-1] != self.steps:
@@ -151,15 +163,15 @@ class Copies(keras.Model):
     a dict of them.
     """
 
-    def __init__(self, copies, **kwargs):
+    def __init__(self, copies: Sequence[keras.Model], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.copies = copies
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: Optional[bool] = None) -> dict[str, Any]:
         return {f"lr{k}": copy(inputs, training=training) for k, copy in enumerate(self.copies)}
 
 
-def build_child(task, input_shape, num_outputs):
+def build_child(task: Task, input_shape: Optional[tuple[int, ...]], num_outputs: Optional[int]) -> keras.Model:
     """One new child network of ``task``: ``build_model()`` for a user's model, or, for a builder that takes
     them, ``build_model(input_shape, num_outputs)``."""
     if task.builds_from_shape:
@@ -167,9 +179,19 @@ def build_child(task, input_shape, num_outputs):
     return task.build_model()
 
 
-def _targets(y, score):
+def _targets(y: Any, score: Union[Score, ModelScore]) -> Any:
     """Targets as given; float32 for the MSE of a regression score."""
     return np.asarray(y, dtype="float32") if y is not None and score.loss == "mse" else y
+
+
+class TrainedCopies(Protocol):
+    """What ``FusedTrainer.result`` reads of a training of copies (a ``CopyMonitor``): each copy's status and
+    validation curve, the step of each curve point, and the steps trained."""
+
+    status: list[str]
+    curves: list[list[float]]
+    curve_steps: list[int]
+    steps: int
 
 
 class FusedTrainer:
@@ -188,8 +210,9 @@ class FusedTrainer:
             epoch's end), not only at each epoch's end: curves dense enough for speed to a target. None: per epoch.
     """
 
-    def __init__(self, task, splits, score, epochs, seed=0, no_progress_steps=None, early_stop=True, fuse=True,
-                 curve_points=None):
+    def __init__(self, task: Task, splits: Splits, score: Union[Score, ModelScore], epochs: int, seed: int = 0,
+                 no_progress_steps: Optional[int] = None, early_stop: bool = True, fuse: bool = True,
+                 curve_points: Optional[int] = None) -> None:
         self.task, self.score, self.epochs, self.seed = task, score, epochs, seed
         self.x_train, self.y_train = splits.x_train, _targets(splits.y_train, score)
         self.x_val, self.y_val = splits.x_val, _targets(splits.y_val, score)
@@ -199,10 +222,10 @@ class FusedTrainer:
         # is too noisy a sign of no progress (Adam at 0.01 was marked stalled on a 200-example task).
         self.no_progress_steps = no_progress_steps or (self.steps_per_epoch if score.judges_progress else None)
         self.early_stop, self.fuse, self.curve_points = early_stop, fuse, curve_points
-        self.baseline = None  # the untrained network's validation value, for a score that needs it
+        self.baseline: Optional[float] = None  # the untrained network's validation value, for a score that needs it
         self._keras_state = False  # whether a model was built since the last clear_session
 
-    def clear_session(self):
+    def clear_session(self) -> None:
         """Drop the Keras state of the last model; a no-op when none was built (a hurdle failure costs ms).
 
         No forced ``gc.collect()`` (``free_memory=False``): with TensorFlow loaded a full collection
@@ -213,17 +236,18 @@ class FusedTrainer:
             self._keras_state = False
             keras.backend.clear_session(free_memory=False)
 
-    def train_rates(self, rule, rates, epochs):
+    def train_rates(self, rule: Union[str, Rule], rates: Sequence[float], epochs: int) -> EvaluationResult:
         """An ``EvaluationResult`` of ``rates`` trained for ``epochs``, side by side or one by one (``fuse``)."""
         if self.fuse:
             return self.result(rule, [(rates, self.train(rule, rates, epochs))])
-        parts = []
+        parts: list[tuple[Sequence[float], TrainedCopies]] = []
         for lr in rates:
             parts.append(([lr], self.train(rule, [lr], epochs)))
             self.clear_session()
         return self.result(rule, parts)
 
-    def train(self, rule, learning_rates, epochs=None, callbacks=(), seed=None):
+    def train(self, rule: Union[str, Rule], learning_rates: Sequence[float], epochs: Optional[int] = None,
+              callbacks: Sequence[keras.callbacks.Callback] = (), seed: Optional[int] = None) -> CopyMonitor:
         """One model of a copy per learning rate, fitted; the ``CopyMonitor`` holds each copy's curve and status."""
         seed = self.seed if seed is None else seed
         model = self._build(rule, learning_rates, seed)
@@ -246,18 +270,18 @@ class FusedTrainer:
                   shuffle=arrays, steps_per_epoch=self.task.steps_per_epoch, verbose=0, callbacks=[monitor, *callbacks])
         return monitor
 
-    def _validation_steps(self, epochs):
+    def _validation_steps(self, epochs: int) -> Iterable[int]:
         """The steps of a training of ``epochs`` at which ``curve_points`` asks for a validation."""
         if not self.curve_points or not self.steps_per_epoch:
             return ()
         total = epochs * self.steps_per_epoch
         return {max(1, round(total * i / self.curve_points)) for i in range(1, self.curve_points + 1)}
 
-    def _validation_values(self, model):
+    def _validation_values(self, model: keras.Model) -> dict[str, float]:
         """Each copy's validation value (NaN where its outputs are not finite)."""
         return validation_scores(model, self.x_val, self.y_val, self.score)
 
-    def _build(self, rule, learning_rates, seed):
+    def _build(self, rule: Union[str, Rule], learning_rates: Sequence[float], seed: int) -> keras.Model:
         """The compiled model of copies ``lr0``, ``lr1``, ..., its ``GridRuleOptimizer``'s slots built."""
         self._keras_state = True
         x_few, y_few = fit_data.head(self.x_train, self.y_train)
@@ -291,7 +315,8 @@ class FusedTrainer:
         model.compute_metrics(x_few, y_few, y_pred)
         return model
 
-    def result(self, rule, parts):
+    def result(self, rule: Union[str, Rule],
+               parts: Sequence[tuple[Sequence[float], TrainedCopies]]) -> EvaluationResult:
         """The result of trainings ``[(learning_rates, monitor), ...]``: the best final validation score of
         the rates that stayed ok, each rate's curve and status, and the steps trained in all."""
         learning_rates = [lr for rates, _ in parts for lr in rates]

@@ -5,7 +5,11 @@ The log grid and the TPE study are shared with ``keras-nos compare``'s tuner,
 so both spread and sample learning rates the same way.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 import keras
 import numpy as np
@@ -14,10 +18,16 @@ from keras_nos.errors import KerasNosError
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.result import EvaluationResult
 
+if TYPE_CHECKING:
+    import optuna
+
+    from keras_nos.dsl.rule import Rule
+    from keras_nos.tasks.fused_trainer import FusedTrainer
+
 LR_SEARCHES = ("grid", "halving", "optuna")
 
 
-def learning_rate_grid(low=1e-5, high=10.0, count=7):
+def learning_rate_grid(low: float = 1e-5, high: float = 10.0, count: int = 7) -> tuple[float, ...]:
     """``count`` learning rates evenly spaced on a log scale from ``low`` to ``high``."""
     if not 0 < low <= high or count < 1:
         raise KerasNosError(f"A learning-rate grid needs 0 < low <= high and count >= 1, got {low}, {high}, {count}")
@@ -29,7 +39,9 @@ def learning_rate_grid(low=1e-5, high=10.0, count=7):
 DEFAULT_LEARNING_RATES = learning_rate_grid(1e-4, 1.0, 5)
 
 
-def tpe_study(objective, trials, low, high, seed=0, direction="maximize", pruner=None):
+def tpe_study(objective: Callable[[float, optuna.trial.Trial], Union[float, optuna.trial.TrialState]], trials: int,
+              low: float, high: float, seed: int = 0, direction: str = "maximize",
+              pruner: Optional[optuna.pruners.BasePruner] = None) -> None:
     """Run a TPE study of ``trials`` trials over the log learning rate in [``low``, ``high``].
 
     ``objective(learning_rate, trial)`` returns the value to tell, or a ``TrialState`` (``PRUNED``, ``FAIL``)
@@ -48,12 +60,24 @@ def tpe_study(objective, trials, low, high, seed=0, direction="maximize", pruner
             study.tell(trial, outcome)
 
 
+class LearningRateSearch(Protocol):
+    """What ``Evaluator`` calls: ``search`` trains ``rule`` with ``trainer`` and returns its result;
+    ``trains_the_grid`` says whether it trains the rates it is given (so the hurdles may prune them first)."""
+
+    trains_the_grid: bool
+
+    def search(self, rule: Union[str, Rule], trainer: FusedTrainer,
+               learning_rates: Sequence[float]) -> EvaluationResult: ...
+
+
 class GridSearch:
     """Every learning rate for all the epochs; fused, one trace and one pass over the data for the grid."""
 
     trains_the_grid = True  # the hurdles may rule out some of its rates beforehand
 
-    def search(self, rule, trainer, learning_rates):
+    def search(self, rule: Union[str, Rule], trainer: FusedTrainer,
+               learning_rates: Sequence[float]) -> EvaluationResult:
+        """Every rate of ``learning_rates``, trained side by side for the trainer's epochs."""
         return trainer.train_rates(rule, learning_rates, trainer.epochs)
 
 
@@ -64,10 +88,12 @@ class HalvingSearch:
 
     trains_the_grid = True
 
-    def __init__(self, keep=2, screen_epochs=1):
+    def __init__(self, keep: int = 2, screen_epochs: int = 1) -> None:
         self.keep, self.screen_epochs = keep, screen_epochs
 
-    def search(self, rule, trainer, learning_rates):
+    def search(self, rule: Union[str, Rule], trainer: FusedTrainer,
+               learning_rates: Sequence[float]) -> EvaluationResult:
+        """Screen ``learning_rates``, then train the ``keep`` best for the trainer's epochs."""
         if len(learning_rates) <= self.keep or self.screen_epochs >= trainer.epochs:
             return GridSearch().search(rule, trainer, learning_rates)
         screen = trainer.train_rates(rule, learning_rates, self.screen_epochs)
@@ -91,15 +117,17 @@ class OptunaSearch:
 
     trains_the_grid = False  # it samples its own rates from the grid's range
 
-    def __init__(self, trials=8, seed=0):
+    def __init__(self, trials: int = 8, seed: int = 0) -> None:
         self.trials, self.seed = trials, seed
 
-    def search(self, rule, trainer, learning_rates):
+    def search(self, rule: Union[str, Rule], trainer: FusedTrainer,
+               learning_rates: Sequence[float]) -> EvaluationResult:
+        """The study's trainings merged in one result: every rate's curve and status, the best one's reward."""
         import optuna
 
         merged = EvaluationResult(str(rule), "", trainer.task.name, statuses.NO_PROGRESS)
 
-        def train(lr, trial):
+        def train(lr: float, trial: optuna.trial.Trial) -> Union[float, optuna.trial.TrialState]:
             pruning = PruningCallback(trial)
             single = trainer.result(rule, [([lr], trainer.train(rule, [lr], callbacks=[pruning]))])
             trainer.clear_session()
@@ -127,12 +155,12 @@ class PruningCallback(keras.callbacks.Callback):
     ``KerasPruningCallback`` does): the pruned rate's curve and steps stay in the result.
     """
 
-    def __init__(self, trial):
+    def __init__(self, trial: optuna.trial.Trial) -> None:
         super().__init__()
         self.trial = trial
         self.pruned = False
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[dict[str, Any]] = None) -> None:
         value = float(logs.get("val_score", 0.0))  # one copy: no "lr0_" prefix
         self.trial.report(value if math.isfinite(value) else 0.0, epoch)
         if self.trial.should_prune():
@@ -140,7 +168,8 @@ class PruningCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def make_lr_search(name, seed=0, halving_keep=2, screen_epochs=1, optuna_trials=8):
+def make_lr_search(name: str, seed: int = 0, halving_keep: int = 2, screen_epochs: int = 1,
+                   optuna_trials: int = 8) -> LearningRateSearch:
     """The search named ``name`` (one of ``LR_SEARCHES``); each takes only the options that are its own."""
     if name == "grid":
         return GridSearch()

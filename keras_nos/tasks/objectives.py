@@ -7,24 +7,34 @@ of magnitude it takes off the function, divided by ``ORDERS`` and clipped to
 as it gets: 1e-10 of the starting value or less.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional, Union
+
 import numpy as np
 
 from keras_nos.tasks import numpy_stepper
 from keras_nos.tasks import result as statuses
 from keras_nos.tasks.result import EvaluationResult
 
+if TYPE_CHECKING:
+    from keras_nos.dsl.rule import Rule
+    from keras_nos.tasks.registry import Task
+
 ORDERS = 10.0
 DIVERGED_GROWTH = 1e4  # a learning rate whose value grows this much over the start has diverged
 
 
-def reward_of(value, start_value):
+def reward_of(value: Union[float, np.ndarray], start_value: float) -> np.ndarray:
     """Orders of magnitude taken off ``start_value``, over ORDERS, in [0, 1]; 0 for NaN or growth."""
     with np.errstate(all="ignore"):
         orders = np.log10(start_value / np.maximum(value, 1e-300))
     return np.clip(np.nan_to_num(orders / ORDERS, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
 
 
-def minimize_task(rule, task, learning_rates, epochs, seed=0, curve_points=None):
+def minimize_task(rule: Union[str, Rule], task: Task, learning_rates: Sequence[float], epochs: int, seed: int = 0,
+                  curve_points: Optional[int] = None) -> EvaluationResult:
     """An ``EvaluationResult`` for ``rule`` on an objective task: one curve point per "epoch" of
     ``task.steps_per_epoch`` steps (with ``curve_points``, also at step 0 and that many evenly spaced steps),
     the reward of the best learning rate that neither diverged nor failed to reduce the function."""
