@@ -7,7 +7,12 @@ current evaluator would. Rules the interpreter cannot run (``rule_code.groups_of
 than ``num_groups`` groups) are evaluated one by one by the current ``Evaluator``, with the same settings.
 """
 
+from __future__ import annotations
+
+import os
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from keras_nos.dsl import fingerprint as rule_fingerprint
 from keras_nos.dsl.parser import parse_rule
@@ -26,6 +31,14 @@ from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 from keras_nos.tasks.registry import get_task
 from keras_nos.tasks.result import EvaluationResult
 
+if TYPE_CHECKING:
+    from keras_nos.dsl.rule import Rule
+    from keras_nos.tasks.batched.start import TrainingStart
+    from keras_nos.tasks.registry import Task
+
+    # (position in the batch, the rule, its token groups, which learning rates the hurdles kept)
+    Batch = list[tuple[int, Rule, list[list[str]], list[bool]]]
+
 
 class BatchedEvaluator:
     """Evaluates batches of rules on one network task with the learning-rate grid; needs Keras on JAX.
@@ -40,9 +53,12 @@ class BatchedEvaluator:
         copies_per_call: see ``BatchedTrainer``.
     """
 
-    def __init__(self, task, learning_rates=DEFAULT_LEARNING_RATES, seed=0, data_path=None, epochs=None,
-                 hurdles=DEFAULT_HURDLES, early_stop=True, no_progress_steps=None, prune_learning_rates=True,
-                 num_groups=None, start=None, copies_per_call=DEFAULT_COPIES_PER_CALL):
+    def __init__(self, task: Union[str, Task], learning_rates: Sequence[float] = DEFAULT_LEARNING_RATES, seed: int = 0,
+                 data_path: Optional[Union[str, os.PathLike]] = None, epochs: Optional[int] = None,
+                 hurdles: Optional[Sequence[str]] = DEFAULT_HURDLES, early_stop: bool = True,
+                 no_progress_steps: Optional[int] = None, prune_learning_rates: bool = True,
+                 num_groups: Optional[int] = None, start: Optional[TrainingStart] = None,
+                 copies_per_call: int = DEFAULT_COPIES_PER_CALL) -> None:
         require_jax_backend()
         self.task = get_task(task)
         if self.task.objective is not None:
@@ -52,10 +68,10 @@ class BatchedEvaluator:
         self.seed, self.num_groups, self.prune_learning_rates = seed, num_groups, prune_learning_rates
         self.hurdles = tuple(hurdles or ())
         self.epochs = epochs or self.task.epochs
-        self._fallback_options = dict(learning_rates=learning_rates, seed=seed, data_path=data_path, epochs=epochs,
+        self._fallback_options: dict[str, Any] = dict(learning_rates=learning_rates, seed=seed, data_path=data_path, epochs=epochs,
                                       hurdles=hurdles, early_stop=early_stop, no_progress_steps=no_progress_steps,
                                       prune_learning_rates=prune_learning_rates)
-        self._fallback = None
+        self._fallback: Optional[Evaluator] = None
         splits = self.task.load_data(data_path, seed)
         check_network_task(self.task, splits)
         score = self.task.make_score()
@@ -68,10 +84,11 @@ class BatchedEvaluator:
         self.no_progress_steps = no_progress_steps or (steps_per_epoch if score.judges_progress else None)
         self.early_stop = early_stop
 
-    def evaluate(self, rules):
+    def evaluate(self, rules: Sequence[Union[str, Rule]]) -> list[EvaluationResult]:
         """An ``EvaluationResult`` for each of ``rules`` (texts or ``Rule``s), in order; a bad rule is a status."""
         started = time.perf_counter()
-        results, batch = [None] * len(rules), []
+        results: list[Optional[EvaluationResult]] = [None] * len(rules)
+        batch: Batch = []
         for position, rule in enumerate(rules):
             results[position] = self._screen(rule, batch, position)
         trained = self._train(batch)
@@ -81,7 +98,7 @@ class BatchedEvaluator:
             results[position] = result
         return results
 
-    def _screen(self, rule, batch, position):
+    def _screen(self, rule: Union[str, Rule], batch: Batch, position: int) -> Optional[EvaluationResult]:
         """The result of a rule that needs no batched training (an error, a failed hurdle, a rule for the
         current evaluator); else None, and ``(position, rule, groups, kept rates)`` joins ``batch``."""
         try:
@@ -100,12 +117,12 @@ class BatchedEvaluator:
         batch.append((position, parsed, groups, keep))
         return None
 
-    def _current_evaluator(self):
+    def _current_evaluator(self) -> Evaluator:
         if self._fallback is None:
             self._fallback = Evaluator(self.task, **self._fallback_options)
         return self._fallback
 
-    def _train(self, batch):
+    def _train(self, batch: Batch) -> dict[int, EvaluationResult]:
         """{position: result} of the batch's rules, trained side by side; a failing call is split and retried,
         down to one rule, whose failure is its status."""
         if not batch:
@@ -120,7 +137,7 @@ class BatchedEvaluator:
             middle = len(batch) // 2
             return {**self._train(batch[:middle]), **self._train(batch[middle:])}
 
-    def _train_together(self, batch):
+    def _train_together(self, batch: Batch) -> dict[int, EvaluationResult]:
         num_groups = self.num_groups or max(len(groups) for _, _, groups, _ in batch)
         code = encode([groups for _, _, groups, _ in batch], num_groups)
         rows, rates = [], []
@@ -139,7 +156,7 @@ class BatchedEvaluator:
             results[position] = self._result(rule, keep, judgement)
         return results
 
-    def _result(self, rule, keep, judgement):
+    def _result(self, rule: Rule, keep: Sequence[bool], judgement: Judgement) -> EvaluationResult:
         """The ``EvaluationResult`` the current evaluator gives these curves and statuses, pruned rates marked."""
         rates = [lr for lr, kept in zip(self.learning_rates, keep) if kept]
         result = FusedTrainer.result(self, rule, [(rates, judgement)])  # the one definition of a grid's reward

@@ -10,6 +10,12 @@ so a copy updates exactly as ``RuleOptimizer`` would with the rule written out (
 random draws these are; TensorFlow's ``noise`` and ``drop`` draw other numbers).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import keras
 from jax import lax
@@ -18,7 +24,7 @@ from keras_nos.dsl import primitives, semantics
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.rule import evaluate_node
 from keras_nos.optimizers.random_draws import step_seed
-from keras_nos.tasks.batched.rule_code import BANK_OPERANDS, BINARY_FUNCTIONS, SCALED, UNARY_FUNCTIONS
+from keras_nos.tasks.batched.rule_code import BANK_OPERANDS, BINARY_FUNCTIONS, SCALED, UNARY_FUNCTIONS, RuleCode
 
 _BANK_NODES = tuple(parse_rule(token).root for token in BANK_OPERANDS)
 AVERAGE_SLOTS = tuple(semantics.AVERAGES)  # every copy keeps m, v and y: which one its rule reads is data
@@ -42,12 +48,12 @@ def _apply_binary(code, group, x, y):
     return lax.select_n(code.binary_function[group], *[_shaped(cases[name], x) for name in BINARY_FUNCTIONS])
 
 
-def rule_update(code, operand, like):
+def rule_update(code: RuleCode, operand: Callable[[str], jax.Array], like: jax.Array) -> jax.Array:
     """The update of one copy's rule for weights shaped ``like``: group after group, each result joining
     the operands of later groups. ``code`` holds one rule's rows of a ``RuleCode``; ``operand(name)`` is
     ``semantics.step_operands``' reader of this step's operands."""
     bank = [_shaped(evaluate_node(node, jnp, operand), like) for node in _BANK_NODES]
-    results = []
+    results: list[jax.Array] = []
     for group in range(code.operands.shape[0]):
         available = bank + results
         left = _apply_unary(code, group, 0, lax.select_n(code.operands[group, 0], *available), operand)
@@ -69,13 +75,16 @@ def _drawer(seed, step, index, like):
     return draw
 
 
-def rule_step(code, learning_rate, weights, gradients, slots, step, settings):
+def rule_step(code: RuleCode, learning_rate: jax.Array, weights: Sequence[jax.Array], gradients: Sequence[jax.Array],
+              slots: Mapping[str, Sequence[jax.Array]], step: Any,
+              settings: Mapping[str, Any]) -> tuple[list[jax.Array], dict[str, list[jax.Array]]]:
     """(new weights, new slots) after one step ``w <- w - learning_rate * rule`` at zero-based ``step``.
 
     ``slots`` maps 'm', 'v', 'y' to a list of averages, one per weight; ``settings`` holds the decay rates and
     epsilon (``semantics.DEFAULT_HYPERPARAMETERS``), ``decay_steps`` and the ``seed`` of the random draws.
     """
-    new_weights, new_slots = [], {slot: [] for slot in AVERAGE_SLOTS}
+    new_weights: list[jax.Array] = []
+    new_slots: dict[str, list[jax.Array]] = {slot: [] for slot in AVERAGE_SLOTS}
     t = jnp.asarray(step, jnp.float32)
     for index, (w, g) in enumerate(zip(weights, gradients)):
         g = g.astype(w.dtype)

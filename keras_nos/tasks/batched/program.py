@@ -9,8 +9,14 @@ correct answers, and every epoch's validation score; ``replay.py`` turns them in
 Nothing is reduced across copies, so a NaN in one copy stays in it.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import keras
 from jax import lax
 
 from keras_nos.dsl.semantics import DEFAULT_HYPERPARAMETERS
@@ -20,7 +26,9 @@ from keras_nos.tasks.batched.rule_code import RuleCode
 VALIDATION_CHUNK = 500  # rows a validation forward pass takes at once, as scores.validation_outputs
 
 
-def make_program(model, loss, value, classifies, batch_size, decay_steps, seed):
+def make_program(model: keras.Model, loss: Callable[[Any, Any], Any], value: Callable[[jax.Array], jax.Array],
+                 classifies: bool, batch_size: int, decay_steps: float,
+                 seed: int) -> Callable[..., dict[str, jax.Array]]:
     """The compiled ``run(code, learning_rates, trainable, non_trainable, order, x, y, x_val)``.
 
     ``model``: a built Keras model (JAX backend), called through ``stateless_call``; ``loss(y, y_pred)``: the

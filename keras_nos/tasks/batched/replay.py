@@ -7,14 +7,17 @@ The batched program trains every copy to the end and keeps every step's loss, so
 afterwards from its arrays: the same statuses, curves and steps as a ``FusedTrainer`` training of the rule.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Optional
 
 import numpy as np
 
 from keras_nos.tasks import result as statuses
 
 
-def running_means(values, weights):
+def running_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Each step's mean of ``values`` since the epoch began, weighted by ``weights``, as Keras' ``Mean`` logs."""
     return np.cumsum(values * weights, axis=-1) / np.cumsum(weights)
 
@@ -28,14 +31,15 @@ class Judgement:
             no-progress test (None: none); early_stop: as ``CopyMonitor``.
     """
 
-    def __init__(self, loss, correct, validation, batch_sizes, chance, no_progress_steps, early_stop):
+    def __init__(self, loss: np.ndarray, correct: np.ndarray, validation: np.ndarray, batch_sizes: np.ndarray,
+                 chance: Optional[float], no_progress_steps: Optional[int], early_stop: bool) -> None:
         copies, epochs, _ = loss.shape
         self.loss = running_means(loss.astype(np.float64), batch_sizes)
         self.accuracy = np.cumsum(correct.astype(np.float64), axis=-1) / np.cumsum(batch_sizes)  # of the epoch
         self.first_loss = loss[:, 0, 0].astype(np.float64)
         self.chance, self.no_progress_steps, self.early_stop = chance, no_progress_steps, early_stop
         self.status = [statuses.OK] * copies
-        self.curves = [[] for _ in range(copies)]
+        self.curves: list[list[float]] = [[] for _ in range(copies)]
         self.steps = 0
         for epoch in range(epochs):
             if self._train_epoch(epoch):
@@ -43,7 +47,7 @@ class Judgement:
                 break
             self._end_epoch(epoch, validation)
 
-    def _train_epoch(self, epoch):
+    def _train_epoch(self, epoch: int) -> bool:
         """Judge each step of ``epoch``; True when training stopped in it (every copy done for)."""
         for step in range(self.loss.shape[2]):
             self.steps += 1
@@ -61,12 +65,12 @@ class Judgement:
                 return True
         return False
 
-    def _stalled(self, k, epoch, step, loss):
+    def _stalled(self, k: int, epoch: int, step: int, loss: float) -> bool:
         if self.chance is None:
             return not loss < self.first_loss[k]
         return self.accuracy[k, epoch, step] <= 1.2 * self.chance
 
-    def _end_epoch(self, epoch, validation):
+    def _end_epoch(self, epoch: int, validation: np.ndarray) -> None:
         if self.early_stop and statuses.OK not in self.status:
             return
         for k, curve in enumerate(self.curves):

@@ -13,7 +13,11 @@ than ``G`` groups. Random operands (``noise``, ``drop``) are drawn as
 ``RuleOptimizer`` draws them (``interpreter.py``).
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
@@ -21,6 +25,9 @@ from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.tokens import BINARY_TOKENS, DECAY_OPERAND_TOKENS, GROUP_SIZE, OPERAND_TOKENS, UNARY_TOKENS
 from keras_nos.dsl.tokens import rule_to_tokens, tokens_to_rule
 from keras_nos.errors import KerasNosError
+
+if TYPE_CHECKING:
+    from keras_nos.dsl.rule import Rule
 
 BANK_OPERANDS = OPERAND_TOKENS + DECAY_OPERAND_TOKENS
 UNARIES = UNARY_TOKENS
@@ -62,15 +69,15 @@ class RuleCode:
     last: np.ndarray
 
     @property
-    def num_groups(self):
+    def num_groups(self) -> int:
         return self.operands.shape[1]
 
-    def take(self, rows):
+    def take(self, rows: Union[np.ndarray, Sequence[int]]) -> RuleCode:
         """The code of the rules at ``rows`` (an index array), in that order."""
         return RuleCode(*(np.asarray(part)[rows] for part in dataclasses.astuple(self)))
 
 
-def groups_of(rule, max_groups):
+def groups_of(rule: Union[str, Rule], max_groups: int) -> Optional[list[list[str]]]:
     """The token groups of ``rule`` (text or ``Rule``), or None when this interpreter cannot run it."""
     rule = parse_rule(rule)
     try:
@@ -84,7 +91,7 @@ def groups_of(rule, max_groups):
     return [tokens[start:start + GROUP_SIZE] for start in range(0, len(tokens), GROUP_SIZE)]
 
 
-def encode(groups_per_rule, num_groups):
+def encode(groups_per_rule: Sequence[Sequence[Sequence[str]]], num_groups: int) -> RuleCode:
     """The ``RuleCode`` of rules given as token groups (from ``groups_of``), padded to ``num_groups`` groups."""
     bank = {token: i for i, token in enumerate(BANK_OPERANDS + tuple(f"h{k}" for k in range(num_groups - 1)))}
     size = len(groups_per_rule)

@@ -6,7 +6,11 @@ under whatever backend the user has, TensorFlow by default. A TensorFlow program
 trainer runs it in a child process with that variable set (as ``benchmarks/evaluator_throughput.py`` does).
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -16,10 +20,17 @@ from keras_nos.tasks.batched.program import make_program
 from keras_nos.tasks.batched.validation import validation_value
 from keras_nos.tasks.fused_trainer import build_child
 
+if TYPE_CHECKING:
+    from keras_nos.tasks.batched.rule_code import RuleCode
+    from keras_nos.tasks.batched.start import TrainingStart
+    from keras_nos.tasks.datasets import Splits
+    from keras_nos.tasks.registry import Task
+    from keras_nos.tasks.scores import Score
+
 DEFAULT_COPIES_PER_CALL = 256
 
 
-def require_jax_backend():
+def require_jax_backend() -> None:
     """A ``KerasNosError`` unless Keras runs on JAX in this process."""
     if keras.backend.backend() != "jax":
         raise KerasNosError(f"The batched trainer needs Keras on JAX: set KERAS_BACKEND=jax before Keras is "
@@ -41,7 +52,7 @@ class TrainingLog:
 COPIES_STEP = 32  # a call's copies are a multiple of this: few sizes to compile, little padding to train
 
 
-def padded_size(count, limit):
+def padded_size(count: int, limit: int) -> int:
     """Copies a call runs for ``count`` copies: a multiple of ``COPIES_STEP``, at most ``limit``."""
     return min(limit, -(-count // COPIES_STEP) * COPIES_STEP)
 
@@ -57,8 +68,8 @@ class BatchedTrainer:
         copies_per_call: the most copies one call of the program trains (memory grows with it).
     """
 
-    def __init__(self, task, splits, score, epochs, start, decay_steps, seed=0,
-                 copies_per_call=DEFAULT_COPIES_PER_CALL):
+    def __init__(self, task: Task, splits: Splits, score: Score, epochs: int, start: TrainingStart,
+                 decay_steps: float, seed: int = 0, copies_per_call: int = DEFAULT_COPIES_PER_CALL) -> None:
         require_jax_backend()
         self.start, self.epochs, self.copies_per_call = start, epochs, copies_per_call
         self.x, self.x_val = np.asarray(splits.x_train), np.asarray(splits.x_val)
@@ -74,7 +85,7 @@ class BatchedTrainer:
         full, partial = divmod(len(self.x), task.batch_size)
         self.batch_sizes = np.array([task.batch_size] * full + ([partial] if partial else []))
 
-    def _check_start(self, model, task):
+    def _check_start(self, model: keras.Model, task: Task) -> None:
         shapes = [tuple(v.shape) for v in model.trainable_variables + model.non_trainable_variables]
         given = [np.shape(w) for w in self.start.trainable + self.start.non_trainable]
         if shapes != given or len(self.start.batch_order) < self.epochs:
@@ -82,7 +93,7 @@ class BatchedTrainer:
                                 f"epochs (weights {given} for {shapes}, {len(self.start.batch_order)} epochs of batch "
                                 f"order for {self.epochs})")
 
-    def train(self, code, learning_rates):
+    def train(self, code: RuleCode, learning_rates: Sequence[float]) -> TrainingLog:
         """The ``TrainingLog`` of copies ``code.take(i)`` at ``learning_rates[i]``, in calls of at most
         ``copies_per_call`` copies, the last padded with copies of the first."""
         learning_rates = np.asarray(learning_rates, np.float32)

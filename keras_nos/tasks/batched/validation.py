@@ -6,6 +6,12 @@ per-epoch validation never leaves the compiled program; NaN where a copy's outpu
 current evaluator.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -41,12 +47,12 @@ def _r2(targets):
 _VALUES = {"accuracy": _accuracy, "log_loss": _log_loss, "r2": _r2}
 
 
-def has_jax_form(score):
+def has_jax_form(score: Any) -> bool:
     """Whether ``score`` is one of the bundled scores this module computes."""
     return getattr(score, "name", None) in _VALUES and not getattr(score, "needs_baseline", False)
 
 
-def validation_value(score, targets):
+def validation_value(score: Any, targets: np.ndarray) -> Callable[[jax.Array], jax.Array]:
     """``outputs -> score`` on fixed validation ``targets``: a float32 scalar, NaN for non-finite outputs."""
     if not has_jax_form(score):
         raise KerasNosError(f"The batched trainer computes the scores {', '.join(_VALUES)}; this task's score is "
