@@ -14,13 +14,12 @@ import pytest
 
 import keras_nos
 
-# Modules another engineer annotates as part of their own refactoring (the search's session and config):
-# left out of the count until then.
-NOT_YET = ("keras_nos.search.session", "keras_nos.search.config")
-# The share of public functions and methods annotated when this test was written: 399 of 467 in these modules
-# (85%; 54 of 436 in the whole package before the annotations of issue 32). Raise it as more get annotations,
-# never lower it.
-MIN_ANNOTATED_SHARE = 0.85
+# Modules left out of the count until they are annotated: the search's config, which another engineer is changing.
+NOT_YET = ("keras_nos.search.config",)
+# The share of public functions and methods annotated: 468 of 470 in these modules (99%; 54 of 436 in the whole
+# package before the annotations of issue 32). The two left are dense_gradient and step_seed, whose source
+# keras-nos export copies into modules that import only keras. Raise it as more get annotations, never lower it.
+MIN_ANNOTATED_SHARE = 0.99
 
 
 def _unannotated(function):
@@ -59,14 +58,18 @@ def _entry_points():
     from keras_nos.search.optimizer_search import InMemoryData, OptimizerSearch
     from keras_nos.tasks.evaluator import Evaluator, evaluate
     from keras_nos.tasks.registry import Task, get_task, register_task
+    from keras_nos.search.leaderboard import format_leaderboard, read_leaderboard, summary
     from keras_nos.search.loop import search
+    from keras_nos.search.session import SearchSession
     from keras_nos.tracking.in_memory import InMemoryTracker
 
     objects = {"keras_nos.export.export_search": importlib.import_module("keras_nos.export").export_search,
                "keras_nos.export.module_source": importlib.import_module("keras_nos.export").module_source,
                "OptimizerSearch": OptimizerSearch, "InMemoryData": InMemoryData, "Task": Task, "get_task": get_task,
                "register_task": register_task, "evaluate": evaluate, "Evaluator": Evaluator,
-               "RayExecutor": RayExecutor, "search": search, "InMemoryTracker": InMemoryTracker}
+               "RayExecutor": RayExecutor, "search": search, "InMemoryTracker": InMemoryTracker,
+               "SearchSession": SearchSession, "read_leaderboard": read_leaderboard,
+               "format_leaderboard": format_leaderboard, "summary": summary}
     for package in (optimizers, dsl, compare, executors, tracking):
         for name in package.__all__:
             obj = getattr(package, name)
@@ -88,7 +91,8 @@ def test_the_entry_points_are_many():
     for expected in ("OptimizerSearch.__init__", "OptimizerSearch.search", "Task.make_score", "evaluate",
                      "keras_nos.compare.compare", "keras_nos.executors.Executor.submit",
                      "keras_nos.optimizers.RuleOptimizer.__init__", "keras_nos.dsl.parse_rule",
-                     "keras_nos.tracking.default_tracking_uri", "RayExecutor.__init__"):
+                     "keras_nos.tracking.default_tracking_uri", "RayExecutor.__init__", "SearchSession.__init__",
+                     "read_leaderboard", "format_leaderboard", "summary"):
         assert expected in names, expected
     assert len(ENTRY_POINTS) > 80
 
