@@ -14,9 +14,9 @@ import pytest
 
 import keras_nos
 
-# Modules left out of the count until they are annotated: the search's config, which another engineer is changing.
-NOT_YET = ("keras_nos.search.config",)
-# The share of public functions and methods annotated: 468 of 470 in these modules (99%; 54 of 436 in the whole
+# Modules left out of the count until they are annotated: none now.
+NOT_YET = ()
+# The share of public functions and methods annotated: 498 of 500 in the package (99%; 54 of 436 in the whole
 # package before the annotations of issue 32). The two left are dense_gradient and step_seed, whose source
 # keras-nos export copies into modules that import only keras. Raise it as more get annotations, never lower it.
 MIN_ANNOTATED_SHARE = 0.99

@@ -8,8 +8,11 @@ parent run stores so that ``--resume RUN_ID`` rebuilds the same search
 says so in its metadata.
 """
 
+from __future__ import annotations
+
 import dataclasses
-from typing import Any, Optional
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Optional
 
 from keras_nos.errors import KerasNosError
 from keras_nos.executors import EXECUTORS
@@ -19,23 +22,26 @@ from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks.registry import get_task
 
+if TYPE_CHECKING:
+    from keras_nos.tasks.registry import Task
+
 # The compare tasks a finished search runs its winner and Adam on by default: none of them on digits, a
 # ConvNet, a regression MLP and a function to minimise, about 45 CPU seconds each (benchmarks/noise_ceiling.py).
 DEFAULT_FUNNEL_SUITE = ("convnet-shapes", "friedman-regression", "rosenbrock")
 MODES = ("sync", "async")
 
 
-def _setting(default, name, **field_options):
+def _setting(default: Any, name: str, **field_options: Any) -> Any:
     """A field that the flat settings call ``name``."""
     return dataclasses.field(default=default, metadata={"setting": name}, **field_options)
 
 
-def _check_whole(value, name, least, what="a whole number"):
+def _check_whole(value: Any, name: str, least: int, what: str = "a whole number") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise KerasNosError(f"{name} must be {what} >= {least}, got {value!r}")
 
 
-def _check_choice(value, allowed, what):
+def _check_choice(value: Any, allowed: Iterable[str], what: str) -> None:
     if value not in allowed:
         raise KerasNosError(f"Unknown {what} {value!r}; allowed: {', '.join(allowed)}")
 
@@ -45,28 +51,28 @@ class TaskConfig:
     """What every candidate trains on, and how its reward is measured."""
 
     name: Any = _setting("digits-autoencoder", "task")  # a registered name, "package.module:attr", or a Task
-    learning_rates: tuple = DEFAULT_LEARNING_RATES
+    learning_rates: tuple[float, ...] = DEFAULT_LEARNING_RATES
     epochs: Optional[int] = None  # None: the task's own
     data_path: Optional[str] = None
-    hurdles: tuple = DEFAULT_HURDLES
+    hurdles: tuple[str, ...] = DEFAULT_HURDLES
     reward_seeds: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.task()
         _check_whole(self.reward_seeds, "reward_seeds", 1)
         object.__setattr__(self, "learning_rates", tuple(self.learning_rates))  # a JSON list reads back as one
         object.__setattr__(self, "hurdles", tuple(self.hurdles))
 
-    def task(self):
+    def task(self) -> Task:
         """The ``Task`` itself."""
         return get_task(self.name)
 
     @property
-    def label(self):
+    def label(self) -> str:
         """The task's name as the parent run stores it: the text given, or a ``Task``'s own name."""
         return self.name if isinstance(self.name, str) else self.name.name
 
-    def evaluator_options(self, seed):
+    def evaluator_options(self, seed: int) -> dict[str, Any]:
         """The keyword arguments of each worker's ``Evaluator``."""
         return dict(task=self.name, learning_rates=self.learning_rates, seed=seed, data_path=self.data_path,
                     epochs=self.epochs, hurdles=self.hurdles, reward_seeds=self.reward_seeds)
@@ -77,16 +83,17 @@ class StrategyConfig:
     """Who proposes the candidates, and from which space."""
 
     name: str = _setting("rl", "strategy")
-    options: Optional[dict] = _setting(None, "strategy_options")
+    options: Optional[dict[str, Any]] = _setting(None, "strategy_options")
     space: str = "paper"
     num_groups: Optional[int] = None  # None: the space's own
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_choice(self.name, STRATEGIES, "strategy")
         strategy_options(self.name, self.options)  # a bad option is refused before anything is written
         self.search_space()
 
-    def search_space(self):
+    def search_space(self) -> SearchSpace:
+        """The ``SearchSpace`` preset ``space``, with ``num_groups`` groups when given."""
         return SearchSpace.preset(self.space, num_groups=self.num_groups)
 
 
@@ -98,7 +105,7 @@ class BudgetConfig:
     batch_size: int = 10
     max_consecutive_errors: int = 10  # stop after this many candidates in a row end in error; 0: never
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_whole(self.candidates, "budget", 1, "a whole number of candidates")
         _check_whole(self.batch_size, "batch_size", 1, "a whole number of candidates")
         _check_whole(self.max_consecutive_errors, "max_consecutive_errors", 0)
@@ -114,9 +121,9 @@ class ExecutorConfig:
     ray_address: Optional[str] = None
     candidate_timeout: Optional[float] = None
     max_retries: int = 2
-    options: Optional[dict] = _setting(None, "executor_options")
+    options: Optional[dict[str, Any]] = _setting(None, "executor_options")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_choice(self.name, EXECUTORS, "executor")
         _check_choice(self.mode, MODES, "mode")
         if self.candidate_timeout is not None and not self.candidate_timeout > 0:
@@ -125,7 +132,7 @@ class ExecutorConfig:
         if self.ray_address is not None and self.name != "ray":
             raise KerasNosError(f"ray_address {self.ray_address!r} needs executor='ray' (--executor ray)")
 
-    def executor_options(self):
+    def executor_options(self) -> dict[str, Any]:
         """The keyword arguments of ``make_executor`` beyond the evaluator's options and the workers."""
         options = dict(self.options or {}, timeout=self.candidate_timeout, max_retries=self.max_retries)
         return dict(options, address=self.ray_address) if self.name == "ray" else options
@@ -142,10 +149,10 @@ class FunnelConfig:
     suite: Any = _setting(DEFAULT_FUNNEL_SUITE, "funnel_suite")  # compare task names, "all", or "none"
     # (for a user's own task the default is "none": SearchConfig.from_settings)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.suite_names()
 
-    def suite_names(self):
+    def suite_names(self) -> Optional[list[str]]:
         """Names of the compare tasks of the suite (an unknown one is a ValueError), or None for none."""
         if not self.suite or self.suite == "none":
             return None
@@ -158,7 +165,7 @@ GROUPS = {"task": TaskConfig, "strategy": StrategyConfig, "budget": BudgetConfig
           "funnel": FunnelConfig}
 
 
-def _setting_name(field):
+def _setting_name(field: dataclasses.Field) -> str:
     return field.metadata.get("setting", field.name)
 
 
@@ -176,7 +183,7 @@ class SearchConfig:
     funnel: FunnelConfig = dataclasses.field(default_factory=FunnelConfig)
 
     @classmethod
-    def from_settings(cls, settings):
+    def from_settings(cls, settings: Mapping[str, Any]) -> SearchConfig:
         """The config of flat ``settings`` ({flat name: value}); the ones left out keep their defaults, except
         that a user's own task (a ``Task`` or ``package.module:attr``) runs the bundled compare suite only when
         asked: its winner is judged on the user's model, not on tasks unrelated to it."""
@@ -189,7 +196,7 @@ class SearchConfig:
                   for group, kind in GROUPS.items()}
         return cls(**{name: settings[name] for name in _top_level() if name in settings}, **groups)
 
-    def settings(self):
+    def settings(self) -> dict[str, Any]:
         """{flat name: value} of every setting: what the parent run stores."""
         flat = {name: getattr(self, name) for name in _top_level()}
         for group in GROUPS:
@@ -197,14 +204,14 @@ class SearchConfig:
             flat.update({_setting_name(field): getattr(part, field.name) for field in dataclasses.fields(part)})
         return flat
 
-    def training_lengths(self):
+    def training_lengths(self) -> tuple[int, int]:
         """(the search's epochs, the funnel's): the funnel trains as long as the search's candidates, so that it
         measures what they were ranked by, unless ``funnel_epochs`` is set."""
         search_epochs = self.task.epochs or self.task.task().epochs
         return search_epochs, self.funnel.epochs or search_epochs
 
 
-def check_known(settings):
+def check_known(settings: Iterable[str]) -> None:
     """TypeError, as for an unknown keyword argument, when ``settings`` names a setting there is not."""
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
@@ -212,12 +219,12 @@ def check_known(settings):
                         f"known: {', '.join(sorted(DEFAULTS))}")
 
 
-def _top_level():
+def _top_level() -> list[str]:
     """The settings of :class:`SearchConfig` outside the groups."""
     return [field.name for field in dataclasses.fields(SearchConfig) if field.name not in GROUPS]
 
 
-def _defaults():
+def _defaults() -> dict[str, Any]:
     flat = {field.name: field.default for field in dataclasses.fields(SearchConfig) if field.name not in GROUPS}
     for kind in GROUPS.values():
         flat.update({_setting_name(field): field.default for field in dataclasses.fields(kind)})
