@@ -29,6 +29,7 @@ budget). Written: ``<out>/search_quality.md`` (the same tables) and
     python benchmarks/search_quality.py --from-raw a.json b.json  # re-render tables and plot from --raw output
     python benchmarks/search_quality.py --task rosenbrock --budget 200 --seeds 20 --in-process  # no MLflow, same rewards
     python benchmarks/search_quality.py --from-raw a.json --doc --block NAME   # into docs/results/search-strategies.md
+    python benchmarks/search_quality.py --strategies rl --warm-start named --in-process  # rl beside rl warm-started
 """
 
 import argparse
@@ -72,6 +73,8 @@ def parse_args(argv=None):
     parser.add_argument("--strategy-option", action="append", default=[], metavar="STRATEGY.KEY=VALUE",
                         help="an option of one strategy, e.g. rl.learning_rate=0.002 (repeatable; VALUE read as "
                              "JSON where it parses, else as text); the strategy's row is labelled with it")
+    parser.add_argument("--warm-start", default=None, metavar="named|RULE,RULE,...",
+                        help="add a row for each strategy warm-started so (label '+warm'), on the same seeds")
     parser.add_argument("--tolerance", type=float, default=0.005,
                         help="'matching' random's best means reward >= best - tolerance (default 0.005)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
@@ -129,7 +132,9 @@ def _runs(args):
     for name in names:
         given = options.get(name)
         label = name + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(given.items())) + ")" if given else "")
-        rows.append((label, name, given))
+        rows.append((label, name, given, None))
+        if args.warm_start:
+            rows.append((f"{label} +warm", name, given, args.warm_start))
     return rows
 
 
@@ -152,7 +157,7 @@ def _rewards_from_mlflow(uri, experiment_name, budget):
     return rewards, cache_hits, statuses
 
 
-def _search_in_process(args, strategy, seed, options, learning_rates):
+def _search_in_process(args, strategy, seed, options, learning_rates, warm_start=None):
     """(rewards, cache_hits, statuses) of one search run as the sync loop runs it, without tracking."""
     from keras_nos.dsl.fingerprint import fingerprint
     from keras_nos.search.config import TaskConfig
@@ -164,7 +169,7 @@ def _search_in_process(args, strategy, seed, options, learning_rates):
     space = SearchSpace.preset(args.space)
     task = TaskConfig(name=args.task, learning_rates=learning_rates, epochs=args.epochs)
     proposer = make_strategy(strategy, space, seed=seed, screen=HurdleScreen(task.hurdles, task.learning_rates),
-                             **(options or {}))
+                             warm_start=warm_start, **(options or {}))
     evaluator = Evaluator(**task.evaluator_options(seed))
     cache, rewards, cache_hits, statuses = {}, [], [], []
     while len(rewards) < args.budget:
@@ -202,19 +207,21 @@ def run_searches(args):
     try:
         # Seed-major order: if the run is stopped early every strategy has the same number of seeds done.
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            for label, strategy, options in _runs(args):
+            for label, strategy, options, warm_start in _runs(args):
                 experiment = f"{label}-seed{seed}".replace(" ", "_")
                 t0 = time.perf_counter()
                 if args.in_process:
-                    rewards, cache_hits, statuses = _search_in_process(args, strategy, seed, options, learning_rates)
+                    rewards, cache_hits, statuses = _search_in_process(args, strategy, seed, options, learning_rates,
+                                                                       warm_start)
                 else:
                     search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
                            batch_size=args.batch_size, tracking_uri=uri, experiment=experiment,
                            learning_rates=learning_rates, epochs=args.epochs, funnel_top_k=0,
-                           progress=False, strategy_options=options)
+                           progress=False, strategy_options=options, warm_start=warm_start)
                     rewards, cache_hits, statuses = _rewards_from_mlflow(uri, experiment, args.budget)
                 wall = time.perf_counter() - t0
                 raw["searches"].append({"label": label, "strategy": strategy, "options": options, "seed": seed,
+                                        "warm_start": warm_start,
                                         "rewards": rewards, "cache_hits": cache_hits, "statuses": statuses,
                                         "wall_s": wall})
                 trained = sum(1 for s, c in zip(statuses, cache_hits) if not c and s not in ("failed_hurdle",))

@@ -94,6 +94,9 @@ def _add_search_command(commands):
             help="stop when this many candidates in a row end in error; 0 never stops [10]")
     setting("--strategy-option", dest="strategy_options", type=_strategy_option, action="append",
             metavar="KEY=VALUE", help="an option of the strategy, e.g. learning_rate=0.002 (repeatable; README)")
+    setting("--warm-start", metavar="named|RULE,RULE,...",
+            help="evaluate these rules first and let the strategy start from them: named (the named optimizers "
+                 "the space can express, adam among them) or rule texts and names [none]")
     setting("--seed", type=int, help="[0]")
     setting("--epochs", type=_positive_int, help="override the task's epochs")
     setting("--lr", dest="learning_rates", type=_learning_rates, metavar="LR,LR,...",
@@ -187,6 +190,10 @@ def _search(args):
              if k not in ("command", "resume", "tracking_uri", "no_progress", "store_patience")}
     if "strategy_options" in given:
         given["strategy_options"] = dict(given["strategy_options"])
+    if "warm_start" in given:  # as stored, so that a resume given the same text agrees with its parent run
+        from keras_nos.search.strategies.warm_start import parse_warm_start
+
+        given["warm_start"] = parse_warm_start(given["warm_start"])
     rows = search(resume=args.resume, tracking_uri=args.tracking_uri, progress=not args.no_progress,
                   store_patience=args.store_patience, **given)
     print(format_leaderboard(rows))

@@ -23,6 +23,11 @@ CASES = {
                                         ["elite", "'rl'", "allowed: ", "elite_size"]),
     "search: bad strategy option": (["search", "--strategy-option", "mutation_share=2", "--tracking-uri", STORE],
                                     ["mutation_share", "in [0, 1]", "got 2"]),
+    "search: warm start the space cannot express": (
+        ["search", "--space", "small", "--warm-start", "adam,ld*g", "--tracking-uri", STORE],
+        ["'ld*g'", "'small' space", "it has no ld"]),
+    "search: empty warm-start rule": (["search", "--warm-start", "adam,,g", "--tracking-uri", STORE],
+                                      ["warm_start", "'named' or rules separated by commas", "'adam,,g'"]),
     "evaluate: missing data": (["evaluate", "adam", "--task", "cifar10-convnet", "--data", MISSING_DATA],
                                [MISSING_DATA, "does not exist", "--data PATH", "KERAS_NOS_CIFAR10"]),
     "evaluate: unknown task": (["evaluate", "g", "--task", "nope"], ["'nope'", "registered tasks: "]),

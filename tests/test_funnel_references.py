@@ -21,7 +21,7 @@ TINY = dict(task="synthetic", num_groups=1, epochs=1, learning_rates=(0.01, 0.1)
 class _FixedStrategy(Strategy):
     name = "fixed"
 
-    def propose(self, n):
+    def _propose(self, n):
         return [list(RULE_TOKENS)] * n
 
     def observe(self, results):

@@ -115,7 +115,7 @@ class _RepeatingStrategy(Strategy):
     name = "repeat"
     defaults = {}
 
-    def propose(self, n):
+    def _propose(self, n):
         return [["g", "1", "identity", "identity", "mul", "h0", "1", "identity", "identity", "mul"],
                 ["sign(m)", "1", "identity", "identity", "mul", "h0", "1", "identity", "identity", "mul"]][:n]
 

@@ -106,13 +106,13 @@ def test_different_seeds_differ():
         assert make(name, SMALL, 0, **options).propose(5) != make(name, SMALL, 1, **options).propose(5), name
 
 
-def test_evolution_starts_from_seed_rules():
-    seeds = ["exp(sign(g)*sign(m))*g", "sign(m)", "g", "3*g", "(1 + sign(g)*sign(m))*g", "ld*g"]
-    strategy = make("evolution", PAPER, 0, seed_rules=seeds, population_size=5)
+def test_evolution_starts_from_its_warm_start():
+    seeds = ["exp(sign(g)*sign(m))*g", "sign(m)", "g"]
+    strategy = make_strategy("evolution", PAPER, 0, screen=SCREEN, warm_start=seeds, population_size=5)
     first = strategy.propose(3)
     assert [str(tokens_to_rule(t)) for t in first] == ["exp(sign(g)*sign(m))*g", "sign(m)", "g"]
     assert first[1] == ["sign(m)", "sign(m)", "identity", "identity", "left", "h0", "h0", "identity", "identity", "left"]
-    # '3*g' (no token for 3), a three-group rule and a decay rule are skipped; the rest is random.
+    # The warm start fills part of the first population; the rest is random.
     rest = strategy.propose(2)
     assert all(str(tokens_to_rule(t)) not in seeds for t in rest)
     # After the population is full, children are mutations of members.

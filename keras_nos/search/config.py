@@ -18,6 +18,7 @@ from keras_nos.errors import KerasNosError
 from keras_nos.executors import EXECUTORS
 from keras_nos.search.space import SearchSpace
 from keras_nos.search.strategies import STRATEGIES, strategy_options
+from keras_nos.search.strategies.warm_start import parse_warm_start, warm_start_tokens
 from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks.registry import get_task
@@ -86,11 +87,13 @@ class StrategyConfig:
     options: Optional[dict[str, Any]] = _setting(None, "strategy_options")
     space: str = "paper"
     num_groups: Optional[int] = None  # None: the space's own
+    warm_start: Any = None  # None, "named", or rule texts and names (strategies/warm_start.py): proposed first
 
     def __post_init__(self) -> None:
         _check_choice(self.name, STRATEGIES, "strategy")
         strategy_options(self.name, self.options)  # a bad option is refused before anything is written
-        self.search_space()
+        object.__setattr__(self, "warm_start", parse_warm_start(self.warm_start))
+        warm_start_tokens(self.search_space(), self.warm_start)  # every rule must be one of the space
 
     def search_space(self) -> SearchSpace:
         """The ``SearchSpace`` preset ``space``, with ``num_groups`` groups when given."""

@@ -43,13 +43,10 @@ def search(config: SearchConfig | None = None, *, tracking_uri: str | InMemoryTr
     ...; the fields of :mod:`keras_nos.search.config`), or a ``SearchConfig`` as ``config`` (all of it counts
     as given; keywords override it). Every setting is checked before anything is written.
 
-    ``resume`` is the parent run id of an earlier search: its settings are
-    stored on that run and used for every setting left out; a given one that
-    contradicts them is a ValueError, except a larger ``budget`` and
-    ``workers``, ``ray_address`` and ``data_path`` (where it runs, not what).
-    Finished evaluations are restored, never run again. ``max_batches`` stops
-    early after that many batches (in async mode: checkpoints; for tests of
-    resume).
+    ``resume`` is the parent run id of an earlier search: its settings are stored on that run and used for every
+    setting left out; a given one that contradicts them is a ValueError, except a larger ``budget`` and
+    ``workers``, ``ray_address`` and ``data_path`` (where it runs, not what). Finished evaluations are restored,
+    never run again. ``max_batches`` stops early after that many batches (in async mode: checkpoints).
 
     ``executor`` is ``"local"`` (processes on this machine) or ``"ray"`` (a Ray
     cluster at ``ray_address``: None starts a local instance, ``"auto"`` or
@@ -59,7 +56,8 @@ def search(config: SearchConfig | None = None, *, tracking_uri: str | InMemoryTr
     ``"sync"`` (batches; reproducible) or ``"async"`` (``workers`` candidates
     always in flight). ``executor_options`` are further keyword arguments of
     the executor (for Ray: ``num_cpus_per_task``, ``num_gpus_per_task``, ``ship_data``).
-    ``reward_seeds`` > 1 trains each candidate's best learning rate with that many
+    ``warm_start`` (``"named"`` or rules: ``strategies/warm_start.py``) is evaluated first, by any strategy, and
+    learnt from; a resume does not evaluate it again. ``reward_seeds`` > 1 trains each candidate's best learning rate with that many
     seeds and rewards their mean (``Evaluator``): a less noisy reward for more compute.
 
     The funnel trains the top ``funnel_top_k`` rules and tuned Adam with ``funnel_seeds`` seeds (for the
@@ -151,7 +149,7 @@ def _start_session(config, uri, resume, executor, progress, store_patience):
         tracker.client.run_id = tracker.run_id
     screen = HurdleScreen(config.task.hurdles, config.task.learning_rates)
     strategy = make_strategy(config.strategy.name, space, seed=config.seed, screen=screen,
-                             **(config.strategy.options or {}))
+                             warm_start=config.strategy.warm_start, **(config.strategy.options or {}))
     session = SearchSession(config, tracker, space, strategy, executor, progress)
     if not is_in_memory(uri):
         tracker.client.waiting = lambda: session.unwritten
@@ -170,7 +168,12 @@ def _run_params(config, space):
             **({"ray_address": executor.ray_address or "local"} if executor.name == "ray" else {}),
             **{f"executor.{k}": v for k, v in (executor.options or {}).items()},
             **{f"strategy.{k}": v for k, v in (config.strategy.options or {}).items()},
-            **({"funnel_suite": ",".join(suite)} if suite else {})}
+            **({"funnel_suite": ",".join(suite)} if suite else {}),
+            **({"warm_start": _warm_start_text(config.strategy.warm_start)} if config.strategy.warm_start else {})}
+
+
+def _warm_start_text(warm_start):
+    return warm_start if isinstance(warm_start, str) else ",".join(warm_start)
 
 
 def _check_data(config):

@@ -52,6 +52,8 @@ class OptimizerSearch:
             ``(y_true, y_pred) -> float``, higher is better.
         metrics: Keras metrics compiled with each candidate's model.
         strategy, budget, space, seed: who proposes rules, how many are trained, from which space.
+        warm_start: rules trained first, for the strategy to start from: ``"named"`` (the named optimizers
+            the space can express, Adam among them) or a list of rule texts and names; None: none.
         learning_rates: the grid each rule is tried at (default: the search's five, 1e-4 ... 1).
         tracking_uri, experiment: the MLflow store and experiment (default: ``./mlruns``).
         funnel_top_k, funnel_seeds: the best rules and tuned Adam trained again with more seeds, on your task.
@@ -71,7 +73,7 @@ class OptimizerSearch:
                  tracking_uri: Optional[str] = None, experiment: str = "keras-nos", funnel_top_k: int = 3,
                  funnel_seeds: int = 3, funnel_suite: str = "none", max_consecutive_errors: int = 10,
                  resume: Optional[str] = None, name: str = "own-model", progress: bool = True,
-                 **search_options: Any) -> None:
+                 warm_start: Optional[Union[str, Sequence[str]]] = None, **search_options: Any) -> None:
         if not callable(build_model):
             raise KerasNosError(f"build_model must be a function that returns a keras.Model, got {build_model!r}")
         if isinstance(loss, str):
@@ -87,6 +89,8 @@ class OptimizerSearch:
         self.settings = dict(strategy=strategy, budget=budget, space=space, seed=seed, experiment=experiment,
                              funnel_top_k=funnel_top_k, funnel_seeds=funnel_seeds, funnel_suite=funnel_suite,
                              max_consecutive_errors=max_consecutive_errors, **search_options)
+        if warm_start is not None:
+            self.settings["warm_start"] = warm_start
         if learning_rates is not None:
             self.settings["learning_rates"] = tuple(learning_rates)
         self.task: Optional[Task] = None

@@ -40,15 +40,18 @@ class Strategy(abc.ABC):
     """Proposes token sequences of ``space`` and learns from their rewards.
 
     ``options`` is the strategy's ``options_class`` (its defaults when left out); ``screen`` is the search's
-    cheap check, for a strategy that screens its proposals (None: nothing is screened). For a fixed ``seed``
-    a strategy is deterministic: the same observations give the same proposals.
+    cheap check, for a strategy that screens its proposals (None: nothing is screened). ``warm_start`` holds
+    token sequences of ``space`` (``warm_start.warm_start_tokens``) that ``propose`` hands out first, in
+    order, before anything of the strategy's own (``_propose``); the strategy learns from their rewards
+    through ``observe``, as from any other. For a fixed ``seed`` a strategy is deterministic: the same
+    observations give the same proposals.
     """
 
     name: ClassVar[str] = "base"
     options_class: ClassVar[type[StrategyOptions]] = StrategyOptions
 
     def __init__(self, space: "SearchSpace", seed: int = 0, *, options: Optional[StrategyOptions] = None,
-                 screen: Optional[Screen] = None) -> None:
+                 screen: Optional[Screen] = None, warm_start: Sequence[Sequence[str]] = ()) -> None:
         options = self.options_class() if options is None else options
         if type(options) is not self.options_class:
             raise KerasNosError(f"Strategy {self.name!r} takes {self.options_class.__name__}; "
@@ -57,6 +60,8 @@ class Strategy(abc.ABC):
         self.seed = int(seed)
         self.options = options
         self.screen = screen
+        self.warm_start = [space.validate(tokens) for tokens in warm_start]
+        self.warm_proposed = 0  # how many of ``warm_start`` were handed out: a resume does not propose them again
         self.rng = np.random.default_rng(self.seed)
         self._start_fresh()
 
@@ -64,9 +69,17 @@ class Strategy(abc.ABC):
         """Make the strategy's own state, as before any proposal, from ``self.options``: the constructor calls
         it, and ``load_state`` when the state's options differ, before the subclass loads its state."""
 
-    @abc.abstractmethod
     def propose(self, n: int) -> list[list[str]]:
-        """``n`` token sequences, each valid in ``self.space``."""
+        """``n`` token sequences, each valid in ``self.space``: the warm start not yet proposed first, then the
+        strategy's own (``_propose``)."""
+        n = int(n)
+        first = [list(tokens) for tokens in self.warm_start[self.warm_proposed:self.warm_proposed + max(n, 0)]]
+        self.warm_proposed += len(first)
+        return first + (self._propose(n - len(first)) if n > len(first) else [])
+
+    @abc.abstractmethod
+    def _propose(self, n: int) -> list[list[str]]:
+        """``n`` (> 0) token sequences of the strategy's own, each valid in ``self.space``."""
 
     @abc.abstractmethod
     def observe(self, results: Iterable[tuple[Sequence[str], float]]) -> None:
@@ -80,7 +93,8 @@ class Strategy(abc.ABC):
         """Everything needed to resume, picklable: Python types and NumPy arrays. The screen is not part of it:
         the search hands it again when it resumes."""
         return {"name": self.name, "seed": self.seed, "options": self.options.settings(),
-                "rng": self.rng.bit_generator.state}
+                "rng": self.rng.bit_generator.state, "warm_start": [list(tokens) for tokens in self.warm_start],
+                "warm_proposed": self.warm_proposed}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Resume from ``state()`` of a strategy of the same kind and space. The generator keeps its identity
@@ -89,8 +103,11 @@ class Strategy(abc.ABC):
             raise KerasNosError(f"A state of strategy {state.get('name')!r} cannot be loaded into strategy {self.name!r}")
         options = self.options
         self.seed = state["seed"]
-        self.options = self.options_class(**state["options"])
+        self.options = self.options_class.from_settings(self.name, state["options"])
         self.rng.bit_generator.state = state["rng"]
+        # A state from before warm starts existed had none.
+        self.warm_start = [list(tokens) for tokens in state.get("warm_start", [])]
+        self.warm_proposed = state.get("warm_proposed", 0)
         if self.options != options:
             self._start_fresh()
 

@@ -115,6 +115,15 @@ class ControllerPolicy:
                 break
         return diagnostics
 
+    def imitate(self, sequences: list[list[str]], steps: int) -> None:
+        """``steps`` steps of maximum likelihood on ``sequences`` (a warm start). Each is a PPO step with every
+        advantage 1 and the old log-probabilities the current ones: at a ratio of 1 the clipped objective's
+        gradient is the log-likelihood's, so the PPO loss the controller is compiled with serves."""
+        x = self._inputs(sequences)
+        for _ in range(steps):
+            current, _ = self.evaluate(sequences)
+            self.controller.train_on_batch(x, np.stack([current, np.ones(len(sequences))], axis=1).astype("float32"))
+
     def state(self) -> dict[str, Any]:
         optimizer_store = {}
         if self.controller.optimizer.built:

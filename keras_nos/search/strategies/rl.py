@@ -19,6 +19,10 @@ them score 0. The strategy is made of parts, each measured in ``benchmarks/searc
 * **Optional pretraining on a cheap signal.** With ``pretrain_samples`` > 0 the controller first trains on
   that many of its own samples scored by the screen (``Screen.score``, milliseconds a rule, no task reward),
   which cuts the share of proposals that fail the hurdles.
+* **Warm start** (``Strategy(warm_start=...)``). The warm-start rules are proposed first; before its first
+  proposal the controller takes ``warm_start_steps`` likelihood steps on them (``ControllerPolicy.imitate``),
+  and their behaviours count as proposed, so the mixer varies them rather than proposing them again. Once
+  observed, those with a positive reward join the elites like any other result.
 
 An update comes every ``update_every`` results, whatever the search's batch size. A result whose sequence was
 not proposed (or was proposed before a restore that lost it) is scored under the current policy as its old
@@ -36,19 +40,22 @@ from keras_nos.search.strategies.base import Strategy
 from keras_nos.search.strategies.mixer import MixerOptions, ProposalMixer
 from keras_nos.search.strategies.options import option
 from keras_nos.search.strategies.policy import ControllerPolicy, PolicyOptions
-from keras_nos.search.strategies.pool import ElitePool
+from keras_nos.search.strategies.pool import ElitePool, behaviour
+
+WARM_START_STEPS = 10  # docs/search.md, "Warm start": how far they raise the warm-start rules' likelihood
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RLOptions(PolicyOptions, MixerOptions):
     """The policy's options, the mixer's, and: ``update_every`` results a PPO update; ``elite_size`` rules
     replayed and varied; ``pretrain_samples`` cheaply scored samples to learn from first, ``pretrain_batch``
-    an update."""
+    an update; ``warm_start_steps`` likelihood steps on the warm-start rules before the first proposal."""
 
     update_every: int = option(5, least=1)
     elite_size: int = option(10, least=0)
     pretrain_samples: int = option(0, least=0)
     pretrain_batch: int = option(100, least=1)
+    warm_start_steps: int = option(WARM_START_STEPS, least=0)
 
 
 class RLStrategy(Strategy):
@@ -68,7 +75,7 @@ class RLStrategy(Strategy):
                                    preference=lambda parents: self.policy.evaluate(parents)[0])
         self.buffer = []  # [(tokens, reward, old log-probability or None)] not yet learned from
         self.proposed = {}  # tuple(tokens) -> [log-probability at proposal], oldest first
-        self.pretrained = self.options.pretrain_samples == 0
+        self.pretrained = self.options.pretrain_samples == 0 and not self.warm_start
         self.num_updates = 0
         self.last_update = {}  # the policy's diagnostics after its last update
 
@@ -78,11 +85,11 @@ class RLStrategy(Strategy):
         return self.policy.evaluate(sequences)[0] if sequences else np.zeros(0)
 
     def propose(self, n: int) -> list[list[str]]:
-        n = int(n)
-        if n <= 0:
-            return []
-        if not self.pretrained:
+        if int(n) > 0 and not self.pretrained:
             self.pretrain()
+        return super().propose(n)
+
+    def _propose(self, n: int) -> list[list[str]]:
         sequences = self.mixer.propose(n)
         for tokens, log_prob in zip(sequences, self.policy.evaluate(sequences)[0]):
             self.proposed.setdefault(tuple(tokens), []).append(float(log_prob))
@@ -90,13 +97,17 @@ class RLStrategy(Strategy):
 
     def pretrain(self) -> None:
         """Train on ``pretrain_samples`` samples scored by the screen, on-policy: no elites, which would narrow
-        the policy onto a few rules that pass the hurdles before any task reward is seen."""
+        the policy onto a few rules that pass the hurdles before any task reward is seen. Then take
+        ``warm_start_steps`` likelihood steps on the warm-start rules, whose behaviours the mixer then knows."""
         remaining = self.options.pretrain_samples
         while remaining > 0:
             sequences, log_probs = self.policy.sample(min(self.options.pretrain_batch, remaining))
             remaining -= len(sequences)
             scores = [self.screen.score(self.space.to_rule(tokens)) for tokens in sequences]
             self._update(list(zip(sequences, scores, log_probs)), [], pretraining=True)
+        if self.warm_start:
+            self.policy.imitate(self.warm_start, self.options.warm_start_steps)
+            self.mixer.seen.update(behaviour(self.space, tokens) for tokens in self.warm_start)
         self.pretrained = True
 
     def observe(self, results: Iterable[tuple[Sequence[str], float]]) -> None:

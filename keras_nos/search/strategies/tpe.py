@@ -15,6 +15,9 @@ for each ``propose``, rebuilds an in-memory study
 with a ``TPESampler`` seeded from ``seed`` and the number of sequences proposed
 so far. Proposals therefore depend only on the seed and the history: results
 may arrive in any order, and ``state()`` is just the history and counters.
+
+A warm start (``Strategy(warm_start=...)``) is what Optuna's ``study.enqueue_trial`` gives a study: those
+parameters are tried first, then they are trials of the history that every later study is rebuilt from.
 """
 
 import dataclasses
@@ -84,7 +87,7 @@ class TPEStrategy(Strategy):
 
     # -- strategy ---------------------------------------------------------------------
 
-    def propose(self, n: int) -> list[list[str]]:
+    def _propose(self, n: int) -> list[list[str]]:
         if int(n) <= 0:
             return []
         verbosity = optuna.logging.get_verbosity()
