@@ -468,3 +468,14 @@ def test_main_job_writes_its_page_figure_and_the_readme_block_from_one_search(tm
     assert re.search(r"Wall time \d+ min \d+ s: search \d+ min \d+ s, funnel \d+ min \d+ s\.", block)
     assert (page.parent / "main-job-figure4.png").stat().st_size > 1000
     assert "Machine: " in page.read_text() and "cores" in page.read_text()
+
+
+def test_search_overhead_times_every_part_of_the_loop_by_quarter(tmp_path, capsys):
+    clock = load("search_overhead").main(["--budget", "8", "--batch-size", "2", "--strategy", "random",
+                                          "--task", "synthetic", "--space", "small", "--epochs", "1",
+                                          "--doc", str(tmp_path / "overhead.md")])
+    assert sum(clock.candidates.values()) == 8 and all(clock.candidates[quarter] == 2 for quarter in range(4))
+    assert all(clock.seconds[quarter, part] > 0 for quarter in range(4) for part in ("propose", "checkpoint"))
+    assert sum(clock.seconds[quarter, "train"] for quarter in range(4)) > 0  # a quarter of cache hits trains nothing
+    page = (tmp_path / "overhead.md").read_text()
+    assert "| 4 | 2 |" in page and "8 candidates in" in page and "Machine:" in page

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from keras_nos.tracking import SearchTracker
     from keras_nos.tracking.in_memory import InMemoryTracker
     from keras_nos.tracking.lease import RunLease
+
+ARTIFACT_SECONDS = 30.0  # a checkpoint rewrites the reward plot and the leaderboard CSV at most this often
 
 
 class SearchSession:
@@ -64,6 +68,8 @@ class SearchSession:
         self.progress_logged: set[int] = set()  # indices of the candidates whose step metrics are on the parent run
         self.unwritten = 0  # finished candidates whose write waits for the tracking store
         self.lease: Optional[RunLease] = None  # this process's lease on the parent run, checked before each checkpoint
+        self._record_dicts: dict[int, tuple[Trial, dict[str, Any]]] = {}  # index -> (trial, its to_dict())
+        self._artifacts_written_at = -math.inf  # time.monotonic() of the last write_artifacts
 
     @property
     def cache_hits(self) -> int:
@@ -97,7 +103,7 @@ class SearchSession:
         if self.lease is not None:
             self.lease.check()
         state: dict[str, Any] = {
-            "strategy": self.strategy.state(), "records": [trial.to_dict() for trial in self.records],
+            "strategy": self.strategy.state(), "records": [self._as_dict(trial) for trial in self.records],
             "funnel": self.funnel_results, "references": [trial.to_dict() for trial in self.references],
             "suite": self.suite_results, "funnel_curves": self.funnel_curves,
             "reference_speedups": self.funnel_speedups}
@@ -105,6 +111,14 @@ class SearchSession:
             state.update(pending=[(index, list(tokens)) for index, tokens in in_flight], next_index=self.next_index)
         self._log_progress()
         self.tracker.save_checkpoint(state)
+        if time.monotonic() - self._artifacts_written_at >= ARTIFACT_SECONDS:
+            self.write_artifacts()
+
+    def write_artifacts(self) -> None:
+        """The reward plot (Figure 4) and the leaderboard CSV on the parent run. They cost time in the number of
+        candidates, so a checkpoint rewrites them at most every ``ARTIFACT_SECONDS`` (the state, every time);
+        the end of a search writes them last."""
+        self._artifacts_written_at = time.monotonic()
         rewards = [trial.reward for trial in self.records]
         with tempfile.TemporaryDirectory() as folder:
             plot = os.path.join(folder, "reward_vs_samples.png")
@@ -114,6 +128,14 @@ class SearchSession:
             table = os.path.join(folder, "leaderboard.csv")
             board.write_csv(self.leaderboard(), table)
             self.tracker.log_artifact_file(table)
+
+    def _as_dict(self, trial: Trial) -> dict[str, Any]:
+        """``trial.to_dict()``, made once per trial: a checkpoint holds every record, and remaking them all at each
+        batch made checkpoints grow with the search (53 ms a candidate at 2,000, ``benchmarks/search_overhead.py``)."""
+        known = self._record_dicts.get(trial.index)
+        if known is None or known[0] is not trial:
+            known = self._record_dicts[trial.index] = (trial, trial.to_dict())
+        return known[1]
 
     def _log_progress(self) -> None:
         """Step metrics of the candidates finished since the last checkpoint, and the strategy's diagnostics."""
@@ -186,6 +208,7 @@ class SearchSession:
             metrics.update(best_reward=top["reward"], best_funnel_reward=top["funnel_reward"] or 0.0)
             metrics.update({key: top[key] for key in ("vs_adam", "vs_adam_se", "speedup", "speedup_low",
                                                       "speedup_high") if top[key] is not None})
+        self.write_artifacts()
         self.tracker.set_tag(tags.SUMMARY, board.summary(best))
         self.tracker.finish(metrics)
 

@@ -40,6 +40,7 @@ class Judgement:
         self.chance, self.no_progress_steps, self.early_stop = chance, no_progress_steps, early_stop
         self.status = [statuses.OK] * copies
         self.curves: list[list[float]] = [[] for _ in range(copies)]
+        self.curve_steps: list[int] = []  # the step of each point of the curves: each epoch's end
         self.steps = 0
         for epoch in range(epochs):
             if self._train_epoch(epoch):
@@ -73,6 +74,7 @@ class Judgement:
     def _end_epoch(self, epoch: int, validation: np.ndarray) -> None:
         if self.early_stop and statuses.OK not in self.status:
             return
+        self.curve_steps.append(self.steps)
         for k, curve in enumerate(self.curves):
             value = float(validation[k, epoch])
             curve.append(value)
