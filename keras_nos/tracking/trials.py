@@ -92,10 +92,12 @@ def _metrics(result: EvaluationResult) -> list[tuple[str, float, int]]:
     metrics = [("reward", result.reward, 0), ("wall_time", result.wall_time, 0)]
     best = f"{result.best_learning_rate:g}" if result.best_learning_rate else None
     for lr, curve in result.curves.items():
-        for epoch, value in enumerate(curve):  # NaN epochs of a diverged rate are left out by the writer
-            metrics.append((f"val_accuracy_lr_{lr}", value, epoch))
+        # At the training step of each point where it was recorded (a funnel's dense curve), else by epoch.
+        steps = result.curve_steps.get(lr) or range(len(curve))
+        for step, value in zip(steps, curve):  # NaN points of a diverged rate are left out by the writer
+            metrics.append((f"val_accuracy_lr_{lr}", value, step))
             if lr == best:
-                metrics.append(("val_accuracy", value, epoch))
+                metrics.append(("val_accuracy", value, step))
     # The best rate's reward with each seed, where the reward is their mean (reward_seeds > 1).
     return metrics + [("seed_reward", value, k) for k, value in enumerate(result.seed_rewards or [])]
 
