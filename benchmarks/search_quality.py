@@ -92,10 +92,9 @@ def parse_args(argv=None):
     parser.add_argument("--block", default=None, help="the block of --doc's page (default: the task's name)")
     parser.add_argument("--keep-store", action="store_true", help="keep the temporary MLflow store (its path is printed)")
     parser.add_argument("--in-process", action="store_true",
-                        help="run each search as a plain loop in this process (the strategy, the fingerprint cache and "
-                             "the Evaluator of a search, with no MLflow, checkpoint or funnel): the same rewards as a "
-                             "tracked search (tested), about 5x faster on rosenbrock, for sweeping options over many "
-                             "seeds")
+                        help="keep each search's records in memory (search(tracking_uri=InMemoryTracker())): the "
+                             "same loop and rewards as a search tracked in MLflow (tested), without the store's "
+                             "writes, for sweeping options over many seeds")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, as the run's record keeps it
     return args
@@ -157,35 +156,18 @@ def _rewards_from_mlflow(uri, experiment_name, budget):
     return rewards, cache_hits, statuses
 
 
-def _search_in_process(args, strategy, seed, options, learning_rates, warm_start=None):
-    """(rewards, cache_hits, statuses) of one search run as the sync loop runs it, without tracking."""
-    from keras_nos.dsl.fingerprint import fingerprint
-    from keras_nos.search.config import TaskConfig
-    from keras_nos.search.screen import HurdleScreen
-    from keras_nos.search.space import SearchSpace
-    from keras_nos.search.strategies import make_strategy
-    from keras_nos.tasks.evaluator import Evaluator
+def _search_in_memory(args, strategy, seed, options, learning_rates, warm_start=None):
+    """(rewards, cache_hits, statuses) of one search: the real loop (``search()``), its records kept in memory by an
+    ``InMemoryTracker`` instead of MLflow."""
+    from keras_nos.search.loop import search
+    from keras_nos.tracking.in_memory import InMemoryTracker
 
-    space = SearchSpace.preset(args.space)
-    task = TaskConfig(name=args.task, learning_rates=learning_rates, epochs=args.epochs)
-    proposer = make_strategy(strategy, space, seed=seed, screen=HurdleScreen(task.hurdles, task.learning_rates),
-                             warm_start=warm_start, **(options or {}))
-    evaluator = Evaluator(**task.evaluator_options(seed))
-    cache, rewards, cache_hits, statuses = {}, [], [], []
-    while len(rewards) < args.budget:
-        observed = []
-        for tokens in proposer.propose(min(args.batch_size, args.budget - len(rewards))):
-            rule = space.to_rule(tokens)
-            key = fingerprint(rule)
-            cache_hits.append(key in cache)
-            if key not in cache:
-                result = evaluator.evaluate(str(rule))
-                cache[key] = (result.reward, result.status)
-            rewards.append(cache[key][0])
-            statuses.append(cache[key][1])
-            observed.append((tokens, cache[key][0]))
-        proposer.observe(observed)
-    return rewards, cache_hits, statuses
+    tracker = InMemoryTracker()
+    search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
+           batch_size=args.batch_size, tracking_uri=tracker, learning_rates=learning_rates, epochs=args.epochs,
+           funnel_top_k=0, progress=False, strategy_options=options, warm_start=warm_start)
+    trials = sorted((trial for trial in tracker.trials if trial.stage == "search"), key=lambda trial: trial.index)
+    return [trial.reward for trial in trials], [trial.cache_hit for trial in trials], [trial.status for trial in trials]
 
 
 def run_searches(args):
@@ -211,8 +193,8 @@ def run_searches(args):
                 experiment = f"{label}-seed{seed}".replace(" ", "_")
                 t0 = time.perf_counter()
                 if args.in_process:
-                    rewards, cache_hits, statuses = _search_in_process(args, strategy, seed, options, learning_rates,
-                                                                       warm_start)
+                    rewards, cache_hits, statuses = _search_in_memory(args, strategy, seed, options, learning_rates,
+                                                                      warm_start)
                 else:
                     search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
                            batch_size=args.batch_size, tracking_uri=uri, experiment=experiment,

@@ -193,7 +193,7 @@ def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
 
 
 def test_search_quality_in_process_gives_the_tracked_searches_rewards(tmp_path):
-    """--in-process is a plain loop beside the real one: it must propose, cache and score exactly as a search does."""
+    """--in-process keeps the real loop's records in memory: the same proposals, cache and scores as in MLflow."""
     argv = ["--task", "rosenbrock", "--budget", "12", "--seeds", "1", "--first-seed", "0", "--batch-size", "4",
             "--strategies", "rl,evolution", "--strategy-option", "rl.update_every=2",
             "--strategy-option", "evolution.population_size=4"]
