@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page, beside
 from results_page import machine_line, markers, write_block  # noqa: E402
 
 from keras_nos.search import read_leaderboard  # noqa: E402
-from keras_nos.search.leaderboard import summary  # noqa: E402
+from keras_nos.search.leaderboard import speed_cell, summary  # noqa: E402
 from keras_nos.tracking import candidate_runs, tags  # noqa: E402
 from keras_nos.tracking.store import client  # noqa: E402
 
@@ -40,8 +40,9 @@ ROOT = HERE.parent
 PAGE = ROOT / "docs" / "results" / "main-job.md"
 README = ROOT / "README.md"
 BEGIN, END = markers("main-job", "benchmarks/main_job.py")
-TABLE_HEADER = ("| rank | proxy reward | funnel reward (mean ± std) | vs tuned Adam (paired mean ± s.e.) | lr "
-                "| suite wins | rule |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+TABLE_HEADER = ("| rank | proxy reward | funnel reward (mean ± std) | speedup over tuned Adam (95% interval) "
+                "| vs tuned Adam (paired mean ± s.e.) | lr | suite wins | rule |\n"
+                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 
 
 def run_search(folder, flags):
@@ -113,7 +114,8 @@ def table(rows, limit=6):
         rank = f"{row['rank']} (reference)" if row["reference"] else str(row["rank"])
         rule = f"`{row['rule']}`" + (" (Adam, learning rate tuned on the same grid)" if row["reference"] else "")
         lr = f"{row['best_learning_rate']:g}" if row["best_learning_rate"] else "-"
-        lines.append(f"| {rank} | {row['reward']:.4f} | {funnel} | {versus} | {lr} | "
+        reward = "-" if row["reward"] is None else f"{row['reward']:.4f}"
+        lines.append(f"| {rank} | {reward} | {funnel} | {speed_cell(row)} | {versus} | {lr} | "
                      f"{row.get('suite_vs_adam') or '-'} | {rule} |")
     return "\n".join(lines)
 

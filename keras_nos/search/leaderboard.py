@@ -267,13 +267,13 @@ def format_leaderboard(rows: Sequence[LeaderboardRow], limit: int = 20) -> str:
         lr = f"{row['best_learning_rate']:g}" if row["best_learning_rate"] else "-"
         wins = f"{row.get('suite_vs_adam') or '-':>10}  " if suite else ""
         reward = f"{row['reward']:.4f}" if row["reward"] is not None else "-"
-        lines.append(f"{row['rank']:>4}  {reward:>6}  {funnel:>13}  {_speed_cell(row):>20}  "
+        lines.append(f"{row['rank']:>4}  {reward:>6}  {funnel:>13}  {speed_cell(row):>20}  "
                      f"{_versus_adam(row):>16}  {lr:>7}  {wins}"
                      f"{row['fingerprint']:16}  {row['rule']}")
     return "\n".join(lines)
 
 
-def _speed_cell(row: Mapping[str, Any]) -> str:
+def speed_cell(row: Mapping[str, Any]) -> str:
     """"1.23x 1.05-1.44*": the speedup over tuned Adam and its 95% interval, starred when the interval is above 1
     (the rule beats Adam); "≥" when on some seed Adam never reached the rule's final score (a lower bound)."""
     if row.get("speedup") is None:
