@@ -286,6 +286,11 @@ def test_a_checkpoint_from_an_earlier_version_gets_one_clear_error():
     del state["mixer"]  # written before rl was made of parts
     with pytest.raises(KerasNosError, match="earlier keras_nos version"):
         rl.load_state(state)
+    evolution = make("evolution", SMALL, 0, **FAST_OPTIONS["evolution"])
+    state = evolution.state()
+    del state["warm_proposed"]  # written before warm starts
+    with pytest.raises(KerasNosError, match="earlier keras_nos version .*warm_proposed"):
+        evolution.load_state(state)
     record = make_trial(0, EvaluationResult(rule="g", fingerprint="f", task="t", status="ok", reward=0.5)).to_dict()
     assert Trial.from_dict(record).to_dict() == record
     for older in ({key: value for key, value in record.items() if key != "simplified_rule"}, dict(record, extra=1)):

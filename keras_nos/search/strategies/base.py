@@ -101,13 +101,16 @@ class Strategy(abc.ABC):
         (its state is set in place), so the parts that draw from it need not be told."""
         if state.get("name") != self.name:
             raise KerasNosError(f"A state of strategy {state.get('name')!r} cannot be loaded into strategy {self.name!r}")
+        missing = sorted({"seed", "options", "rng", "warm_start", "warm_proposed"} - state.keys())
+        if missing:
+            raise KerasNosError(f"This {self.name} checkpoint comes from an earlier keras_nos version (it lacks "
+                                f"{', '.join(missing)}); it cannot be resumed: start a new search")
         options = self.options
         self.seed = state["seed"]
         self.options = self.options_class.from_settings(self.name, state["options"])
         self.rng.bit_generator.state = state["rng"]
-        # A state from before warm starts existed had none.
-        self.warm_start = [list(tokens) for tokens in state.get("warm_start", [])]
-        self.warm_proposed = state.get("warm_proposed", 0)
+        self.warm_start = [list(tokens) for tokens in state["warm_start"]]
+        self.warm_proposed = state["warm_proposed"]
         if self.options != options:
             self._start_fresh()
 
