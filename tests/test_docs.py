@@ -58,3 +58,14 @@ def test_every_source_path_named_in_the_docs_exists(page):
     named += re.findall(r"(?<![\w/])((?:keras_nos|benchmarks|examples)/[\w/.-]*\.py)\b", page.read_text())
     missing = sorted({path for path in named if not (ROOT / path).exists()})
     assert not missing, f"{page.relative_to(ROOT)} names files that do not exist: {missing}"
+
+
+def test_the_readme_quotes_the_main_job_page_that_benchmarks_main_job_writes():
+    """The README's main-job block is the block of docs/results/main-job.md: no figure of it is typed by hand."""
+    begin, end = "<!-- main-job: begin (benchmarks/main_job.py writes this block) -->", "<!-- main-job: end -->"
+    readme = (ROOT / "README.md").read_text()
+    assert begin in readme and end in readme
+    block = readme.split(begin)[1].split(end)[0].strip()
+    table = [line for line in block.splitlines() if line.startswith("| ")]
+    assert len(table) >= 4, "the main-job block holds the leaderboard table"
+    assert block in (ROOT / "docs" / "results" / "main-job.md").read_text()
