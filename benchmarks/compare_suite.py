@@ -59,10 +59,8 @@ def main(argv=None):
         (args.out / "comparison.md").write_text(text + "\n")
         plot_loss_curves(comparison, args.out / "loss_curves.png")
     if args.doc:
-        command = results_page.command_line("benchmarks/compare_suite.py", sys.argv[1:] if argv is None else argv)
-        results_page.write_block(args.doc, "compare-suite", results_page.results_block(command, machine, text),
-                                 "benchmarks/compare_suite.py", title="The found rules against the usual optimizers")
-        print(f"wrote the compare-suite block of {args.doc}")
+        results_page.write_results(args.doc, "compare-suite", "benchmarks/compare_suite.py", argv, machine, text,
+                                   title="The found rules against the usual optimizers")
     return 0
 
 

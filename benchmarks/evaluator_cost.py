@@ -130,9 +130,8 @@ def main(argv=None):
     text = "\n".join(lines)
     print("\n".join(lines[1:]))  # the header line is printed before the trainings
     if args.doc:
-        command = results_page.command_line("benchmarks/evaluator_cost.py", sys.argv[1:] if argv is None else argv)
-        results_page.write_block(args.doc, "evaluator-cost", results_page.results_block(command, machine, text),
-                                 "benchmarks/evaluator_cost.py", title="Evaluator cost")
+        results_page.write_results(args.doc, "evaluator-cost", "benchmarks/evaluator_cost.py", argv, machine, text,
+                                   title="Evaluator cost")
     if args.json:
         with open(args.json, "w") as out:
             json.dump({name: [r.to_dict() for r in results[name]] for name in runs}, out)

@@ -165,11 +165,8 @@ def main(argv=None):
     text = "\n".join(lines) + "\n\n" + "\n\n".join(notes)
     print(text)
     if args.doc:
-        command = results_page.command_line("benchmarks/executor_scaling.py",
-                                            sys.argv[1:] if argv is None else argv)
-        results_page.write_block(args.doc, "executor-scaling", results_page.results_block(command, machine, text),
-                                 "benchmarks/executor_scaling.py", title="Executors")
-        print(f"wrote the executor-scaling block of {args.doc}")
+        results_page.write_results(args.doc, "executor-scaling", "benchmarks/executor_scaling.py", argv, machine,
+                                   text, title="Executors")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -90,3 +91,11 @@ def read_block(page, name):
     if opening not in content or end not in content:
         return None
     return content.split(opening, 1)[1].split("-->", 1)[1].split(end, 1)[0].strip()
+
+
+def write_results(page, name, script, argv, machine, text, title=None, note=None):
+    """What a script's ``--doc`` does: the block ``name`` of ``page`` becomes the command that ran ``script``
+    with ``argv`` (None: this process's), ``machine`` (its line from before the run), ``note`` and ``text``."""
+    command = command_line(script, sys.argv[1:] if argv is None else argv)
+    write_block(page, name, results_block(command, machine, text, note), script, title=title)
+    print(f"wrote the {name} block of {page}")

@@ -175,10 +175,8 @@ def main(argv=None):
     text = table(clock, wall)
     print(text)
     if args.doc:
-        script = "benchmarks/search_overhead.py"
-        command = results_page.command_line(script, sys.argv[1:] if argv is None else argv)
-        results_page.write_block(args.doc, "search-overhead", results_page.results_block(command, machine, text),
-                                 script, title="What a search spends outside training")
+        results_page.write_results(args.doc, "search-overhead", "benchmarks/search_overhead.py", argv, machine, text,
+                                   title="What a search spends outside training")
     return clock
 
 

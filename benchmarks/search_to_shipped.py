@@ -110,10 +110,8 @@ def main(argv=None):
         f"shortened, {changed} fingerprints changed."])
     print(text)
     if args.doc:
-        command = results_page.command_line("benchmarks/search_to_shipped.py", sys.argv[1:] if argv is None else argv)
-        results_page.write_block(args.doc, "search-to-shipped", results_page.results_block(command, machine, text),
-                                 "benchmarks/search_to_shipped.py", title="From search to shipped optimizer")
-        print(f"wrote the search-to-shipped block of {args.doc}")
+        results_page.write_results(args.doc, "search-to-shipped", "benchmarks/search_to_shipped.py", argv, machine,
+                                   text, title="From search to shipped optimizer")
     return 0
 
 
