@@ -167,8 +167,8 @@ def _length_note(row: Mapping[str, Any]) -> str:
     if search_epochs is None or funnel_epochs is None:
         return ""
     if search_epochs == funnel_epochs:
-        return f" The funnel trained {funnel_epochs} epochs, as the search did."
-    return (f" The funnel trained {funnel_epochs} epochs against the search's {search_epochs}, because funnel_epochs "
+        return f" The funnel trained {funnel_epochs} epoch{'s' * (funnel_epochs != 1)}, as the search did."
+    return (f" The funnel trained {funnel_epochs} epoch{'s' * (funnel_epochs != 1)} against the search's {search_epochs}, because funnel_epochs "
             f"was set: it measures another training length than the one the search ranked by.")
 
 
