@@ -106,6 +106,9 @@ def _add_search_command(commands):
             help="train every candidate, without the cheap NumPy hurdles first")
     setting("--reward-seeds", type=_positive_int, metavar="N",
             help="train each candidate's best rate with N seeds; the reward is their mean (less noise) [1]")
+    setting("--evaluator", choices=("auto", "batched", "keras"),
+            help="batched: a batch's rules trained side by side in one compiled JAX program; keras: rule after "
+                 "rule; auto: batched for a network task on arrays from a budget of 50 [auto]")
     setting("--funnel-top-k", type=int, help="[5]")
     setting("--funnel-seeds", type=_positive_int, help="[5]")
     setting("--funnel-suite", metavar="TASKS",

@@ -14,9 +14,9 @@ from keras_nos.tasks.result import EvaluationResult
 
 class _FakeWorker:
     def __init__(self):
-        self.ready, self.ticket, self.started, self.stopped = False, None, None, False
+        self.ready, self.tickets, self.started, self.stopped = False, None, None, False
 
-    def send(self, ticket, rule):
+    def send(self, tickets, rules):
         return True
 
     def stop(self):
@@ -31,9 +31,9 @@ class _ScriptedExecutor(PoolExecutor):
 
     worker_kind = "Fake workers"
 
-    def __init__(self, failing_starts=0, **options):
-        super().__init__({"task": "synthetic"}, **options)
-        self.failing_starts, self.spawned = failing_starts, []
+    def __init__(self, failing_starts=0, evaluator="keras", **options):
+        super().__init__({"task": "synthetic", "evaluator": evaluator}, **options)
+        self.failing_starts, self.spawned, self.units = failing_starts, [], []
 
     def _spawn(self):
         self.spawned.append(_FakeWorker())
@@ -43,8 +43,8 @@ class _ScriptedExecutor(PoolExecutor):
         for worker in list(self._pool):
             if not worker.ready:
                 self._start_up(worker)
-            elif worker.ticket is not None:
-                self._run(worker, self._tasks[worker.ticket].rule)
+            elif worker.tickets is not None:
+                self._run(worker, [self._tasks[ticket].rule for ticket in worker.tickets])
 
     def _start_up(self, worker):
         if self.failing_starts:
@@ -53,11 +53,12 @@ class _ScriptedExecutor(PoolExecutor):
         else:
             self._on_ready(worker)
 
-    def _run(self, worker, rule):
-        if rule == "die":
+    def _run(self, worker, rules):
+        self.units.append(list(rules))
+        if "die" in rules:
             self._on_death(worker, "it was killed")
-        elif rule == "ok":
-            self._on_result(worker, EvaluationResult(rule, "", "synthetic", "ok", reward=1.0))
+        elif "hang" not in rules:
+            self._on_result(worker, [EvaluationResult(rule, "", "synthetic", "ok", reward=1.0) for rule in rules])
 
 
 def _statuses(executor, rules):
@@ -79,6 +80,26 @@ def test_a_candidate_over_the_time_limit_has_its_worker_replaced_and_is_reported
     [(status, message)] = _statuses(executor, ["hang"])
     assert status == "timeout" and "0.01 s" in message
     assert executor.spawned[0].stopped and len(executor.spawned) == 2
+
+
+def test_a_batched_evaluator_gets_an_equal_share_of_the_queue_per_worker_and_a_rule_after_rule_one_gets_one():
+    batched = _ScriptedExecutor(workers=2, evaluator="batched")
+    assert _statuses(batched, ["ok"] * 5) == [("ok", "")] * 5
+    assert sorted(map(len, batched.units)) == [2, 3]
+    one_by_one = _ScriptedExecutor(workers=2)
+    assert _statuses(one_by_one, ["ok"] * 5) == [("ok", "")] * 5
+    assert list(map(len, one_by_one.units)) == [1] * 5
+
+
+def test_a_batch_whose_worker_dies_is_retried_rule_by_rule_so_only_the_killer_is_lost():
+    executor = _ScriptedExecutor(workers=1, max_retries=1, evaluator="batched")
+    assert [status for status, _ in _statuses(executor, ["ok", "die", "ok"])] == ["ok", "worker_lost", "ok"]
+    assert executor.units == [["ok", "die", "ok"], ["ok"], ["die"], ["ok"]]  # the killer: once in the batch, once alone
+
+
+def test_a_batch_over_its_time_limit_per_candidate_reports_each_candidate_timeout():
+    executor = _ScriptedExecutor(workers=1, timeout=0.01, evaluator="batched")
+    assert [status for status, _ in _statuses(executor, ["hang", "ok"])] == ["timeout", "timeout"]
 
 
 def test_workers_that_keep_dying_while_they_start_stop_the_executor_and_a_good_start_resets_the_count():

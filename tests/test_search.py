@@ -295,14 +295,17 @@ def test_a_run_made_before_settings_were_stored_is_refused_with_one_clear_error(
     assert len(_children(uri, run_id)) == 2  # the refused resume ran nothing
 
 
-def test_resume_after_kill_9_needs_only_the_run_id(tmp_path):
+@pytest.mark.parametrize("evaluator, batch_size", [("keras", 2), ("batched", 6)])
+def test_resume_after_kill_9_needs_only_the_run_id(tmp_path, evaluator, batch_size):
     # Most random rules fail the hurdles in milliseconds; the budget must outlast the poll below, or the
-    # search finishes before the kill (8 candidates did, on an idle machine)
+    # search finishes before the kill (8 candidates did, on an idle machine). With the batched evaluator the
+    # kill lands while a worker trains the second batch (or a later one) as one program.
     BUDGET = 30
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     command = [sys.executable, "-m", "keras_nos.cli", "search", "--tracking-uri", uri]
     process = subprocess.Popen(command + ["--task", "digits-mlp", "--strategy", "random", "--budget", str(BUDGET),
-                                          "--batch-size", "2", "--epochs", "1", "--funnel-top-k", "0"],
+                                          "--batch-size", str(batch_size), "--epochs", "1", "--funnel-top-k", "0",
+                                          "--evaluator", evaluator],
                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     run_id = None
@@ -310,7 +313,7 @@ def test_resume_after_kill_9_needs_only_the_run_id(tmp_path):
         time.sleep(0.2)
         try:
             run_id = _search_run_id(uri)
-            if len(_children(uri, run_id)) >= 3:  # at least one batch checkpointed, the next under way
+            if len(_children(uri, run_id)) >= batch_size + 1:  # one batch checkpointed, the next under way
                 break
         except Exception:
             continue
@@ -334,6 +337,7 @@ def test_resume_after_kill_9_needs_only_the_run_id(tmp_path):
     assert all(len(runs) == 1 for runs in by_index.values())  # nothing evaluated twice
     assert all(by_index[i] == [run] for i, run in finished_before.items())  # nothing finished lost or redone
     assert {child.data.params["task"] for child in children} == {"digits-mlp"}
+    assert _client(uri).get_run(run_id).data.params["evaluator"] == evaluator
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from keras_nos.search import SearchConfig, search
@@ -30,3 +32,30 @@ def test_search_takes_a_config_with_keywords_over_it():
     config = SearchConfig(task=TaskConfig(name="synthetic"), budget=BudgetConfig(candidates=3))
     with pytest.raises(ValueError, match="got 0"):  # the keyword wins, and is checked before anything runs
         search(config, budget=0)
+
+
+def _config(**settings):
+    return SearchConfig.from_settings(dict(settings, funnel_suite="none"))
+
+
+def test_auto_picks_the_batched_evaluator_for_a_network_task_on_arrays_from_a_budget_of_50():
+    digits = np.zeros((4, 64), "float32")
+    assert _config(task="digits-mlp", budget=50).with_evaluator(digits).task.evaluator == "batched"
+    assert _config(task="digits-mlp", budget=49).with_evaluator(digits).task.evaluator == "keras"
+    assert _config(task="rosenbrock", budget=500).with_evaluator(None).task.evaluator == "keras"
+    assert _config(task="digits-mlp", budget=500, reward_seeds=2).with_evaluator(digits).task.evaluator == "keras"
+    assert _config(task="digits-mlp", budget=500).with_evaluator([digits, digits]).task.evaluator == "keras"
+    batched = _config(task="digits-mlp", budget=500, space="small").with_evaluator(digits)
+    assert batched.evaluator_options()["evaluator"] == "batched"
+    assert batched.evaluator_options()["num_groups"] == batched.strategy.search_space().num_groups
+
+
+def test_asking_for_the_batched_evaluator_where_it_cannot_train_names_why_and_the_way_out():
+    with pytest.raises(ValueError, match="rosenbrock' minimises a function in NumPy.*use evaluator='keras'"):
+        _config(task="rosenbrock", evaluator="batched").with_evaluator(None)
+    with pytest.raises(ValueError, match="inputs as a list; the batched trainer takes one NumPy array"):
+        _config(task="digits-mlp", evaluator="batched").with_evaluator([np.zeros(3)])
+    with pytest.raises(ValueError, match="Unknown evaluator 'fast'; allowed: auto, batched, keras"):
+        TaskConfig(name="synthetic", evaluator="fast")
+    keras = _config(task="digits-mlp", budget=500, evaluator="keras").with_evaluator(np.zeros((4, 64)))
+    assert keras.task.evaluator == "keras" and "num_groups" not in keras.evaluator_options()

@@ -1,27 +1,32 @@
 """Run evaluations on this machine: inline, or in a pool of worker processes.
 
 Workers are spawned, not forked, because TensorFlow is not fork-safe once
-initialised. Each talks to the driver over a pipe: ``("ready", pid)`` once
-its Evaluator is built, then ``("result", ticket, result)`` for each rule.
+initialised, and a batched evaluator's worker runs Keras on JAX whatever this
+process runs (``worker.worker_environment``). Each talks to the driver over a
+pipe: ``("ready", pid)`` once its evaluator is built, then ``("result",
+tickets, results)`` for each batch of rules.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
 import signal
+from collections.abc import Iterator
 from typing import Any, Optional
 
 from keras_nos.executors.pool import PoolExecutor
-from keras_nos.executors.worker import evaluate_in_worker, init_worker, portable, worker_options
+from keras_nos.executors.worker import (build_evaluate, evaluate_in_worker, evaluates_batches, init_worker, portable,
+                                        worker_environment, worker_options)
 from keras_nos.native_log import quiet_native_stderr
 from keras_nos.tasks.result import EvaluationResult
 
 
 def _worker_main(pickled_options: bytes, threads: int, connection: multiprocessing.connection.Connection) -> None:
-    """A worker process: build the Evaluator, say so, then evaluate what arrives until told to stop.
+    """A worker process: build the evaluator, say so, then evaluate what arrives until told to stop.
 
     The options arrive pickled: unpickling the task imports Keras, and each worker's TensorFlow start-up
     lines would otherwise interleave with the driver's progress bar.
@@ -43,8 +48,23 @@ def _worker_main(pickled_options: bytes, threads: int, connection: multiprocessi
             return
         if message is None:
             return
-        ticket, rule = message
-        connection.send(("result", ticket, evaluate_in_worker(rule)))
+        tickets, rules = message
+        connection.send(("result", tickets, evaluate_in_worker(rules)))
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``variables`` set, for a child process started inside the block to inherit."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _Worker:
@@ -54,19 +74,20 @@ class _Worker:
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(pickle.dumps(options), threads, child), daemon=True,
                                        name="keras-nos-worker")
-        self.process.start()
+        with _environment(worker_environment(options)):
+            self.process.start()
         child.close()
         self.ready = False
-        self.ticket: Optional[int] = None
+        self.tickets: Optional[list[int]] = None
         self.started: Optional[float] = None
 
     @property
     def pid(self) -> Optional[int]:
         return self.process.pid
 
-    def send(self, ticket: int, rule: str) -> bool:
+    def send(self, tickets: list[int], rules: list[str]) -> bool:
         try:
-            self.connection.send((ticket, rule))
+            self.connection.send((tickets, rules))
         except OSError:  # it died since it said it was ready
             return False
         return True
@@ -91,10 +112,11 @@ class _Worker:
 class LocalExecutor(PoolExecutor):
     """Evaluates rules with ``workers`` processes.
 
-    With ``workers=1`` and no ``timeout`` the rules run inline in this process
-    (no worker to lose; nothing to retry). Otherwise every worker is a spawned
-    process with one intra-op thread, kept alive, replaced and timed as
-    ``PoolExecutor`` says.
+    With ``workers=1``, no ``timeout`` and an evaluator that runs under this
+    process's Keras backend, the rules run inline in this process (no worker
+    to lose; nothing to retry). Otherwise every worker is a spawned process
+    (with one intra-op thread for TensorFlow), kept alive, replaced and timed
+    as ``PoolExecutor`` says.
     """
 
     name = "local"
@@ -104,23 +126,24 @@ class LocalExecutor(PoolExecutor):
     def __init__(self, evaluator_options: dict[str, Any], workers: int = 1, max_retries: int = 2,
                  timeout: float | None = None) -> None:
         super().__init__(evaluator_options, workers=workers, max_retries=max_retries, timeout=timeout)
-        self._evaluator = None
+        self._evaluate = None
 
     @property
     def inline(self) -> bool:
-        """Whether rules run in this process (one worker, no time limit)."""
-        return self.workers == 1 and self.timeout is None
+        """Whether rules run in this process: one worker, no time limit, and no other Keras backend needed."""
+        needed = worker_environment(self.options).get("KERAS_BACKEND")
+        return self.workers == 1 and self.timeout is None and needed in (None, _keras_backend())
 
     def _wait(self) -> None:
         if not self.inline:
             super()._wait()
             return
-        from keras_nos.tasks.evaluator import Evaluator
-
-        if self._evaluator is None:
-            self._evaluator = Evaluator(**self.options)
-        ticket = self._queue.popleft()
-        self._finish(ticket, self._evaluator.evaluate(self._tasks[ticket].rule))
+        if self._evaluate is None:
+            self._evaluate = build_evaluate(self.options)
+        count = len(self._queue) if evaluates_batches(self.options) else 1  # one at a time keeps the bar moving
+        tickets = [self._queue.popleft() for _ in range(count)]
+        for ticket, result in zip(tickets, self._evaluate([self._tasks[ticket].rule for ticket in tickets])):
+            self._finish(ticket, result)
 
     def _spawn(self) -> _Worker:
         options = worker_options(self.options)
@@ -155,17 +178,23 @@ class LocalExecutor(PoolExecutor):
         if kind == "ready":
             self._on_ready(worker)
         elif kind == "result":
-            self._on_result(worker, EvaluationResult.from_dict(message[2]))
+            self._on_result(worker, [EvaluationResult.from_dict(result) for result in message[2]])
         elif kind == "init_error":
             self._on_init_error(message[1])
 
     def _stop_workers(self) -> None:
         """Stop every worker, idle ones asked to leave first (running evaluations are abandoned)."""
-        self._evaluator = None
-        idle = [worker for worker in self._pool or [] if worker.ticket is None]
+        self._evaluate = None
+        idle = [worker for worker in self._pool or [] if worker.tickets is None]
         for worker in idle:
             if worker.process.is_alive():
                 worker.ask_to_leave()
         for worker in idle:
             worker.process.join(2)
         super()._stop_workers()
+
+
+def _keras_backend() -> str:
+    import keras
+
+    return keras.backend.backend()

@@ -1,7 +1,8 @@
 """Run evaluations on a Ray cluster (or a local Ray instance).
 
-One Ray actor per worker; each builds its ``Evaluator`` once and then
-evaluates rule after rule, so the data reaches each worker once. By default
+One Ray actor per worker; each builds its evaluator once and then
+evaluates batch after batch, so the data reaches each worker once (actors of
+the batched evaluator run Keras on JAX: ``worker.worker_environment``). By default
 the driver loads the task's data itself and puts it in Ray's object store
 once (``ship_data``), so workers on other nodes need neither the data files
 nor a download; each node then holds one copy. The driver is the only writer
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from keras_nos.errors import KerasNosError
 from keras_nos.executors.pool import PoolExecutor
-from keras_nos.executors.worker import evaluate_in_worker, init_worker, portable, worker_options
+from keras_nos.executors.worker import evaluate_in_worker, init_worker, portable, worker_environment, worker_options
 from keras_nos.tasks.result import EvaluationResult
 
 if TYPE_CHECKING:
@@ -82,28 +83,28 @@ class EvaluatorActor:
     def ready(self) -> tuple[int, Optional[BaseException]]:
         return os.getpid(), self.error
 
-    def evaluate(self, rule: str) -> dict[str, Any]:
-        return evaluate_in_worker(rule)
+    def evaluate(self, rules: list[str]) -> list[dict[str, Any]]:
+        return evaluate_in_worker(rules)
 
 
 class _Actor:
     """One actor and the reference the driver waits on (a ``WorkerHandle``)."""
 
-    __slots__ = ("handle", "ready_ref", "ready", "pid", "ticket", "ref", "started")
+    __slots__ = ("handle", "ready_ref", "ready", "pid", "tickets", "ref", "started")
 
     def __init__(self, handle: Any) -> None:
         self.handle, self.ready_ref = handle, handle.ready.remote()
-        self.ready, self.pid, self.ticket, self.ref, self.started = False, None, None, None, None
+        self.ready, self.pid, self.tickets, self.ref, self.started = False, None, None, None, None
 
     @property
     def awaited(self) -> Any:
         """The reference whose completion is news: its start-up, then its current evaluation (or None)."""
         if not self.ready:
             return self.ready_ref
-        return self.ref if self.ticket is not None else None
+        return self.ref if self.tickets is not None else None
 
-    def send(self, ticket: int, rule: str) -> bool:
-        self.ref = self.handle.evaluate.remote(rule)
+    def send(self, tickets: list[int], rules: list[str]) -> bool:
+        self.ref = self.handle.evaluate.remote(rules)
         return True
 
     def stop(self) -> None:
@@ -166,7 +167,8 @@ class RayExecutor(PoolExecutor):
         import ray
 
         if self._remote is None:
-            env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+            env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+                   **worker_environment(self.options)}
             # No restarts or retries by Ray: the pool replaces and retries itself (see the module's docstring).
             self._remote = ray.remote(EvaluatorActor).options(
                 num_cpus=self.num_cpus_per_task, num_gpus=self.num_gpus_per_task, max_restarts=0,
@@ -207,20 +209,20 @@ class RayExecutor(PoolExecutor):
 
         ref, actor.ref = actor.ref, None
         try:
-            result = EvaluationResult.from_dict(ray.get(ref))
+            results = [EvaluationResult.from_dict(result) for result in ray.get(ref)]
         except ray.exceptions.RayTaskError as error:  # evaluate() itself raised (it catches every Exception)
             self._on_error(actor, str(error)[:2000])
             return
         except ray.exceptions.RayError as error:  # the actor died: killed, out of memory, node lost
             why = f"Ray actor (pid {actor.pid}) died: {type(error).__name__}: {str(error)[:300]}"
         else:
-            self._on_result(actor, result)
+            self._on_result(actor, results)
             return
         self._on_death(actor, why)
 
     def _stop_workers(self) -> None:
         """Kill the actors; the next submit starts new ones with the options of that time."""
-        self._worker_options = None
+        self._worker_options = self._remote = None  # the next options may need another environment
         super()._stop_workers()
 
     def close(self) -> None:

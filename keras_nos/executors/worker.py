@@ -1,21 +1,59 @@
-"""What runs inside a worker, a local process or a Ray actor alike: one Evaluator, rule after rule.
+"""What runs inside a worker, a local process or a Ray actor alike: one evaluator, batch after batch.
 
-Each worker builds its ``Evaluator`` once (so it loads the data once) and then
-evaluates every rule it is sent with it.
+Each worker builds its evaluator once (so it loads the data, and the batched
+evaluator compiles its program, once) and then evaluates every batch of rules
+it is sent with it. ``options["evaluator"]`` says which: ``"keras"``, the
+``Evaluator`` that trains one rule at a time under the process's Keras
+backend, or ``"batched"``, the ``BatchedEvaluator`` that trains a whole batch
+in one compiled JAX program (the process must run Keras on JAX:
+``worker_environment``).
 """
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable, Sequence
 from typing import Any
 
-_WORKER_EVALUATOR = None
+from keras_nos.tasks.result import EvaluationResult
+
+EVALUATORS = ("keras", "batched")
+
+_WORKER_EVALUATE = None
+
+
+def worker_environment(options: dict[str, Any]) -> dict[str, str]:
+    """Environment variables a worker process needs before it imports Keras: JAX for the batched evaluator."""
+    return {"KERAS_BACKEND": "jax"} if options.get("evaluator") == "batched" else {}
+
+
+def evaluates_batches(options: dict[str, Any]) -> bool:
+    """Whether these options build an evaluator that trains many rules in one call, so that a worker
+    should be sent a share of the queue rather than one rule."""
+    return options.get("evaluator") == "batched"
+
+
+def build_evaluate(options: dict[str, Any]) -> Callable[[Sequence[str]], list[EvaluationResult]]:
+    """``evaluate(rules) -> results`` of the evaluator ``options`` describe (``Evaluator``'s keyword arguments,
+    with ``evaluator`` and, for the batched one, the search space's ``num_groups``)."""
+    options = dict(options)
+    kind = options.pop("evaluator", "keras")
+    num_groups = options.pop("num_groups", None)
+    if kind == "batched":
+        from keras_nos.tasks.batched.evaluator import BatchedEvaluator
+
+        options.pop("reward_seeds", None)  # one reward seed: SearchConfig allows no other with this evaluator
+        return BatchedEvaluator(**options, num_groups=num_groups).evaluate
+    from keras_nos.tasks.evaluator import Evaluator
+
+    evaluator = Evaluator(**options)
+    return lambda rules: [evaluator.evaluate(rule) for rule in rules]
 
 
 def init_worker(options: dict[str, Any], threads: int) -> None:
-    """Build this worker's Evaluator from ``options``, TensorFlow limited to ``threads`` threads."""
-    global _WORKER_EVALUATOR
-    if threads:
+    """Build this worker's evaluator from ``options``, TensorFlow limited to ``threads`` threads."""
+    global _WORKER_EVALUATE
+    if threads and not evaluates_batches(options):
         try:
             import tensorflow as tf
 
@@ -23,14 +61,12 @@ def init_worker(options: dict[str, Any], threads: int) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except (ImportError, RuntimeError):
             pass
-    from keras_nos.tasks.evaluator import Evaluator
-
-    _WORKER_EVALUATOR = Evaluator(**options)
+    _WORKER_EVALUATE = build_evaluate(options)
 
 
-def evaluate_in_worker(rule_text: str) -> dict[str, Any]:
-    """The result of ``rule_text`` as a dict, which crosses process boundaries without Keras objects."""
-    return _WORKER_EVALUATOR.evaluate(rule_text).to_dict()
+def evaluate_in_worker(rule_texts: Sequence[str]) -> list[dict[str, Any]]:
+    """The results of ``rule_texts`` as dicts, which cross process boundaries without Keras objects."""
+    return [result.to_dict() for result in _WORKER_EVALUATE(list(rule_texts))]
 
 
 def worker_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 # ConvNet, a regression MLP and a function to minimise, about 45 CPU seconds each (benchmarks/noise_ceiling.py).
 DEFAULT_FUNNEL_SUITE = ("convnet-shapes", "friedman-regression", "rosenbrock")
 MODES = ("sync", "async")
+EVALUATORS = ("auto", "batched", "keras")
+# "auto" trains with the batched evaluator from this budget up: below it, starting its JAX worker and compiling
+# its program (about 15 CPU-s) cost more than it saves (about 1.5 CPU-s a candidate on digits-autoencoder).
+BATCHED_FROM_BUDGET = 50
 
 
 def _setting(default: Any, name: str, **field_options: Any) -> Any:
@@ -57,10 +61,14 @@ class TaskConfig:
     data_path: Optional[str] = None
     hurdles: tuple[str, ...] = DEFAULT_HURDLES
     reward_seeds: int = 1
+    # "batched": many rules in one compiled JAX program; "keras": rule after rule on the running Keras backend;
+    # "auto": batched where it can (SearchConfig.with_evaluator)
+    evaluator: str = "auto"
 
     def __post_init__(self) -> None:
         self.task()
         _check_whole(self.reward_seeds, "reward_seeds", 1)
+        _check_choice(self.evaluator, EVALUATORS, "evaluator")
         object.__setattr__(self, "learning_rates", tuple(self.learning_rates))  # a JSON list reads back as one
         object.__setattr__(self, "hurdles", tuple(self.hurdles))
 
@@ -74,9 +82,9 @@ class TaskConfig:
         return self.name if isinstance(self.name, str) else self.name.name
 
     def evaluator_options(self, seed: int) -> dict[str, Any]:
-        """The keyword arguments of each worker's ``Evaluator``."""
+        """The keyword arguments of each worker's evaluator (``executors/worker.py``)."""
         return dict(task=self.name, learning_rates=self.learning_rates, seed=seed, data_path=self.data_path,
-                    epochs=self.epochs, hurdles=self.hurdles, reward_seeds=self.reward_seeds)
+                    epochs=self.epochs, hurdles=self.hurdles, reward_seeds=self.reward_seeds, evaluator=self.evaluator)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -206,6 +214,29 @@ class SearchConfig:
             part = getattr(self, group)
             flat.update({_setting_name(field): getattr(part, field.name) for field in dataclasses.fields(part)})
         return flat
+
+    def with_evaluator(self, x_train: Any) -> SearchConfig:
+        """This config with its evaluator decided, given the task's training inputs (None for an objective):
+        ``"auto"`` becomes ``"batched"`` where the batched evaluator can train the task and the budget is at
+        least ``BATCHED_FROM_BUDGET``, else ``"keras"``; ``"batched"`` where it cannot is a KerasNosError."""
+        from keras_nos.tasks.batched.eligibility import why_not_batched
+
+        why_not = why_not_batched(self.task.task(), x_train, self.task.reward_seeds)
+        if self.task.evaluator == "batched" and why_not:
+            raise KerasNosError(f"evaluator='batched' cannot train this search's candidates: {why_not}; "
+                                f"use evaluator='keras'")
+        if self.task.evaluator != "auto":
+            return self
+        kind = "batched" if why_not is None and self.budget.candidates >= BATCHED_FROM_BUDGET else "keras"
+        return dataclasses.replace(self, task=dataclasses.replace(self.task, evaluator=kind))
+
+    def evaluator_options(self) -> dict[str, Any]:
+        """The keyword arguments of each worker's evaluator: the task's, and the space's groups, which size
+        the batched evaluator's compiled program."""
+        options = self.task.evaluator_options(self.seed)
+        if self.task.evaluator == "batched":
+            options["num_groups"] = self.strategy.search_space().num_groups
+        return options
 
     def training_lengths(self) -> tuple[int, int]:
         """(the search's epochs, the funnel's): the funnel trains as long as the search's candidates, so that it

@@ -88,9 +88,11 @@ def run_funnel(session: SearchSession, top_k: int, seeds: int, epochs: int, sear
 def _train_seed(session: SearchSession, waiting: list[tuple[int, Entry]], seed: int, seeds: int, epochs: int,
                 timeout: Optional[float], bar: tqdm) -> None:
     """Train the entries ``waiting`` with ``seed``; write, keep and checkpoint each as it finishes."""
-    # The funnel averages its own seeds: each of its trainings is one seed's.
-    session.executor.reconfigure(dict(session.options, seed=seed, epochs=epochs, hurdles=(), reward_seeds=1,
-                                      curve_points=CURVE_POINTS), timeout=timeout)
+    # The funnel averages its own seeds: each of its trainings is one seed's. It trains rule after rule (the
+    # "keras" evaluator), which draws dense curves; the few trainings of a seed would not pay for a compilation.
+    options = {name: value for name, value in session.options.items() if name != "num_groups"}
+    session.executor.reconfigure(dict(options, seed=seed, epochs=epochs, hurdles=(), reward_seeds=1,
+                                      curve_points=CURVE_POINTS, evaluator="keras"), timeout=timeout)
     for i, result in session.executor.map_unordered([rule for _, (_, rule, _) in waiting]):
         position, (fingerprint, _, is_reference) = waiting[i]
         trial = make_trial(position * seeds + seed, result, strategy="funnel", seed=seed, stage="funnel",

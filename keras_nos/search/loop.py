@@ -13,6 +13,7 @@ the records stay in the process (``tracking/in_memory.py``): the same loop, no s
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any
 
 from keras_nos.errors import KerasNosError
@@ -71,6 +72,7 @@ def search(config: SearchConfig | None = None, *, tracking_uri: str | InMemoryTr
     ``SearchInterrupted`` (run id, resume command). ``tracking_uri="memory:"`` (or an ``InMemoryTracker``, to
     read its trials after) keeps the records in this process: nothing to resume, no compare suite.
     """
+    _refuse_in_a_worker_process()
     given = dict(config.settings() if config is not None else {}, **settings)
     in_memory = is_in_memory(tracking_uri)
     config = _resolve(given, tracking_uri, resume)
@@ -83,9 +85,9 @@ def search(config: SearchConfig | None = None, *, tracking_uri: str | InMemoryTr
     try:
         # The data and the executor come first: a missing data set, a missing Ray or an unreachable cluster is
         # reported before anything is written.
-        _check_data(config)
-        executor = make_executor(config.executor.name, config.task.evaluator_options(config.seed),
-                                 config.executor.workers, **config.executor.executor_options())
+        config = config.with_evaluator(_check_data(config))
+        executor = make_executor(config.executor.name, config.evaluator_options(), config.executor.workers,
+                                 **config.executor.executor_options())
         try:
             session = _start_session(config, uri, resume, executor, progress, patience)
             run_id = session.tracker.run_id
@@ -111,6 +113,17 @@ def search(config: SearchConfig | None = None, *, tracking_uri: str | InMemoryTr
     finally:
         if lease is not None:
             lease.release()
+
+
+def _refuse_in_a_worker_process():
+    """A worker process is spawned, and so imports the user's script again: a search called at the top of the
+    script would run once more in every worker. Python's rule for spawned processes is the way out."""
+    # ``_inheriting``: set while a spawned process imports the main script; Python's own check of this mistake
+    # (multiprocessing.spawn._check_not_importing_main) reads it too
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise KerasNosError("search() was called while a keras_nos worker process imported your script: put the "
+                            "call under `if __name__ == \"__main__\":` (workers are spawned processes, which "
+                            "import the main script again)")
 
 
 def _resolve(given, tracking_uri, resume):
@@ -164,7 +177,7 @@ def _run_params(config, space):
             "executor": executor.name, "funnel_top_k": funnel.top_k, "funnel_seeds": funnel.seeds,
             **dict(zip(("search_epochs", "funnel_epochs"), config.training_lengths())),
             "mode": executor.mode, "candidate_timeout": executor.candidate_timeout,
-            "max_retries": executor.max_retries, **config.task.evaluator_options(config.seed), "task": config.task.label,
+            "max_retries": executor.max_retries, **config.evaluator_options(), "task": config.task.label,
             **({"ray_address": executor.ray_address or "local"} if executor.name == "ray" else {}),
             **{f"executor.{k}": v for k, v in (executor.options or {}).items()},
             **{f"strategy.{k}": v for k, v in (config.strategy.options or {}).items()},
@@ -177,7 +190,11 @@ def _warm_start_text(warm_start):
 
 
 def _check_data(config):
-    """Load the task's data once in the driver: the workers load it lazily, after the parent run exists."""
+    """Load the task's data once in the driver (the workers load it lazily, after the parent run exists);
+    its training inputs, or None for a task without data."""
     task = config.task.task()
-    if task.load_data is not None:
-        check_network_task(task, task.load_data(config.task.data_path, config.seed))
+    if task.load_data is None:
+        return None
+    splits = task.load_data(config.task.data_path, config.seed)
+    check_network_task(task, splits)
+    return splits.x_train

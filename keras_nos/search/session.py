@@ -49,7 +49,7 @@ class SearchSession:
                  strategy: Strategy, executor: Executor, progress: bool) -> None:
         self.config, self.tracker, self.space, self.strategy, self.executor = config, tracker, space, strategy, executor
         self.progress = progress
-        self.options = config.task.evaluator_options(config.seed)  # each worker's Evaluator options
+        self.options = config.evaluator_options()  # each worker's evaluator's options
         self.budget, self.batch_size = config.budget.candidates, config.budget.batch_size
         self.records: list[Trial] = []  # the trials of the search stage, by index
         # (index, tokens) proposed, not finished at the last checkpoint (async mode)
