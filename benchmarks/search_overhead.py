@@ -126,7 +126,7 @@ def clocked(clock, strategy_class):
 def measure(args):
     """(clock, wall seconds) of one search in memory with the parts timed."""
     clock = PartClock(args.budget)
-    tracker = InMemoryTracker()
+    tracker = args.tracking_uri or InMemoryTracker()
     with clocked(clock, STRATEGIES[args.strategy]):
         from keras_nos.executors.base import Executor
 
@@ -136,7 +136,7 @@ def measure(args):
             started = time.perf_counter()
             search(tracking_uri=tracker, task=args.task, strategy=args.strategy, budget=args.budget,
                    batch_size=args.batch_size, space=args.space, seed=args.seed, funnel_top_k=0, progress=False,
-                   **({"epochs": args.epochs} if args.epochs else {}))
+                   evaluator=args.evaluator, **({"epochs": args.epochs} if args.epochs else {}))
             wall = time.perf_counter() - started
         finally:
             Executor.map_unordered = original
@@ -167,6 +167,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--evaluator", default="auto", choices=("auto", "batched", "keras"))
+    parser.add_argument("--tracking-uri", default=None,
+                        help="an MLflow store, to time its writes too (default: in memory, writes not timed)")
     parser.add_argument("--doc", nargs="?", const=PAGE, type=Path, default=None,
                         help=f"write the table into this page's block (default: {PAGE.name})")
     args = parser.parse_args(argv)

@@ -84,12 +84,12 @@ def _add_search_command(commands):
     setting = functools.partial(s.add_argument, default=argparse.SUPPRESS)
     setting("--task", help=f"{TASK_HELP} [digits-autoencoder]")
     setting("--strategy", help="rl, random, evolution or tpe [rl]")
-    setting("--budget", type=int, help="number of sampled rules [200]")
+    setting("--budget", type=int, help="number of sampled rules [2000]")
     setting("--workers", type=_positive_int, help="[1]")
     setting("--space", help="paper, paper-decay or small [paper]")
     setting("--groups", dest="num_groups", type=int, metavar="N",
             help="groups of five tokens (1 to 4) [the space's]")
-    setting("--batch-size", type=_positive_int, help="rules proposed per batch [10]")
+    setting("--batch-size", type=_positive_int, help="rules proposed per batch, trained together by the batched evaluator [25]")
     setting("--max-consecutive-errors", type=_non_negative_int,
             help="stop when this many candidates in a row end in error; 0 never stops [10]")
     setting("--strategy-option", dest="strategy_options", type=_strategy_option, action="append",

@@ -112,3 +112,19 @@ def test_a_nan_in_one_copy_touches_no_other():
     for kept, original in ((0, 0), (3, 1)):
         np.testing.assert_array_equal(together.loss[kept], alone.loss[original])
         np.testing.assert_array_equal(together.validation[kept], alone.validation[original])
+
+
+@jax_only
+def test_a_rule_of_more_groups_than_the_program_trains_in_a_larger_program_not_rule_by_rule():
+    """A search's program has its space's groups; the text of a rule can need more (``h0^h0`` with a random
+    operand in ``h0`` is two draws): a second, larger program trains it, as one of its own size would."""
+    from keras_nos.tasks.batched.evaluator import BatchedEvaluator
+
+    rules = ["adam", "sign(g)*sign(m)*g"]
+    assert [len(groups_of(rule, 4)) for rule in rules] == [1, 2]
+    small = BatchedEvaluator(TASK, epochs=EPOCHS, num_groups=1)
+    small._current_evaluator = lambda: pytest.fail("a rule of two groups went to the rule-by-rule evaluator")
+    sized = BatchedEvaluator(TASK, epochs=EPOCHS)  # one program of the batch's most groups
+    for new, old in zip(small.evaluate(rules), sized.evaluate(rules)):
+        assert new.status == old.status == statuses.OK
+        assert new.reward == pytest.approx(old.reward, abs=1e-6)

@@ -8,6 +8,7 @@ import pytest
 
 from keras_nos.search import SearchConfig, search
 from keras_nos.search.config import DEFAULTS, BudgetConfig, TaskConfig
+from keras_nos.tasks.registry import get_task
 
 
 def test_flat_settings_round_trip_through_the_groups_as_json_reads_them_back():
@@ -45,6 +46,9 @@ def test_auto_picks_the_batched_evaluator_for_a_network_task_on_arrays_from_a_bu
     assert _config(task="rosenbrock", budget=500).with_evaluator(None).task.evaluator == "keras"
     assert _config(task="digits-mlp", budget=500, reward_seeds=2).with_evaluator(digits).task.evaluator == "keras"
     assert _config(task="digits-mlp", budget=500).with_evaluator([digits, digits]).task.evaluator == "keras"
+    own = get_task("digits-mlp")  # the same task given as a Task object: a user's own, batched when asked
+    assert _config(task=own, budget=500).with_evaluator(digits).task.evaluator == "keras"
+    assert _config(task=own, budget=500, evaluator="batched").with_evaluator(digits).task.evaluator == "batched"
     batched = _config(task="digits-mlp", budget=500, space="small").with_evaluator(digits)
     assert batched.evaluator_options()["evaluator"] == "batched"
     assert batched.evaluator_options()["num_groups"] == batched.strategy.search_space().num_groups

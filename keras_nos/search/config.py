@@ -112,8 +112,8 @@ class StrategyConfig:
 class BudgetConfig:
     """How many candidates the search evaluates, and how many it proposes at a time."""
 
-    candidates: int = _setting(200, "budget")
-    batch_size: int = 10
+    candidates: int = _setting(2000, "budget")
+    batch_size: int = 25  # the batched evaluator trains a batch in one call: 25 rules cost about twice 10
     max_consecutive_errors: int = 10  # stop after this many candidates in a row end in error; 0: never
 
     def __post_init__(self) -> None:
@@ -217,8 +217,9 @@ class SearchConfig:
 
     def with_evaluator(self, x_train: Any) -> SearchConfig:
         """This config with its evaluator decided, given the task's training inputs (None for an objective):
-        ``"auto"`` becomes ``"batched"`` where the batched evaluator can train the task and the budget is at
-        least ``BATCHED_FROM_BUDGET``, else ``"keras"``; ``"batched"`` where it cannot is a KerasNosError."""
+        ``"auto"`` becomes ``"batched"`` for a bundled task that the batched evaluator can train, from a budget
+        of ``BATCHED_FROM_BUDGET``, else ``"keras"``: a user's own model may use what only its backend runs, so
+        it is batched when asked. ``"batched"`` where it cannot train is a KerasNosError."""
         from keras_nos.tasks.batched.eligibility import why_not_batched
 
         why_not = why_not_batched(self.task.task(), x_train, self.task.reward_seeds)
@@ -227,7 +228,8 @@ class SearchConfig:
                                 f"use evaluator='keras'")
         if self.task.evaluator != "auto":
             return self
-        kind = "batched" if why_not is None and self.budget.candidates >= BATCHED_FROM_BUDGET else "keras"
+        bundled = isinstance(self.task.name, str) and ":" not in self.task.name
+        kind = "batched" if bundled and why_not is None and self.budget.candidates >= BATCHED_FROM_BUDGET else "keras"
         return dataclasses.replace(self, task=dataclasses.replace(self.task, evaluator=kind))
 
     def evaluator_options(self) -> dict[str, Any]:

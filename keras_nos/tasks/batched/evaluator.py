@@ -3,8 +3,11 @@
 What ``Evaluator`` does for one rule with the learning-rate grid, for a batch of rules: parse, fingerprint,
 the cheap hurdles and their pruning of the grid, then one ``BatchedTrainer`` call trains every surviving
 (rule, learning rate) copy, and ``replay.Judgement`` gives each rule the statuses, curves and reward the
-current evaluator would. Rules the interpreter cannot run (``rule_code.groups_of``: no token form, or more
-than ``num_groups`` groups) are evaluated one by one by the current ``Evaluator``, with the same settings.
+current evaluator would. A rule of more groups than ``num_groups`` (the text of a space's rule can need more
+than its tokens: ``h0^h0`` with a random operand in ``h0`` is two draws, so three groups) is trained by a
+second program of ``MAX_PROGRAM_GROUPS`` groups, compiled when first needed. Rules the interpreter cannot run
+(``rule_code.groups_of``: no token form, or more groups than that) are evaluated one by one by the current
+``Evaluator``, with the same settings: under JAX it compiles each rule, which costs seconds.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class BatchedEvaluator:
         task, learning_rates, seed, data_path, epochs, hurdles, early_stop, no_progress_steps,
             prune_learning_rates: as ``Evaluator`` takes them (its ``lr_search="grid"``, one reward seed).
         num_groups: the groups of the compiled program; None: the most groups of a batch's rules. A program
-            serves every rule of up to its groups, so a search passes its space's ``num_groups``.
+            serves every rule of up to its groups, so a search passes its space's ``num_groups`` (rules of more
+            groups go to a second program of ``MAX_PROGRAM_GROUPS``).
         start: the ``start.TrainingStart`` to train from; None: the one the current evaluator would use in this
             process (``start.training_start``). Rules the interpreter cannot run train from the latter.
         copies_per_call: see ``BatchedTrainer``.
@@ -103,7 +107,7 @@ class BatchedEvaluator:
         current evaluator); else None, and ``(position, rule, groups, kept rates)`` joins ``batch``."""
         try:
             parsed = parse_rule(rule)
-            groups = groups_of(parsed, self.num_groups or MAX_PROGRAM_GROUPS)
+            groups = groups_of(parsed, MAX_PROGRAM_GROUPS)
             if groups is None:
                 return self._current_evaluator().evaluate(parsed)
             hurdles = run_hurdles(parsed, self.learning_rates, self.hurdles, seed=self.seed) if self.hurdles else None
@@ -123,8 +127,16 @@ class BatchedEvaluator:
         return self._fallback
 
     def _train(self, batch: Batch) -> dict[int, EvaluationResult]:
-        """{position: result} of the batch's rules, trained side by side; a failing call is split and retried,
-        down to one rule, whose failure is its status."""
+        """{position: result} of the batch's rules: those of up to ``num_groups`` groups in one program, the
+        others in the larger one."""
+        if self.num_groups is None:
+            return self._train_part(batch)
+        fits = [item for item in batch if len(item[2]) <= self.num_groups]
+        return {**self._train_part(fits), **self._train_part([item for item in batch if item not in fits])}
+
+    def _train_part(self, batch: Batch) -> dict[int, EvaluationResult]:
+        """{position: result} of rules trained side by side; a failing call is split and retried, down to one
+        rule, whose failure is its status."""
         if not batch:
             return {}
         try:
@@ -135,10 +147,12 @@ class BatchedEvaluator:
                 return {position: EvaluationResult(str(rule), rule_fingerprint(rule), self.task.name, statuses.ERROR,
                                                    message=f"{type(error).__name__}: {error}"[:2000])}
             middle = len(batch) // 2
-            return {**self._train(batch[:middle]), **self._train(batch[middle:])}
+            return {**self._train_part(batch[:middle]), **self._train_part(batch[middle:])}
 
     def _train_together(self, batch: Batch) -> dict[int, EvaluationResult]:
-        num_groups = self.num_groups or max(len(groups) for _, _, groups, _ in batch)
+        most = max(len(groups) for _, _, groups, _ in batch)
+        num_groups = most if self.num_groups is None else (self.num_groups if most <= self.num_groups
+                                                             else MAX_PROGRAM_GROUPS)
         code = encode([groups for _, _, groups, _ in batch], num_groups)
         rows, rates = [], []
         for row, (_, _, _, keep) in enumerate(batch):

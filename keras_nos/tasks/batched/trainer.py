@@ -35,7 +35,7 @@ def require_jax_backend() -> None:
     if keras.backend.backend() != "jax":
         raise KerasNosError(f"The batched trainer needs Keras on JAX: set KERAS_BACKEND=jax before Keras is "
                             f"imported (this process runs {keras.backend.backend()!r}), for example in a child "
-                            f"process, and install jax (pip install 'keras-nos[jax]')")
+                            f"process (as a search's workers do)")
 
 
 @dataclasses.dataclass(frozen=True)
