@@ -479,3 +479,14 @@ def test_search_overhead_times_every_part_of_the_loop_by_quarter(tmp_path, capsy
     assert sum(clock.seconds[quarter, "train"] for quarter in range(4)) > 0  # a quarter of cache hits trains nothing
     page = (tmp_path / "overhead.md").read_text()
     assert "| 4 | 2 |" in page and "8 candidates in" in page and "Machine:" in page
+
+
+def test_rediscovery_puts_each_seeds_best_search_reward_beside_plain_adams(tmp_path, capsys):
+    rows = load("rediscovery").main(["--seeds", "0", "--budget", "4", "--evaluator", "keras",
+                                     "--json", str(tmp_path / "rows.json"), "--doc", str(tmp_path / "page.md")])
+    [row] = rows
+    assert 0 < row["adam"] <= 1 and row["reached"] == (row["best"] >= row["adam"])
+    assert json.loads((tmp_path / "rows.json").read_text()) == rows
+    out = capsys.readouterr().out
+    assert f"adam {row['adam']:.4f}" in out and "the search reached plain adam's score on" in out
+    assert "| 0 | " in (tmp_path / "page.md").read_text() and "Machine:" in (tmp_path / "page.md").read_text()

@@ -23,6 +23,7 @@ from keras_nos.dsl import parse_rule
 from keras_nos.executors import Executor, make_executor
 from keras_nos.search import search
 from keras_nos.tracking import SearchTracker
+from keras_nos.tracking.in_memory import InMemoryTracker
 from keras_nos.tasks import EvaluationResult, Task, get_task, models, register_task
 
 try:
@@ -246,3 +247,21 @@ def test_missing_ray_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install keras-nos\[ray\]") as error:
         make_executor("ray", dict(task="synthetic"), workers=1)
     assert isinstance(error.value, ValueError)  # the CLI prints it as one line and exits with status 2
+
+
+@needs_ray
+def test_ray_actors_train_shares_of_a_batch_with_the_batched_evaluator_as_local_workers_do(local_ray):
+    """Ray actors of the batched evaluator run Keras on JAX (their runtime environment says so) and give the
+    trials the local worker processes give."""
+    small = dict(task="digits-mlp", strategy="random", space="small", epochs=1, budget=8, batch_size=4,
+                 learning_rates=(0.01, 0.1), funnel_top_k=0, progress=False, evaluator="batched", workers=2)
+    trials = {}
+    for executor in ("local", "ray"):
+        tracker = InMemoryTracker()
+        search(tracking_uri=tracker, executor=executor, **small)
+        assert tracker.params["evaluator"] == "batched"
+        trials[executor] = sorted(tracker.trials, key=lambda trial: trial.index)
+    assert any(trial.status == "ok" for trial in trials["ray"])
+    assert [(t.rule, t.status) for t in trials["ray"]] == [(t.rule, t.status) for t in trials["local"]]
+    for on_ray, local in zip(trials["ray"], trials["local"]):
+        assert on_ray.reward == pytest.approx(local.reward, abs=1e-6)
