@@ -63,3 +63,10 @@ def test_asking_for_the_batched_evaluator_where_it_cannot_train_names_why_and_th
         TaskConfig(name="synthetic", evaluator="fast")
     keras = _config(task="digits-mlp", budget=500, evaluator="keras").with_evaluator(np.zeros((4, 64)))
     assert keras.task.evaluator == "keras" and "num_groups" not in keras.evaluator_options()
+
+
+def test_a_search_that_asks_for_the_batched_evaluator_where_it_cannot_train_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default store would be ./mlruns
+    with pytest.raises(ValueError, match="evaluator='batched' cannot train"):
+        search(task="rosenbrock", evaluator="batched", progress=False)
+    assert list(tmp_path.iterdir()) == []

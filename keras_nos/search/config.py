@@ -220,17 +220,26 @@ class SearchConfig:
         ``"auto"`` becomes ``"batched"`` for a bundled task that the batched evaluator can train, from a budget
         of ``BATCHED_FROM_BUDGET``, else ``"keras"``: a user's own model may use what only its backend runs, so
         it is batched when asked. ``"batched"`` where it cannot train is a KerasNosError."""
-        from keras_nos.tasks.batched.eligibility import why_not_batched
-
-        why_not = why_not_batched(self.task.task(), x_train, self.task.reward_seeds)
-        if self.task.evaluator == "batched" and why_not:
-            raise KerasNosError(f"evaluator='batched' cannot train this search's candidates: {why_not}; "
-                                f"use evaluator='keras'")
+        why_not = self._why_not_batched(x_train)
         if self.task.evaluator != "auto":
             return self
         bundled = isinstance(self.task.name, str) and ":" not in self.task.name
         kind = "batched" if bundled and why_not is None and self.budget.candidates >= BATCHED_FROM_BUDGET else "keras"
         return dataclasses.replace(self, task=dataclasses.replace(self.task, evaluator=kind))
+
+    def check_evaluator(self) -> None:
+        """A KerasNosError now, before the data are loaded, when ``evaluator="batched"`` cannot train the task."""
+        self._why_not_batched(None)
+
+    def _why_not_batched(self, x_train: Any) -> Optional[str]:
+        """Why the batched evaluator cannot train this search's task (raised when it was asked for), or None."""
+        from keras_nos.tasks.batched.eligibility import why_not_batched
+
+        why_not = why_not_batched(self.task.task(), self.task.reward_seeds, x_train)
+        if self.task.evaluator == "batched" and why_not:
+            raise KerasNosError(f"evaluator='batched' cannot train this search's candidates: {why_not}; "
+                                f"use evaluator='keras'")
+        return why_not
 
     def evaluator_options(self) -> dict[str, Any]:
         """The keyword arguments of each worker's evaluator: the task's, and the space's groups, which size

@@ -76,6 +76,7 @@ def search(config: SearchConfig | None = None, *, tracking_uri: str | InMemoryTr
     given = dict(config.settings() if config is not None else {}, **settings)
     in_memory = is_in_memory(tracking_uri)
     config = _resolve(given, tracking_uri, resume)
+    config.check_evaluator()
     uri = tracking_uri or default_tracking_uri()
     if not in_memory:
         check_reachable(uri)

@@ -17,13 +17,14 @@ if TYPE_CHECKING:
     from keras_nos.tasks.registry import Task
 
 
-def why_not_batched(task: Task, x_train: Any, reward_seeds: int) -> Optional[str]:
-    """Why the batched evaluator cannot train ``task`` (with training inputs ``x_train``), or None when it can."""
+def why_not_batched(task: Task, reward_seeds: int, x_train: Any = None) -> Optional[str]:
+    """Why the batched evaluator cannot train ``task`` (with training inputs ``x_train``; None: not loaded yet,
+    so not judged), or None when it can."""
     if task.objective is not None:
         return f"task {task.name!r} minimises a function in NumPy, not a network"
     if task.steps_per_epoch is not None:
         return f"task {task.name!r} sets steps_per_epoch={task.steps_per_epoch}; the batched trainer trains whole passes"
-    if not isinstance(x_train, np.ndarray):
+    if x_train is not None and not isinstance(x_train, np.ndarray):
         return (f"task {task.name!r} gives its training inputs as a {type(x_train).__name__}; the batched trainer "
                 f"takes one NumPy array")
     if reward_seeds != 1:
