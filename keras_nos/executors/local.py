@@ -9,14 +9,13 @@ tickets, results)`` for each batch of rules.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
 import signal
-from collections.abc import Iterator
 from typing import Any, Optional
+from unittest import mock
 
 from keras_nos.executors.pool import PoolExecutor
 from keras_nos.executors.worker import (build_evaluate, evaluate_in_worker, evaluates_batches, init_worker, portable,
@@ -52,21 +51,6 @@ def _worker_main(pickled_options: bytes, threads: int, connection: multiprocessi
         connection.send(("result", tickets, evaluate_in_worker(rules)))
 
 
-@contextlib.contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``variables`` set, for a child process started inside the block to inherit."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 class _Worker:
     """One worker process and the pipe to it (a ``WorkerHandle``)."""
 
@@ -74,7 +58,7 @@ class _Worker:
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(pickle.dumps(options), threads, child), daemon=True,
                                        name="keras-nos-worker")
-        with _environment(worker_environment(options)):
+        with mock.patch.dict(os.environ, worker_environment(options)):  # what the spawned child inherits
             self.process.start()
         child.close()
         self.ready = False
