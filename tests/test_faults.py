@@ -126,7 +126,7 @@ def test_a_patient_client_stops_after_its_patience_with_the_resume_command():
 
 
 def test_a_search_waits_for_a_restarted_mlflow_server_and_loses_nothing(tmp_path, mlflow_server):
-    budget = 24
+    budget = 40  # the outage lands before the search ends, however fast the machine
     process = subprocess.Popen(SEARCH + TINY_FLAGS + ["--strategy", "random", "--budget", str(budget),
                                                       "--tracking-uri", mlflow_server.uri],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -143,7 +143,7 @@ def test_a_search_waits_for_a_restarted_mlflow_server_and_loses_nothing(tmp_path
 
 
 def test_a_store_away_past_the_patience_stops_with_the_resume_command(tmp_path, mlflow_server):
-    budget = 24
+    budget = 40  # the outage lands before the search ends, however fast the machine
     process = subprocess.Popen(SEARCH + TINY_FLAGS + ["--strategy", "random", "--budget", str(budget),
                                                       "--tracking-uri", mlflow_server.uri, "--store-patience", "4"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
