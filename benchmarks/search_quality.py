@@ -17,13 +17,16 @@ a tolerance (``--tolerance``, default 0.005: rewards on digits saturate near
 0.95-0.97 and differ by single validation images, 1/360 = 0.0028 on digits).
 A second column uses the mean of random's per-seed bests as a common target.
 
+The defaults are the bare search's: its task, budget and batch size.
+
 Printed: (a) the best reward reached after 10, 25, 50, 100, ... evaluations,
-mean ± std over seeds; (b) evaluations each strategy needs to first reach the
+mean ± std over seeds; (r) each search's best reward beside the references' (``--references``, plain
+``adam`` by default: evaluated as the seed's candidates were, the same evaluator included); (b) evaluations each strategy needs to first reach the
 target; and the issue's check (rl or evolution reaches it with at most half the
 budget). Written: ``<out>/search_quality.md`` (the same tables) and
 ``<out>/search_quality.png`` (mean best-so-far curves with ±1 std bands).
 
-    python benchmarks/search_quality.py                         # digits-mlp, budget 100, 3 seeds
+    python benchmarks/search_quality.py --seeds 5 --strategies rl,evolution,random --in-process  # search()'s defaults
     python benchmarks/search_quality.py --budget 10 --seeds 1   # a quick check of the script
     python benchmarks/search_quality.py --rl-lr 0.002           # adds a row for rl with that controller rate
     python benchmarks/search_quality.py --from-raw a.json b.json  # re-render tables and plot from --raw output
@@ -58,8 +61,11 @@ STRATEGIES = ("rl", "evolution", "tpe", "random")
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="digits-mlp", help="registered task (default digits-mlp)")
-    parser.add_argument("--budget", type=int, default=100, help="evaluations per search (default 100)")
+    from keras_nos.search.config import BudgetConfig, TaskConfig
+
+    parser.add_argument("--task", default=TaskConfig().name, help="registered task (default: the search's)")
+    parser.add_argument("--budget", type=int, default=BudgetConfig().candidates,
+                        help="evaluations per search (default: the search's, %(default)s)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per strategy (default 3)")
     parser.add_argument("--first-seed", type=int, default=0,
                         help="seeds are first-seed .. first-seed+seeds-1 (default 0): more seeds in another run, "
@@ -68,7 +74,14 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="epochs per candidate (default: the task's)")
     parser.add_argument("--lr", default=None,
                         help="comma-separated learning-rate grid per candidate (default: the search's, 1e-4 ... 1, 5 values)")
-    parser.add_argument("--batch-size", type=int, default=10, help="proposals per batch (default 10)")
+    parser.add_argument("--batch-size", type=int, default=BudgetConfig().batch_size,
+                        help="proposals per batch (default: the search's, %(default)s)")
+    parser.add_argument("--evaluator", default="auto", choices=("auto", "batched", "keras"),
+                        help="the searches' evaluator (default auto, as a search picks it); the references use the "
+                             "one each seed's first search used")
+    parser.add_argument("--references", default="adam", metavar="RULE,RULE,...",
+                        help="rules evaluated once a seed as the candidates are, each search's best set beside "
+                             "them (default adam; '' for none)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (default: all four)")
     parser.add_argument("--strategy-option", action="append", default=[], metavar="STRATEGY.KEY=VALUE",
                         help="an option of one strategy, e.g. rl.learning_rate=0.002 (repeatable; VALUE read as "
@@ -97,6 +110,7 @@ def parse_args(argv=None):
                              "writes, for sweeping options over many seeds")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, as the run's record keeps it
+    args.references = [rule.strip() for rule in args.references.split(",") if rule.strip()]
     return args
 
 
@@ -153,21 +167,39 @@ def _rewards_from_mlflow(uri, experiment_name, budget):
     rewards = [float(run.data.metrics.get("reward", 0.0)) for run in runs]
     cache_hits = [run.data.tags.get("keras_nos.cache_hit") == "true" for run in runs]
     statuses = [run.data.tags.get("keras_nos.status", "") for run in runs]
-    return rewards, cache_hits, statuses
+    parent = client.search_runs([experiment.experiment_id], filter_string="tags.`keras_nos.kind` = 'search'")[0]
+    return rewards, cache_hits, statuses, parent.data.params["evaluator"]
 
 
 def _search_in_memory(args, strategy, seed, options, learning_rates, warm_start=None):
-    """(rewards, cache_hits, statuses) of one search: the real loop (``search()``), its records kept in memory by an
-    ``InMemoryTracker`` instead of MLflow."""
+    """(rewards, cache_hits, statuses, evaluator) of one search: the real loop (``search()``), its records kept in
+    memory by an ``InMemoryTracker`` instead of MLflow."""
     from keras_nos.search.loop import search
     from keras_nos.tracking.in_memory import InMemoryTracker
 
     tracker = InMemoryTracker()
     search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
            batch_size=args.batch_size, tracking_uri=tracker, learning_rates=learning_rates, epochs=args.epochs,
-           funnel_top_k=0, progress=False, strategy_options=options, warm_start=warm_start)
+           funnel_top_k=0, progress=False, strategy_options=options, warm_start=warm_start, evaluator=args.evaluator)
     trials = sorted((trial for trial in tracker.trials if trial.stage == "search"), key=lambda trial: trial.index)
-    return [trial.reward for trial in trials], [trial.cache_hit for trial in trials], [trial.status for trial in trials]
+    return ([trial.reward for trial in trials], [trial.cache_hit for trial in trials],
+            [trial.status for trial in trials], tracker.params["evaluator"])
+
+
+def reference_rewards(args, seed, learning_rates, evaluator):
+    """{rule: reward} of each ``--references`` rule, evaluated as seed ``seed``'s candidates were: a search in memory
+    whose one candidate it is, on the same task, space, grid, epochs, evaluator and seed."""
+    from keras_nos.search.loop import search
+    from keras_nos.tracking.in_memory import InMemoryTracker
+
+    rewards = {}
+    for rule in args.references:
+        tracker = InMemoryTracker()
+        search(task=args.task, strategy="random", budget=1, space=args.space, seed=seed, tracking_uri=tracker,
+               learning_rates=learning_rates, epochs=args.epochs, funnel_top_k=0, progress=False,
+               warm_start=[rule], evaluator=evaluator)
+        rewards[rule] = tracker.trials[0].reward
+    return rewards
 
 
 def run_searches(args):
@@ -182,7 +214,7 @@ def run_searches(args):
                         "epochs": args.epochs, "learning_rates": list(learning_rates), "batch_size": args.batch_size,
                         # the loop's default hurdles; rewards are only comparable under the same ones
                         "hurdle": "; ".join(HURDLES[name].describe() for name in DEFAULT_HURDLES)},
-           "searches": [], "commands": ["python benchmarks/search_quality.py " + shlex.join(args.argv)]}
+           "searches": [], "references": {}, "commands": ["python benchmarks/search_quality.py " + shlex.join(args.argv)]}
     if not args.in_process:
         print(f"MLflow store: {uri}", flush=True)
     started = time.perf_counter()
@@ -193,17 +225,20 @@ def run_searches(args):
                 experiment = f"{label}-seed{seed}".replace(" ", "_")
                 t0 = time.perf_counter()
                 if args.in_process:
-                    rewards, cache_hits, statuses = _search_in_memory(args, strategy, seed, options, learning_rates,
-                                                                      warm_start)
+                    rewards, cache_hits, statuses, evaluator = _search_in_memory(args, strategy, seed, options,
+                                                                                 learning_rates, warm_start)
                 else:
                     search(task=args.task, strategy=strategy, budget=args.budget, space=args.space, seed=seed,
                            batch_size=args.batch_size, tracking_uri=uri, experiment=experiment,
                            learning_rates=learning_rates, epochs=args.epochs, funnel_top_k=0,
-                           progress=False, strategy_options=options, warm_start=warm_start)
-                    rewards, cache_hits, statuses = _rewards_from_mlflow(uri, experiment, args.budget)
+                           progress=False, strategy_options=options, warm_start=warm_start,
+                           evaluator=args.evaluator)
+                    rewards, cache_hits, statuses, evaluator = _rewards_from_mlflow(uri, experiment, args.budget)
                 wall = time.perf_counter() - t0
+                if str(seed) not in raw["references"]:
+                    raw["references"][str(seed)] = reference_rewards(args, seed, learning_rates, evaluator)
                 raw["searches"].append({"label": label, "strategy": strategy, "options": options, "seed": seed,
-                                        "warm_start": warm_start,
+                                        "warm_start": warm_start, "evaluator": evaluator,
                                         "rewards": rewards, "cache_hits": cache_hits, "statuses": statuses,
                                         "wall_s": wall})
                 trained = sum(1 for s, c in zip(statuses, cache_hits) if not c and s not in ("failed_hurdle",))
@@ -297,6 +332,32 @@ def learning_tables(raw, against=()):
     return lines + [""]
 
 
+def reference_lines(raw, curves):
+    """Lines of (r): each search's best reward beside the references' of its seed, and on how many seeds each
+    strategy reached the best of them."""
+    references = {int(seed): rewards for seed, rewards in raw.get("references", {}).items()}
+    if not references:
+        return []
+    rules = list(next(iter(references.values())))
+    seeds = sorted(references)
+    best = {seed: max(references[seed].values()) for seed in seeds}
+    lines = ["(r) Best search-stage reward of each search beside the references, evaluated as that seed's candidates "
+             "were (same task, grid, epochs, evaluator and seed); 'reached': the search's best >= the best "
+             "reference's", "", "| | " + " | ".join(f"seed {seed}" for seed in seeds) + " | reached |",
+             "|---" * (len(seeds) + 2) + "|"]
+    lines += [f"| `{rule}` | " + " | ".join(f"{references[seed][rule]:.4f}" for seed in seeds) + " | |"
+              for rule in rules]
+    verdicts = []
+    for label, per_seed in curves.items():
+        common = [seed for seed in seeds if seed in per_seed]
+        reached = [seed for seed in common if per_seed[seed][-1] >= best[seed]]
+        cells = [f"{per_seed[seed][-1]:.4f}" if seed in per_seed else "-" for seed in seeds]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {len(reached)} of {len(common)} |")
+        verdicts.append(f"- {label} reached the best reference on {len(reached)} of {len(common)} seeds"
+                        + (f" (seeds {', '.join(map(str, reached))})" if reached else ""))
+    return lines + [""] + verdicts + [""]
+
+
 def tables(raw, tolerance, against=()):
     settings = raw["settings"]
     budget = settings["budget"]
@@ -324,6 +385,7 @@ def tables(raw, tolerance, against=()):
             cells.append(_mean_se(values))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines += reference_lines(raw, curves)
     lines += learning_tables(raw, against)
 
     # (b) evaluations to match random's full-budget best
@@ -462,6 +524,10 @@ def main(argv=None):
             if _comparable(part["settings"]) != _comparable(raw["settings"]):
                 raise SystemExit(f"{path}: settings {part['settings']} differ from {raw['settings']}")
             raw["searches"] += part["searches"]
+            for seed, rewards in part.get("references", {}).items():
+                if raw.setdefault("references", {}).setdefault(seed, rewards) != rewards:
+                    raise SystemExit(f"{path}: seed {seed}'s references {rewards} differ from "
+                                     f"{raw['references'][seed]}")
             raw["commands"] = raw.get("commands", []) + part.get("commands", [])
             raw["wall_s"] = raw.get("wall_s", 0.0) + part.get("wall_s", 0.0)
     else:

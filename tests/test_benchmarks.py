@@ -175,6 +175,13 @@ def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
     table = (tmp_path / "search_quality.md").read_text()
     for strategy in ("rl", "evolution", "tpe", "random"):
         assert strategy in table
+    # (r): plain adam evaluated as the seed's candidates were, each search's best beside it
+    references = json.loads(open(raw).read())["references"]
+    assert list(references) == ["0"] and list(references["0"]) == ["adam"] and 0 < references["0"]["adam"] <= 1
+    assert f"| `adam` | {references['0']['adam']:.4f} | |" in table
+    reached = re.search(r"^- rl reached the best reference on (\d) of 1 seeds", table, re.MULTILINE)
+    best_rl = max(max(entry["rewards"]) for entry in json.loads(open(raw).read())["searches"] if entry["label"] == "rl")
+    assert reached and int(reached.group(1)) == (best_rl >= references["0"]["adam"])
     assert (tmp_path / "search_quality.png").stat().st_size > 0
     # the same runs twice, the second file's rows noted apart, every row paired with rl's too
     page = page_with_a_block(tmp_path, "pooled", "benchmarks/search_quality.py")
@@ -480,13 +487,3 @@ def test_search_overhead_times_every_part_of_the_loop_by_quarter(tmp_path, capsy
     page = (tmp_path / "overhead.md").read_text()
     assert "| 4 | 2 |" in page and "8 candidates in" in page and "Machine:" in page
 
-
-def test_rediscovery_puts_each_seeds_best_search_reward_beside_plain_adams(tmp_path, capsys):
-    rows = load("rediscovery").main(["--seeds", "0", "--budget", "4", "--evaluator", "keras",
-                                     "--json", str(tmp_path / "rows.json"), "--doc", str(tmp_path / "page.md")])
-    [row] = rows
-    assert 0 < row["adam"] <= 1 and row["reached"] == (row["best"] >= row["adam"])
-    assert json.loads((tmp_path / "rows.json").read_text()) == rows
-    out = capsys.readouterr().out
-    assert f"adam {row['adam']:.4f}" in out and "the search reached plain adam's score on" in out
-    assert "| 0 | " in (tmp_path / "page.md").read_text() and "Machine:" in (tmp_path / "page.md").read_text()
