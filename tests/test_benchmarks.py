@@ -487,3 +487,26 @@ def test_search_overhead_times_every_part_of_the_loop_by_quarter(tmp_path, capsy
     page = (tmp_path / "overhead.md").read_text()
     assert "| 4 | 2 |" in page and "8 candidates in" in page and "Machine:" in page
 
+
+
+def test_warm_start_reports_each_winners_funnel_verdict_and_the_target(tmp_path, capsys):
+    benchmark = load("warm_start")
+    tiny = {"task": "synthetic", "space": "small", "epochs": 2, "learning_rates": (0.01, 0.1), "budget": 4,
+            "batch_size": 2, "funnel_top_k": 1, "funnel_seeds": 2, "funnel_suite": "none"}
+    row = benchmark.winner_row(0, "adam", tiny)
+    assert row["funnel_seeds"] == 2 and row["speedup"] is not None and row["speedup_low"] <= row["speedup_high"]
+    assert row["suite_vs_adam"] is None and not benchmark.meets_target(dict(row, met=None))  # no suite: not met
+    fast = dict(row, speedup=1.3, speedup_low=1.05, speedup_high=1.6, suite_vs_adam="4/6")
+    assert benchmark.meets_target(fast)
+    assert not benchmark.meets_target(dict(fast, speedup_low=0.98)) and not benchmark.meets_target(
+        dict(fast, suite_vs_adam="3/6"))
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([dict(row, seed=0, warm_start="adam", met=False, seconds=1.0),
+                                dict(fast, seed=1, warm_start="adam", met=True, seconds=1.0)]))
+    page = page_with_a_block(tmp_path, "warm-start", "benchmarks/warm_start.py")
+    capsys.readouterr()
+    benchmark.main(["--from-json", str(rows), "--doc", str(page)])
+    out = capsys.readouterr().out
+    assert "on 1 of 2 seeds." in out
+    assert_block_written(page, "warm-start", (tmp_path / "page.md").read_text(),
+                         f"| 1 | adam | `{row['rule']}` | {row['reward']:.4f} | 1.30x (95% 1.05-1.60) |")
