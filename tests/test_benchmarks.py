@@ -66,6 +66,20 @@ def test_evaluator_memory_reports_growth(tmp_path, capsys):
     assert_block_written(page, "evaluator-memory", out, *rows, growth.group())
 
 
+def test_evaluator_memory_batched_trains_random_rules_a_batch_at_a_time(tmp_path):
+    """On Keras' JAX backend, as a search's worker: its own process, since this one's Keras runs TensorFlow."""
+    benchmark = load("evaluator_memory")
+    texts = benchmark.rule_texts(1200)  # past the ~1,100 variants of the named rules: random rules of the space
+    assert len(set(texts)) == 1200 and texts[:5] == benchmark.rule_texts(5)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "evaluator_memory.py"), "--evaluator", "batched",
+                           "--rules", "4", "--batch", "2", "--every", "2"], capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, KERAS_BACKEND="tensorflow"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "evaluator batched (2 rules a call)" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| 2", "| 4"] and "4 " in rows[-1].split(" | ")[-1]
+
+
 def test_executor_scaling_times_the_local_executors(tmp_path, capsys):
     page = page_with_a_block(tmp_path, "executor-scaling", "benchmarks/executor_scaling.py")
     load("executor_scaling").main(["--rules", "2", "--workers", "1", "--executors", "local", "--doc", str(page)])
