@@ -79,9 +79,10 @@ def parse_args(argv=None):
     parser.add_argument("--evaluator", default="auto", choices=("auto", "batched", "keras"),
                         help="the searches' evaluator (default auto, as a search picks it); the references use the "
                              "one each seed's first search used")
-    parser.add_argument("--references", default="adam", metavar="RULE,RULE,...",
-                        help="rules evaluated once a seed as the candidates are, each search's best set beside "
-                             "them (default adam; '' for none)")
+    parser.add_argument("--references", default=None, metavar="named|RULE,RULE,...",
+                        help="rules (or names of keras_nos.named_rules; named: all the space expresses) evaluated "
+                             "once a seed as the candidates are, each search's best set beside them (default adam; "
+                             "with --from-raw, those not stored are evaluated)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (default: all four)")
     parser.add_argument("--strategy-option", action="append", default=[], metavar="STRATEGY.KEY=VALUE",
                         help="an option of one strategy, e.g. rl.learning_rate=0.002 (repeatable; VALUE read as "
@@ -110,7 +111,6 @@ def parse_args(argv=None):
                              "writes, for sweeping options over many seeds")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, as the run's record keeps it
-    args.references = [rule.strip() for rule in args.references.split(",") if rule.strip()]
     return args
 
 
@@ -186,20 +186,43 @@ def _search_in_memory(args, strategy, seed, options, learning_rates, warm_start=
             [trial.status for trial in trials], tracker.params["evaluator"])
 
 
-def reference_rewards(args, seed, learning_rates, evaluator):
-    """{rule: reward} of each ``--references`` rule, evaluated as seed ``seed``'s candidates were: a search in memory
-    whose one candidate it is, on the same task, space, grid, epochs, evaluator and seed."""
+def reference_rules(space_name, references):
+    """[(label, rule)] of the warm start ``references`` (``"named"``, or rules and names) in the space: one rule per
+    behaviour, labelled by its name in ``keras_nos.named_rules`` when it has one (the first), else its text."""
+    from keras_nos import named_rules
+    from keras_nos.dsl.fingerprint import fingerprint
+    from keras_nos.search.space import SearchSpace
+    from keras_nos.search.strategies.warm_start import warm_start_tokens
+
+    space = SearchSpace.preset(space_name)
+    names = {fingerprint(text): name for name, text in reversed(named_rules.RULES.items())}
+    rules = [space.to_rule(tokens) for tokens in warm_start_tokens(space, references)]
+    return [(names.get(fingerprint(rule), str(rule)), rule) for rule in rules]
+
+
+def reference_rewards(settings, references, seed, evaluator):
+    """{label: reward} of ``reference_rules``, evaluated as seed ``seed``'s candidates were: a search in memory
+    that proposes them and nothing else, on the same task, space, grid, epochs, evaluator and seed."""
     from keras_nos.search.loop import search
     from keras_nos.tracking.in_memory import InMemoryTracker
 
-    rewards = {}
-    for rule in args.references:
-        tracker = InMemoryTracker()
-        search(task=args.task, strategy="random", budget=1, space=args.space, seed=seed, tracking_uri=tracker,
-               learning_rates=learning_rates, epochs=args.epochs, funnel_top_k=0, progress=False,
-               warm_start=[rule], evaluator=evaluator)
-        rewards[rule] = tracker.trials[0].reward
-    return rewards
+    labelled = reference_rules(settings["space"], references)
+    tracker = InMemoryTracker()
+    search(task=settings["task"], strategy="random", budget=len(labelled), space=settings["space"], seed=seed,
+           tracking_uri=tracker, learning_rates=settings["learning_rates"], epochs=settings["epochs"],
+           funnel_top_k=0, progress=False, warm_start=[str(rule) for _, rule in labelled], evaluator=evaluator)
+    trials = sorted(tracker.trials, key=lambda trial: trial.index)
+    return {label: trial.reward for (label, _), trial in zip(labelled, trials, strict=True)}
+
+
+def add_references(raw, references):
+    """Evaluate ``references`` for every seed of ``raw`` that lacks one of them, with the evaluator of that seed's
+    first search; kept in ``raw["references"]``."""
+    labels = [label for label, _ in reference_rules(raw["settings"]["space"], references)]
+    for entry in raw["searches"]:
+        stored = raw.setdefault("references", {}).setdefault(str(entry["seed"]), {})
+        if not all(label in stored for label in labels):
+            stored.update(reference_rewards(raw["settings"], references, entry["seed"], entry.get("evaluator", "auto")))
 
 
 def run_searches(args):
@@ -236,7 +259,8 @@ def run_searches(args):
                     rewards, cache_hits, statuses, evaluator = _rewards_from_mlflow(uri, experiment, args.budget)
                 wall = time.perf_counter() - t0
                 if str(seed) not in raw["references"]:
-                    raw["references"][str(seed)] = reference_rewards(args, seed, learning_rates, evaluator)
+                    raw["references"][str(seed)] = reference_rewards(raw["settings"], args.references or "adam",
+                                                                     seed, evaluator)
                 raw["searches"].append({"label": label, "strategy": strategy, "options": options, "seed": seed,
                                         "warm_start": warm_start, "evaluator": evaluator,
                                         "rewards": rewards, "cache_hits": cache_hits, "statuses": statuses,
@@ -338,15 +362,17 @@ def reference_lines(raw, curves):
     references = {int(seed): rewards for seed, rewards in raw.get("references", {}).items()}
     if not references:
         return []
-    rules = list(next(iter(references.values())))
+    rules = list(dict.fromkeys(label for rewards in references.values() for label in rewards))
     seeds = sorted(references)
     best = {seed: max(references[seed].values()) for seed in seeds}
     lines = ["(r) Best search-stage reward of each search beside the references, evaluated as that seed's candidates "
              "were (same task, grid, epochs, evaluator and seed); 'reached': the search's best >= the best "
              "reference's", "", "| | " + " | ".join(f"seed {seed}" for seed in seeds) + " | reached |",
              "|---" * (len(seeds) + 2) + "|"]
-    lines += [f"| `{rule}` | " + " | ".join(f"{references[seed][rule]:.4f}" for seed in seeds) + " | |"
-              for rule in rules]
+    lines += [f"| `{rule}` | " + " | ".join(f"{references[seed][rule]:.4f}" if rule in references[seed] else "-"
+                                        for seed in seeds) + " | |" for rule in rules]
+    lines.append("| best reference | " + " | ".join(f"{best[seed]:.4f} (`{max(references[seed], key=references[seed].get)}`)"
+                                                    for seed in seeds) + " | |")
     verdicts = []
     for label, per_seed in curves.items():
         common = [seed for seed in seeds if seed in per_seed]
@@ -525,11 +551,17 @@ def main(argv=None):
                 raise SystemExit(f"{path}: settings {part['settings']} differ from {raw['settings']}")
             raw["searches"] += part["searches"]
             for seed, rewards in part.get("references", {}).items():
-                if raw.setdefault("references", {}).setdefault(seed, rewards) != rewards:
-                    raise SystemExit(f"{path}: seed {seed}'s references {rewards} differ from "
-                                     f"{raw['references'][seed]}")
+                stored = raw.setdefault("references", {}).setdefault(seed, {})
+                for label, reward in rewards.items():
+                    if stored.setdefault(label, reward) != reward:
+                        raise SystemExit(f"{path}: seed {seed}'s {label} scored {reward}, another file's {stored[label]}")
             raw["commands"] = raw.get("commands", []) + part.get("commands", [])
             raw["wall_s"] = raw.get("wall_s", 0.0) + part.get("wall_s", 0.0)
+        if args.references:
+            add_references(raw, args.references)
+            if args.raw:
+                with open(args.raw, "w") as handle:
+                    json.dump(raw, handle)
     else:
         raw = run_searches(args)
     text, curves = tables(raw, args.tolerance, args.against)

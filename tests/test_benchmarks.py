@@ -196,6 +196,14 @@ def test_search_quality_writes_its_tables_and_plot(tmp_path, capsys):
     reached = re.search(r"^- rl reached the best reference on (\d) of 1 seeds", table, re.MULTILINE)
     best_rl = max(max(entry["rewards"]) for entry in json.loads(open(raw).read())["searches"] if entry["label"] == "rl")
     assert reached and int(reached.group(1)) == (best_rl >= references["0"]["adam"])
+    # --from-raw evaluates the references not stored (named rules by name), keeping those that are
+    more = str(tmp_path / "more.json")
+    benchmark.main(["--from-raw", raw, "--references", "adam,signum,sign(m),sign(g)*sign(m)", "--raw", more,
+                    "--out", str(tmp_path / "more")])
+    added = json.loads(open(more).read())["references"]["0"]
+    assert list(added) == ["adam", "signum", "sign(g)*sign(m)"]  # sign(m) is signum: one behaviour, one row
+    assert added["adam"] == references["0"]["adam"]
+    assert "| best reference | " in (tmp_path / "more" / "search_quality.md").read_text()
     assert (tmp_path / "search_quality.png").stat().st_size > 0
     # the same runs twice, the second file's rows noted apart, every row paired with rl's too
     page = page_with_a_block(tmp_path, "pooled", "benchmarks/search_quality.py")
