@@ -87,25 +87,50 @@ def score_rules(args, rules):
             todo = [(n, t) for n, t in mine if done.get(n, {}).get("rule") != t or key not in done.get(n, {})]
             if not todo:
                 continue
-            evaluator = Evaluator(task, learning_rates=DEFAULT_LEARNING_RATES, seed=seed, hurdles=())
+            evaluator = Evaluator(task, learning_rates=DEFAULT_LEARNING_RATES, seed=seed, hurdles=(),
+                                  curve_points=args.curve_points)
             for name, text in todo:
                 started = time.process_time()
                 result = evaluator.evaluate(text)
                 cell = {"reward": result.reward, "status": result.status, "cpu": time.process_time() - started}
+                if args.curve_points:
+                    cell["steps"], cell["values"] = result.best_curve()
                 done = save_scores(args.json, name, {"rule": text, key: cell})
                 print(f"{key:28} {name:14} {result.status:12} {result.reward:.4f}  {cell['cpu']:.1f} s", flush=True)
     return done
 
 
-def ceiling(rows, task, seeds):
-    """The task's numbers over the rules every seed scored; None when fewer than 3 such rules."""
+def speedups_over_adam(rows, names, task, seeds):
+    """(rules x seeds) speedups over ``adam`` trained with the same seed, from the stored best curves: the steps
+    Adam takes to reach each rule's final score over the rule's own (``keras_nos.compare.speedup``); 0 where
+    there is none to measure (a diverged curve, one that never moved)."""
+    import numpy as np
+
+    from keras_nos.compare.speedup import speedup
+
+    def one(name, seed):
+        cell, adam = rows[name][f"{task}@{seed}"], rows["adam"][f"{task}@{seed}"]
+        found = speedup(adam["steps"], adam["values"], cell["steps"], cell["values"])
+        return found.value if found else 0.0
+
+    return np.array([[one(name, seed) for seed in range(seeds)] for name in names])
+
+
+def ceiling(rows, task, seeds, measure="reward"):
+    """The task's numbers over the rules every seed scored, ranked by ``measure``: the reward, or ``speedup``
+    over Adam (needs the curves of ``--curve-points``); None when fewer than 3 such rules."""
     import numpy as np
     from scipy.stats import spearmanr
 
     names = [n for n, row in rows.items() if all(f"{task}@{s}" in row for s in range(seeds))]
-    rewards = np.array([[rows[n][f"{task}@{s}"]["reward"] for s in range(seeds)] for n in names])
     if len(names) < 3 or seeds < 2:
         return None
+    if measure == "speedup":
+        if "adam" not in names or not all("values" in rows[n][f"{task}@{s}"] for n in names for s in range(seeds)):
+            return None
+        rewards = speedups_over_adam(rows, names, task, seeds)
+    else:
+        rewards = np.array([[rows[n][f"{task}@{s}"]["reward"] for s in range(seeds)] for n in names])
     residual = rewards - rewards.mean(1, keepdims=True) - rewards.mean(0, keepdims=True) + rewards.mean()
     noise = math.sqrt((residual ** 2).sum() / ((len(names) - 1) * (seeds - 1)))
     spread = float(rewards.mean(1).std(ddof=1))
@@ -125,16 +150,20 @@ def report(rows, tasks, seeds):
              "| task | rules | self-agreement (Spearman, mean over seed pairs; lowest) | spread | seed noise | "
              "spread / noise | CPU s a rule | named optimizers vs compare suite (Spearman) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for task in tasks:
-        c = ceiling(rows, task, seeds)
+    for task, measure in [(task, measure) for task in tasks for measure in ("reward", "speedup")]:
+        c = ceiling(rows, task, seeds, measure)
+        label = task if measure == "reward" else f"{task}, speedup over adam"
         if c is None:
-            lines.append(f"| {task} | - | - | - | - | - | - | - |")
+            if measure == "reward":
+                lines.append(f"| {label} | - | - | - | - | - | - | - |")
             continue
-        lines.append(f"| {task} | {c['rules']} | {c['spearman']:.3f} ({c['spearman_min']:.3f}) | {c['spread']:.4f} | "
+        lines.append(f"| {label} | {c['rules']} | {c['spearman']:.3f} ({c['spearman_min']:.3f}) | {c['spread']:.4f} | "
                      f"{c['noise']:.4f} | {c['ratio']:.1f} | {c['cpu']:.1f} | {c['suite']:.2f} over {c['suite_count']} |")
     lines += ["", "Spread: standard deviation of the rules' mean rewards. Seed noise: root-mean-square rule-by-seed "
               "residual (each rule's and each seed's mean taken out). Targets for a default task: self-agreement "
-              ">= 0.9, spread / noise >= 5."]
+              ">= 0.9, spread / noise >= 5. A 'speedup over adam' row ranks the same trainings by the steps Adam "
+              "(same seed) takes to reach each rule's final score over the rule's own (0 for a curve with none), "
+              "from curves of about --curve-points points."]
     return "\n".join(lines)
 
 
@@ -148,6 +177,9 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="only the first N rules (tests)")
     parser.add_argument("--shard", type=shard, default=(0, 1), metavar="K/N")
     parser.add_argument("--json", default=str(DEFAULT_OUT))
+    parser.add_argument("--curve-points", type=int, default=None,
+                        help="validate at about this many steps of each training and store the best curve, for "
+                             "the 'speedup over adam' rows (the funnel uses 20)")
     parser.add_argument("--report-only", action="store_true", help="print the table of what is stored")
     parser.add_argument("--doc", nargs="?", const=PAGE, default=None, type=Path, metavar="PATH",
                         help=f"write the table, the command and the machine into PATH's noise-ceiling block "

@@ -459,6 +459,22 @@ def test_noise_ceiling_separates_rule_effects_from_seed_effects_and_noise():
     assert abs(noise_ceiling.ceiling(noisy, "t", 3)["spearman"]) < 0.4  # pure noise agrees with nothing
 
 
+def test_noise_ceiling_ranks_by_speedup_over_adam_from_the_stored_curves():
+    """A rule whose curve is Adam's at twice the pace is 2x; one that diverged is 0; Adam against itself is 1."""
+    noise_ceiling = load("noise_ceiling")
+    steps = [0, 10, 20, 30, 40]
+    adam = [0.0, 0.2, 0.4, 0.6, 0.8]
+    curves = {"adam": adam, "fast": [0.0, 0.4, 0.8, 0.8, 0.8], "slow": [0.0, 0.1, 0.2, 0.3, 0.4],
+              "diverged": [0.0, 0.1, float("nan"), float("nan"), float("nan")]}
+    rows = {name: {f"t@{s}": {"reward": values[-1], "steps": steps, "values": values, "cpu": 1.0} for s in range(2)}
+            for name, values in curves.items()}
+    found = noise_ceiling.speedups_over_adam(rows, list(curves), "t", 2)
+    assert found[:, 0] == pytest.approx([1.0, 40 / 20, 20 / 40, 0.0])
+    assert noise_ceiling.ceiling(rows, "t", 2, "speedup")["spearman"] == pytest.approx(1.0)
+    assert noise_ceiling.ceiling({n: {k: {"reward": 1.0, "cpu": 1.0} for k in row} for n, row in rows.items()},
+                                 "t", 2, "speedup") is None  # no curves stored: no speedup row
+
+
 def test_noise_ceiling_scores_rules_with_every_seed_and_resumes(tmp_path, capsys):
     noise_ceiling = load("noise_ceiling")
     out = tmp_path / "raw.json"
@@ -477,6 +493,11 @@ def test_noise_ceiling_scores_rules_with_every_seed_and_resumes(tmp_path, capsys
     assert_block_written(page, "noise-ceiling", again, "| task | rules | self-agreement", row)
     noise_ceiling.main(argv + ["--report-only", "--doc", str(page)])
     assert "stored results file" in page.read_text() and row in page.read_text()
+    assert "speedup over adam |" not in again  # no curves stored
+    curves = ["--tasks", "digits-mlp", "--seeds", "2", "--random-rules", "0", "--limit", "3", "--curve-points", "5",
+              "--json", str(tmp_path / "curves.json")]
+    noise_ceiling.main(curves)
+    assert re.search(r"\| digits-mlp, speedup over adam \| 3 \| ", capsys.readouterr().out)
 
 
 def test_main_job_writes_its_page_figure_and_the_readme_block_from_one_search(tmp_path, capsys):
