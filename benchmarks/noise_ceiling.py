@@ -19,7 +19,7 @@ comes from training alone). For each task it prints:
 
 Results go to a JSON file as they come (a killed run continues where it
 stopped; ``--shard K/N`` splits the rules over processes sharing the file),
-and the table to ``noise_ceiling.md`` beside it.
+and the table beside it (``raw.json``: ``raw.md``).
 
     python benchmarks/noise_ceiling.py --tasks digits-convnet,digits-autoencoder --seeds 3
     python benchmarks/noise_ceiling.py --shard 0/2 & python benchmarks/noise_ceiling.py --shard 1/2
@@ -100,25 +100,39 @@ def score_rules(args, rules):
     return done
 
 
-def speedups_over_adam(rows, names, task, seeds):
-    """(rules x seeds) speedups over ``adam`` trained with the same seed, from the stored best curves: the steps
-    Adam takes to reach each rule's final score over the rule's own (``keras_nos.compare.speedup``); 0 where
-    there is none to measure (a diverged curve, one that never moved)."""
+CURVES = {"dense": "every stored point", "epochs": "the epoch ends and step 0",
+          "epochs-only": "the epoch ends only, as the batched evaluator records them"}
+
+
+def curve_points(cell, epoch_steps, points):
+    """(steps, values) of a stored curve, thinned to ``points`` (a key of ``CURVES``)."""
+    kept = [(step, value) for step, value in zip(cell["steps"], cell["values"])
+            if points == "dense" or (step % epoch_steps == 0 and (step > 0 or points == "epochs"))]
+    return [step for step, _ in kept], [value for _, value in kept]
+
+
+def speedups_over_adam(rows, names, task, seeds, points="dense", epochs=1):
+    """(rules x seeds) speedups over ``adam`` trained with the same seed, from the stored best curves thinned to
+    ``points`` (epoch ends: multiples of Adam's last step over ``epochs``): the steps Adam takes to reach each
+    rule's final score over the rule's own (``keras_nos.compare.speedup``); 0 where there is none to measure (a
+    diverged curve, one that never moved)."""
     import numpy as np
 
     from keras_nos.compare.speedup import speedup
 
     def one(name, seed):
         cell, adam = rows[name][f"{task}@{seed}"], rows["adam"][f"{task}@{seed}"]
-        found = speedup(adam["steps"], adam["values"], cell["steps"], cell["values"])
+        epoch_steps = adam["steps"][-1] // epochs
+        found = speedup(*curve_points(adam, epoch_steps, points), *curve_points(cell, epoch_steps, points))
         return found.value if found else 0.0
 
     return np.array([[one(name, seed) for seed in range(seeds)] for name in names])
 
 
-def ceiling(rows, task, seeds, measure="reward"):
+def ceiling(rows, task, seeds, measure="reward", points="dense"):
     """The task's numbers over the rules every seed scored, ranked by ``measure``: the reward, or ``speedup``
-    over Adam (needs the curves of ``--curve-points``); None when fewer than 3 such rules."""
+    over Adam from curves thinned to ``points`` (needs the curves of ``--curve-points``); None when fewer than 3
+    such rules."""
     import numpy as np
     from scipy.stats import spearmanr
 
@@ -128,7 +142,10 @@ def ceiling(rows, task, seeds, measure="reward"):
     if measure == "speedup":
         if "adam" not in names or not all("values" in rows[n][f"{task}@{s}"] for n in names for s in range(seeds)):
             return None
-        rewards = speedups_over_adam(rows, names, task, seeds)
+        from keras_nos.tasks import get_task
+
+        epochs = get_task(task).epochs if points != "dense" else 1  # only the thinned curves need the epoch ends
+        rewards = speedups_over_adam(rows, names, task, seeds, points, epochs)
     else:
         rewards = np.array([[rows[n][f"{task}@{s}"]["reward"] for s in range(seeds)] for n in names])
     residual = rewards - rewards.mean(1, keepdims=True) - rewards.mean(0, keepdims=True) + rewards.mean()
@@ -144,15 +161,15 @@ def ceiling(rows, task, seeds, measure="reward"):
                 suite_count=len(suite), means=means)
 
 
-def report(rows, tasks, seeds):
+def report(rows, tasks, seeds, points="dense"):
     lines = [f"Rules: the named optimizers, Table 3 and random rules passing the hurdles; {seeds} seeds each "
              "(each a new split, initialisation and batch order); the search's learning-rate grid, no hurdles.", "",
              "| task | rules | self-agreement (Spearman, mean over seed pairs; lowest) | spread | seed noise | "
              "spread / noise | CPU s a rule | named optimizers vs compare suite (Spearman) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for task, measure in [(task, measure) for task in tasks for measure in ("reward", "speedup")]:
-        c = ceiling(rows, task, seeds, measure)
-        label = task if measure == "reward" else f"{task}, speedup over adam"
+        c = ceiling(rows, task, seeds, measure, points)
+        label = task if measure == "reward" else f"{task}, speedup over adam ({CURVES[points]})"
         if c is None:
             if measure == "reward":
                 lines.append(f"| {label} | - | - | - | - | - | - | - |")
@@ -163,7 +180,7 @@ def report(rows, tasks, seeds):
               "residual (each rule's and each seed's mean taken out). Targets for a default task: self-agreement "
               ">= 0.9, spread / noise >= 5. A 'speedup over adam' row ranks the same trainings by the steps Adam "
               "(same seed) takes to reach each rule's final score over the rule's own (0 for a curve with none), "
-              "from curves of about --curve-points points."]
+              "read from the curves at the points named."]
     return "\n".join(lines)
 
 
@@ -180,6 +197,9 @@ def main(argv=None):
     parser.add_argument("--curve-points", type=int, default=None,
                         help="validate at about this many steps of each training and store the best curve, for "
                              "the 'speedup over adam' rows (the funnel uses 20)")
+    parser.add_argument("--speedup-points", choices=tuple(CURVES), default="dense",
+                        help="which stored points the speedups read: " + "; ".join(f"{k}: {v}" for k, v in CURVES.items()))
+    parser.add_argument("--block", default="noise-ceiling", help="the block of --doc's page (default noise-ceiling)")
     parser.add_argument("--report-only", action="store_true", help="print the table of what is stored")
     parser.add_argument("--doc", nargs="?", const=PAGE, default=None, type=Path, metavar="PATH",
                         help=f"write the table, the command and the machine into PATH's noise-ceiling block "
@@ -199,16 +219,17 @@ def main(argv=None):
     else:
         with quiet_native_stderr():
             rows = score_rules(args, rules)
-    text = report({n: rows[n] for n, t in rules if rows.get(n, {}).get("rule") == t}, args.tasks, args.seeds)
+    text = report({n: rows[n] for n, t in rules if rows.get(n, {}).get("rule") == t}, args.tasks, args.seeds,
+                  args.speedup_points)
     print(text)
-    Path(args.json).with_name("noise_ceiling.md").write_text(text + "\n")
+    Path(args.json).with_suffix(".md").write_text(text + "\n")
     if args.doc:
         stored = Path(args.json).resolve()
         where = stored.relative_to(results_page.ROOT) if stored.is_relative_to(results_page.ROOT) else stored
         note = (f"Every figure is from the stored results file `{where}`; the CPU seconds are those of the "
                 "trainings that made it, not of this machine." if args.report_only else None)
         command = results_page.command_line("benchmarks/noise_ceiling.py", sys.argv[1:] if argv is None else argv)
-        results_page.write_block(args.doc, "noise-ceiling", results_page.results_block(command, machine, text, note),
+        results_page.write_block(args.doc, args.block, results_page.results_block(command, machine, text, note),
                                  "benchmarks/noise_ceiling.py", title="The default task's noise ceiling")
 
 

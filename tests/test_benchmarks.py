@@ -471,6 +471,11 @@ def test_noise_ceiling_ranks_by_speedup_over_adam_from_the_stored_curves():
     found = noise_ceiling.speedups_over_adam(rows, list(curves), "t", 2)
     assert found[:, 0] == pytest.approx([1.0, 40 / 20, 20 / 40, 0.0])
     assert noise_ceiling.ceiling(rows, "t", 2, "speedup")["spearman"] == pytest.approx(1.0)
+    # thinned to the epoch ends of a 2-epoch training (steps 20 and 40), with or without step 0
+    assert noise_ceiling.curve_points(rows["fast"]["t@0"], 20, "epochs") == ([0, 20, 40], [0.0, 0.8, 0.8])
+    assert noise_ceiling.curve_points(rows["fast"]["t@0"], 20, "epochs-only") == ([20, 40], [0.8, 0.8])
+    thinned = noise_ceiling.speedups_over_adam(rows, list(curves), "t", 2, "epochs", epochs=2)
+    assert thinned[:3, 0] == pytest.approx([1.0, 40 / 20, 20 / 40])
     assert noise_ceiling.ceiling({n: {k: {"reward": 1.0, "cpu": 1.0} for k in row} for n, row in rows.items()},
                                  "t", 2, "speedup") is None  # no curves stored: no speedup row
 
@@ -487,17 +492,17 @@ def test_noise_ceiling_scores_rules_with_every_seed_and_resumes(tmp_path, capsys
     noise_ceiling.main(argv + ["--doc", str(page)])  # everything stored: nothing trains again
     again = capsys.readouterr().out
     assert "digits-mlp@" not in again.split("Rules:")[0]
-    assert (tmp_path / "noise_ceiling.md").read_text().startswith("Rules:")
+    assert (tmp_path / "raw.md").read_text().startswith("Rules:")
     row = next(line for line in again.splitlines() if line.startswith("| digits-mlp | 4 |"))
     assert row in first
     assert_block_written(page, "noise-ceiling", again, "| task | rules | self-agreement", row)
     noise_ceiling.main(argv + ["--report-only", "--doc", str(page)])
     assert "stored results file" in page.read_text() and row in page.read_text()
-    assert "speedup over adam |" not in again  # no curves stored
+    assert "speedup over adam (" not in again  # no curves stored: no speedup row
     curves = ["--tasks", "digits-mlp", "--seeds", "2", "--random-rules", "0", "--limit", "3", "--curve-points", "5",
               "--json", str(tmp_path / "curves.json")]
     noise_ceiling.main(curves)
-    assert re.search(r"\| digits-mlp, speedup over adam \| 3 \| ", capsys.readouterr().out)
+    assert re.search(r"\| digits-mlp, speedup over adam \(every stored point\) \| 3 \| ", capsys.readouterr().out)
 
 
 def test_main_job_writes_its_page_figure_and_the_readme_block_from_one_search(tmp_path, capsys):
