@@ -122,7 +122,7 @@ def main(argv=None):
     lines = [f"RSS after import: {rss_mib():.0f} MiB (at start {start_rss:.0f} MiB); {len(texts)} rules on "
              f"{args.task}, {args.epochs} epoch(s), hurdles={args.hurdles or 'off'}, evaluator {args.evaluator}"
              + (f" ({args.batch} rules a call)" if args.evaluator == "batched" else ""), "",
-             "| evaluations | RSS MiB | delta | s/eval | statuses |", "|---:|---:|---:|---:|---|"]
+             "| evaluations | RSS MiB | delta | ms an evaluation | statuses |", "|---:|---:|---:|---:|---|"]
     print("\n".join(lines), flush=True)
     counts, first, last_time = {}, None, time.perf_counter()
     rows = []
@@ -138,7 +138,7 @@ def main(argv=None):
             per = (now - last_time) / (args.every if i % args.every == 0 else i % args.every)
             last_time = now
             rows.append(rss)
-            lines.append(f"| {i} | {rss:.0f} | {rss - first:+.0f} | {per:.2f} | "
+            lines.append(f"| {i} | {rss:.0f} | {rss - first:+.0f} | {per * 1000:.1f} | "
                          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + " |")
             print(lines[-1], flush=True)
     if len(rows) >= 2:
