@@ -4,8 +4,9 @@ For each seed: ``search()`` with the bare ``keras-nos search``'s settings (rl, b
 the funnel against tuned Adam and the compare suite) and ``--warm-start`` (default ``named``), in a temporary
 SQLite store. Prints each seed's winner, its speedup over the best Adam reference with the 95% interval over
 the funnel's seeds, its final-score difference and the compare suite's record, and on how many seeds the winner
-meets the issue's target: a speedup of at least 1.1x whose interval lies above 1, and Adam beaten on at least 4
-of the 6 suite tasks (the suite counts wins; "not slower" would count ties too, so this is the stricter reading).
+meets the issue's target: a speedup of at least 1.1x whose interval lies above 1, and Adam beaten on at least two
+thirds of the suite's tasks (the issue's 4 of 6; 2 of the funnel's default suite of 3). The suite counts wins;
+"not slower" would count ties too, so this is the stricter reading.
 
     python benchmarks/warm_start.py --seeds 0,1,2,3,4 --json rows.json    # about 11 minutes a seed on 2 cores
     python benchmarks/warm_start.py --seeds 0 --warm-start none           # the same search from scratch
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page, beside
 import results_page  # noqa: E402
 
 PAGE = results_page.RESULTS / "warm-start.md"
-TARGET_SPEEDUP, TARGET_SUITE_WINS = 1.1, 4
+TARGET_SPEEDUP, TARGET_SUITE_SHARE = 1.1, 4 / 6
 
 
 def winner_row(seed, warm_start, settings):
@@ -45,10 +46,11 @@ def winner_row(seed, warm_start, settings):
 
 def meets_target(row):
     """Whether a winner is at least 1.1x as fast as the best Adam reference, interval above 1, and beat Adam on at
-    least 4 suite tasks."""
-    wins = int(row["suite_vs_adam"].split("/")[0]) if row.get("suite_vs_adam") else 0
+    least two thirds of the suite's tasks."""
+    wins, tasks = map(int, row["suite_vs_adam"].split("/")) if row.get("suite_vs_adam") else (0, 0)
     return (row.get("speedup") is not None and row["speedup"] >= TARGET_SPEEDUP
-            and row.get("speedup_low") is not None and row["speedup_low"] > 1 and wins >= TARGET_SUITE_WINS)
+            and row.get("speedup_low") is not None and row["speedup_low"] > 1
+            and tasks > 0 and wins >= TARGET_SUITE_SHARE * tasks - 1e-9)
 
 
 def run_seeds(args):
@@ -94,7 +96,7 @@ def table(rows):
               f"{'yes' if row['met'] else 'no'} |" for row in rows]
     met = sum(row["met"] for row in rows)
     return "\n".join(lines + ["", f"The winner met the target ({TARGET_SPEEDUP}x, interval above 1, Adam beaten on "
-                                  f"at least {TARGET_SUITE_WINS} suite tasks) on {met} of {len(rows)} seeds."])
+                                  f"at least two thirds of the suite's tasks) on {met} of {len(rows)} seeds."])
 
 
 def main(argv=None):
@@ -110,8 +112,8 @@ def main(argv=None):
                         help=f"write the table into this page's block (default: {PAGE.name})")
     args = parser.parse_args(argv)
     machine = results_page.machine_line()
-    rows = ([row for path in args.from_json for row in json.loads(path.read_text())] if args.from_json
-            else run_seeds(args))
+    rows = ([dict(row, met=meets_target(row)) for path in args.from_json for row in json.loads(path.read_text())]
+            if args.from_json else run_seeds(args))
     print(table(rows).splitlines()[-1])
     if args.doc:
         results_page.write_results(args.doc, "warm-start", "benchmarks/warm_start.py", argv, machine, table(rows),

@@ -545,12 +545,12 @@ def test_warm_start_reports_each_winners_funnel_verdict_and_the_target(tmp_path,
     assert row["funnel_seeds"] == 2 and row["speedup"] is not None and row["speedup_low"] <= row["speedup_high"]
     assert row["suite_vs_adam"] is None and not benchmark.meets_target(dict(row, met=None))  # no suite: not met
     fast = dict(row, speedup=1.3, speedup_low=1.05, speedup_high=1.6, suite_vs_adam="4/6")
-    assert benchmark.meets_target(fast)
+    assert benchmark.meets_target(fast) and benchmark.meets_target(dict(fast, suite_vs_adam="2/3"))
     assert not benchmark.meets_target(dict(fast, speedup_low=0.98)) and not benchmark.meets_target(
-        dict(fast, suite_vs_adam="3/6"))
+        dict(fast, suite_vs_adam="3/6")) and not benchmark.meets_target(dict(fast, suite_vs_adam="1/3"))
     rows = tmp_path / "rows.json"
-    rows.write_text(json.dumps([dict(row, seed=0, warm_start="adam", met=False, seconds=1.0),
-                                dict(fast, seed=1, warm_start="adam", met=True, seconds=1.0)]))
+    rows.write_text(json.dumps([dict(row, seed=0, warm_start="adam", met=None, seconds=1.0),
+                                dict(fast, seed=1, warm_start="adam", met=None, seconds=1.0)]))
     page = page_with_a_block(tmp_path, "warm-start", "benchmarks/warm_start.py")
     capsys.readouterr()
     benchmark.main(["--from-json", str(rows), "--doc", str(page)])
