@@ -39,8 +39,8 @@ def winner_row(seed, warm_start, settings):
         rows = search(seed=seed, warm_start=warm_start, tracking_uri=f"sqlite:///{folder}/mlflow.db",
                       progress=False, **settings)
     top = next(row for row in rows if not row["reference"])
-    keys = ("rule", "reward", "speedup", "speedup_low", "speedup_high", "vs_adam", "vs_adam_se", "best_reference",
-            "suite_vs_adam", "funnel_seeds")
+    keys = ("rule", "reward", "speedup", "speedup_low", "speedup_high", "speedup_bounds", "vs_adam", "vs_adam_se",
+            "best_reference", "suite_vs_adam", "funnel_seeds")
     return {key: top.get(key) for key in keys}
 
 
@@ -72,7 +72,8 @@ def _speed(row):
     if row.get("speedup") is None:
         return "no speedup measured"
     interval = f" (95% {row['speedup_low']:.2f}-{row['speedup_high']:.2f})" if row.get("speedup_low") else ""
-    return f"{row['speedup']:.2f}x{interval}"
+    bound = "≥" if row.get("speedup_bounds") else ""  # Adam never reached the rule's final score on some seeds
+    return f"{bound}{row['speedup']:.2f}x{interval}"
 
 
 def _final(row):

@@ -558,3 +558,4 @@ def test_warm_start_reports_each_winners_funnel_verdict_and_the_target(tmp_path,
     assert "on 1 of 2 seeds." in out
     assert_block_written(page, "warm-start", (tmp_path / "page.md").read_text(),
                          f"| 1 | adam | `{row['rule']}` | {row['reward']:.4f} | 1.30x (95% 1.05-1.60) |")
+    assert benchmark.describe(dict(fast, speedup_bounds=2, met=False)).startswith(f"winner {row['rule']}: ≥1.30x")
