@@ -81,7 +81,7 @@ def random_rule_texts(count, seen):
     return texts
 
 
-def evaluations(args, texts):
+def evaluations(args):
     """The evaluator ``args`` name, as a function of a list of rule texts to their results."""
     from keras_nos.tasks import Evaluator
 
@@ -118,7 +118,7 @@ def main(argv=None):
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines would bury the output
         import keras  # noqa: F401
     texts = rule_texts(args.rules)
-    evaluate = evaluations(args, texts)
+    evaluate = evaluations(args)
     lines = [f"RSS after import: {rss_mib():.0f} MiB (at start {start_rss:.0f} MiB); {len(texts)} rules on "
              f"{args.task}, {args.epochs} epoch(s), hurdles={args.hurdles or 'off'}, evaluator {args.evaluator}"
              + (f" ({args.batch} rules a call)" if args.evaluator == "batched" else ""), "",
