@@ -149,3 +149,35 @@ def test_a_space_without_decay_operands_has_adam_alone(tmp_path, monkeypatch):
     assert [row["raw_rule"] for row in rows if row["reference"]] == ["adam"]
     text = summary(rows)
     assert "against adam." in text and "Adam references" not in text
+
+
+def test_the_speedup_reads_each_reference_trained_twice_as_long_as_its_own_curve_continued(tmp_path, monkeypatch):
+    """A rule that ends past Adam's final score gets a measured speedup, not a bound of about 1: the funnel's
+    reference trains REFERENCE_LENGTH times as long at the rate its funnel training chose, and that curve begins
+    as the funnel training's did."""
+    import keras_nos.search.funnel as funnel
+    import keras_nos.search.loop as loop
+    from keras_nos.compare.speedup import speedup
+
+    monkeypatch.setitem(STRATEGIES, "fixed", _FixedStrategy)
+    monkeypatch.setattr(loop, "make_strategy", lambda name, space, seed=0, **options: _FixedStrategy(space, seed))
+    sessions = []
+    original = funnel._extend_references
+    monkeypatch.setattr(funnel, "_extend_references", lambda session, *args: (sessions.append(session),
+                                                                               original(session, *args)))
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    rows = search(**dict(TINY, space="small", funnel_seeds=2, tracking_uri=uri))
+    session = sessions[0]
+    adam, rule = fingerprint("adam"), fingerprint("sign(m)")
+    for seed in (0, 1):
+        reference, curve = session.funnel_curves[adam][seed], session.funnel_curves[rule][seed]
+        assert reference["extended_steps"][-1] == funnel.REFERENCE_LENGTH * reference["steps"][-1]
+        shared = dict(zip(reference["extended_steps"], reference["extended_values"]))
+        assert [shared[step] for step in reference["steps"]] == pytest.approx(reference["values"], abs=1e-6)
+        measured = speedup(reference["extended_steps"], reference["extended_values"], curve["steps"], curve["values"])
+        assert session.funnel_speedups[adam][rule][seed]["value"] == pytest.approx(measured.value)
+    _, runs = _stages(uri)
+    adam_runs = [run for run in runs if run.data.tags["keras_nos.stage"] == "funnel"
+                 and run.data.params["rule"] == "adam"]
+    assert len(adam_runs) == 2 and all("extended_score" in run.data.metrics for run in adam_runs)
+    assert next(row for row in rows if not row["reference"])["speedup"] is not None

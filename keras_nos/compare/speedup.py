@@ -14,7 +14,9 @@ Both curves are then measured the same way, so an optimizer against an equal one
 another seed) scores 1 in expectation; with the training's length as the rule's steps, a curve that
 flattens before its end would score below 1 against itself. A rule that ends worse than the reference
 scores below 1 (the reference got there sooner); one that ends where the reference never gets has a
-speedup of at least ``reference's steps / rule steps``: a lower bound, flagged ``lower_bound``.
+speedup of at least ``reference's steps / rule steps``: a lower bound, flagged ``lower_bound``. A reference
+trained only as long as the rule caps what can be measured near 1 for such a rule, so the search's funnel gives
+its references a longer curve (``funnel.REFERENCE_LENGTH``).
 
 Over seeds, the speedups are paired (rule and reference share a seed) and summarised on the log scale, where a
 ratio's noise is symmetric: the geometric mean, with a 95% Student-t interval over the seeds' log speedups. A

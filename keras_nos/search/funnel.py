@@ -11,7 +11,9 @@ trains them with the same grid and seeds as the found rules.
 Each funnel training records its validation curve at ``CURVE_POINTS`` evenly spaced steps (and step 0 and each
 epoch's end). Each rule's speed to a target over each reference is measured seed by seed
 (``keras_nos/compare/speedup.py``: the steps the reference takes to reach the rule's final validation score, over
-the rule's). The leaderboard compares with the best reference, the one with the highest mean funnel reward:
+the rule's). For that, each reference also trains ``REFERENCE_LENGTH`` times as long at the learning rate its
+funnel training chose (its own curve, continued): a rule that ends past the reference's final score then gets a
+measured speedup instead of a lower bound of about 1, as VeLO gives its Adam baselines a longer budget. The leaderboard compares with the best reference, the one with the highest mean funnel reward:
 ``speedup`` with a 95% interval over the seeds, ``vs_adam`` the mean final-score difference paired by seed, with
 a standard error (``leaderboard.funnel_statistics``); the ``suite_vs_adam`` column says on how many suite tasks
 the winner beat Adam.
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 Entry = tuple[str, str, bool]  # a rule the funnel trains: (fingerprint, rule text, whether it is an Adam reference)
 CURVE_POINTS = 24  # validations a funnel training: enough to interpolate the steps to a target (the issue asks 20)
+REFERENCE_LENGTH = 2  # the references' curves for the speedup run this many times the rules' training
 
 
 def run_funnel_stage(session: SearchSession) -> None:
@@ -81,6 +84,7 @@ def run_funnel(session: SearchSession, top_k: int, seeds: int, epochs: int, sear
         if waiting:
             bar.set_postfix_str(f"seed {seed}")
             _train_seed(session, waiting, seed, seeds, epochs, timeout, bar)
+        _extend_references(session, seed, epochs, timeout, bar)
         _measure_speedups(session, entries, seed)
     bar.close()
 
@@ -88,11 +92,7 @@ def run_funnel(session: SearchSession, top_k: int, seeds: int, epochs: int, sear
 def _train_seed(session: SearchSession, waiting: list[tuple[int, Entry]], seed: int, seeds: int, epochs: int,
                 timeout: Optional[float], bar: tqdm) -> None:
     """Train the entries ``waiting`` with ``seed``; write, keep and checkpoint each as it finishes."""
-    # The funnel averages its own seeds: each of its trainings is one seed's. It trains rule after rule (the
-    # "keras" evaluator), which draws dense curves; the few trainings of a seed would not pay for a compilation.
-    options = {name: value for name, value in session.options.items() if name != "num_groups"}
-    session.executor.reconfigure(dict(options, seed=seed, epochs=epochs, hurdles=(), reward_seeds=1,
-                                      curve_points=CURVE_POINTS, evaluator="keras"), timeout=timeout)
+    session.executor.reconfigure(_funnel_options(session, seed, epochs), timeout=timeout)
     for i, result in session.executor.map_unordered([rule for _, (_, rule, _) in waiting]):
         position, (fingerprint, _, is_reference) = waiting[i]
         trial = make_trial(position * seeds + seed, result, strategy="funnel", seed=seed, stage="funnel",
@@ -101,16 +101,50 @@ def _train_seed(session: SearchSession, waiting: list[tuple[int, Entry]], seed: 
         session.funnel_results.setdefault(fingerprint, []).append(result.reward)
         steps, values = result.best_curve() if result.status == "ok" else ([], [])
         session.funnel_curves.setdefault(fingerprint, {})[seed] = {"steps": steps, "values": values,
-                                                                   "run_id": trial.run_id}
+                                                                   "run_id": trial.run_id,
+                                                                   "learning_rate": result.best_learning_rate}
         session.checkpoint()
         bar.update(1)
+
+
+def _funnel_options(session: SearchSession, seed: int, epochs: int) -> dict:
+    # The funnel averages its own seeds: each of its trainings is one seed's. It trains rule after rule (the
+    # "keras" evaluator), which draws dense curves; the few trainings of a seed would not pay for a compilation.
+    options = {name: value for name, value in session.options.items() if name != "num_groups"}
+    return dict(options, seed=seed, epochs=epochs, hurdles=(), reward_seeds=1, curve_points=CURVE_POINTS,
+                evaluator="keras")
+
+
+def _extend_references(session: SearchSession, seed: int, epochs: int, timeout: Optional[float], bar: tqdm) -> None:
+    """Train each reference with ``seed`` ``REFERENCE_LENGTH`` times as long, at the learning rate of its funnel
+    training (whose curve is this one's first part); keep the curve beside that training's (``extended_steps``,
+    ``extended_values``; both None when the longer training did not finish as "ok") and log its final score on
+    the training's run as ``extended_score``."""
+    waiting = [(fingerprint, rule, curve) for fingerprint, rule in session.reference_rules().items()
+               if (curve := session.funnel_curves.get(fingerprint, {}).get(seed)) is not None
+               and curve.get("learning_rate") and "extended_values" not in curve]
+    by_rate: dict[float, list] = {}
+    for entry in waiting:
+        by_rate.setdefault(entry[2]["learning_rate"], []).append(entry)
+    for rate, entries in by_rate.items():
+        bar.set_postfix_str(f"seed {seed}, references x{REFERENCE_LENGTH}")
+        options = dict(_funnel_options(session, seed, REFERENCE_LENGTH * epochs), learning_rates=(rate,),
+                       curve_points=REFERENCE_LENGTH * CURVE_POINTS)
+        session.executor.reconfigure(options, timeout=timeout and timeout * REFERENCE_LENGTH)
+        for i, result in session.executor.map_unordered([rule for _, rule, _ in entries]):
+            curve = entries[i][2]
+            steps, values = result.best_curve() if result.status == "ok" else (None, None)
+            curve.update(extended_steps=steps, extended_values=values)
+            if values:
+                session.tracker.log_run_metrics(curve["run_id"], {"extended_score": values[-1]})
+            session.checkpoint()
 
 
 def _measure_speedups(session: SearchSession, entries: list[Entry], seed: int) -> None:
     """Each funnel entry's speedup over each Adam reference with ``seed``, once both trained: kept for the
     leaderboard and written to the entry's funnel run (``speedup_metrics``: ``speedup``, ``speedup_lower_bound``,
     ``adam_steps_to_target`` over ``adam``, ``speedup_over_adam_cd``, ... over the others, and
-    ``steps_to_target``)."""
+    ``steps_to_target``). The reference's curve is its extended one where there is one (``_extend_references``)."""
     measured = False
     for reference_print, reference_rule in session.reference_rules().items():
         reference = session.funnel_curves.get(reference_print, {}).get(seed)
@@ -122,7 +156,7 @@ def _measure_speedups(session: SearchSession, entries: list[Entry], seed: int) -
             curve = session.funnel_curves.get(fingerprint, {}).get(seed)
             if fingerprint == reference_print or curve is None or seed in speeds.get(fingerprint, {}):
                 continue
-            result = speedup(reference["steps"], reference["values"], curve["steps"], curve["values"])
+            result = speedup(*_reference_curve(reference), curve["steps"], curve["values"])
             speeds.setdefault(fingerprint, {})[seed] = result and dataclasses.asdict(result)
             if result is not None:
                 session.tracker.log_run_metrics(curve["run_id"], {
@@ -131,6 +165,13 @@ def _measure_speedups(session: SearchSession, entries: list[Entry], seed: int) -
             measured = True
     if measured:
         session.checkpoint()
+
+
+def _reference_curve(reference: dict) -> tuple[list, list]:
+    """(steps, values) of a reference's funnel training for the speedup: the extended one, when it trained."""
+    if reference.get("extended_values"):
+        return reference["extended_steps"], reference["extended_values"]
+    return reference["steps"], reference["values"]
 
 
 def measure_references(session: SearchSession) -> None:
