@@ -95,9 +95,45 @@ def score_rules(args, rules):
                 cell = {"reward": result.reward, "status": result.status, "cpu": time.process_time() - started}
                 if args.curve_points:
                     cell["steps"], cell["values"] = result.best_curve()
+                    cell["learning_rate"] = result.best_learning_rate
                 done = save_scores(args.json, name, {"rule": text, key: cell})
                 print(f"{key:28} {name:14} {result.status:12} {result.reward:.4f}  {cell['cpu']:.1f} s", flush=True)
+    if args.curve_points and any(name == "adam" for name, _ in mine):
+        done = extend_adam(args, done)
     return done
+
+
+def extend_adam(args, done):
+    """Adam's curve for the speedups, as the search's funnel draws it: each (task, seed) trained again
+    ``REFERENCE_LENGTH`` times as long at the rate its stored training chose (that curve, continued),
+    kept in its cell as ``extended_steps`` and ``extended_values``."""
+    from keras_nos.tasks.speedup_reward import REFERENCE_LENGTH
+    from keras_nos.tasks import Evaluator, get_task
+    from proxy_fidelity import save_scores
+
+    for seed, task in itertools.product(range(args.seeds), args.tasks):
+        key, row = f"{task}@{seed}", done["adam"]
+        cell = row.get(key)
+        if cell is None or "extended_values" in cell or "values" not in cell or cell["status"] != "ok":
+            continue
+        rate = cell.get("learning_rate") or _chosen_rate(task, seed, args.curve_points)
+        evaluator = Evaluator(task, learning_rates=(rate,), seed=seed, hurdles=(),
+                              epochs=REFERENCE_LENGTH * get_task(task).epochs,
+                              curve_points=REFERENCE_LENGTH * args.curve_points)
+        steps, values = evaluator.evaluate(row["rule"]).best_curve()
+        done = save_scores(args.json, "adam", {"rule": row["rule"], key: dict(cell, extended_steps=steps,
+                                                                              extended_values=values)})
+        print(f"{key:28} adam x{REFERENCE_LENGTH}      {values[-1]:.4f}", flush=True)
+    return done
+
+
+def _chosen_rate(task, seed, points):
+    """The learning rate Adam's stored training chose (results stored before the cells kept it)."""
+    from keras_nos.tasks import Evaluator
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
+
+    evaluator = Evaluator(task, learning_rates=DEFAULT_LEARNING_RATES, seed=seed, hurdles=(), curve_points=points)
+    return evaluator.evaluate("adam").best_learning_rate
 
 
 CURVES = {"dense": "every stored point", "epochs": "the epoch ends and step 0",
@@ -112,18 +148,21 @@ def curve_points(cell, epoch_steps, points):
 
 
 def speedups_over_adam(rows, names, task, seeds, points="dense", epochs=1):
-    """(rules x seeds) speedups over ``adam`` trained with the same seed, from the stored best curves thinned to
+    """(rules x seeds) speedups over ``adam`` trained with the same seed (its extended curve where stored,
+    ``extend_adam``), from the stored best curves thinned to
     ``points`` (epoch ends: multiples of Adam's last step over ``epochs``): the steps Adam takes to reach each
-    rule's final score over the rule's own (``keras_nos.compare.speedup``); 0 where there is none to measure (a
+    rule's final score over the rule's own (``keras_nos.tasks.speedup``); 0 where there is none to measure (a
     diverged curve, one that never moved)."""
     import numpy as np
 
-    from keras_nos.compare.speedup import speedup
+    from keras_nos.tasks.speedup import speedup
 
     def one(name, seed):
         cell, adam = rows[name][f"{task}@{seed}"], rows["adam"][f"{task}@{seed}"]
         epoch_steps = adam["steps"][-1] // epochs
-        found = speedup(*curve_points(adam, epoch_steps, points), *curve_points(cell, epoch_steps, points))
+        reference = {"steps": adam["extended_steps"], "values": adam["extended_values"]} \
+            if adam.get("extended_values") else adam
+        found = speedup(*curve_points(reference, epoch_steps, points), *curve_points(cell, epoch_steps, points))
         return found.value if found else 0.0
 
     return np.array([[one(name, seed) for seed in range(seeds)] for name in names])

@@ -10,6 +10,7 @@ thirds of the suite's tasks (the issue's 4 of 6; 2 of the funnel's default suite
 
     python benchmarks/warm_start.py --seeds 0,1,2,3,4 --json rows.json    # about 11 minutes a seed on 2 cores
     python benchmarks/warm_start.py --seeds 0 --warm-start none           # the same search from scratch
+    python benchmarks/warm_start.py --seeds 0 --reward speedup            # the search stage rewarding speed
     python benchmarks/warm_start.py --from-json rows.json --doc          # the page from an earlier run's --json
 """
 
@@ -54,12 +55,12 @@ def meets_target(row):
 
 
 def run_seeds(args):
-    settings = {"budget": args.budget} if args.budget else {}
+    settings = dict({"budget": args.budget} if args.budget else {}, reward=args.reward)
     warm_start = None if args.warm_start == "none" else args.warm_start
     rows = []
     for seed in (int(text) for text in args.seeds.split(",")):
         started = time.perf_counter()
-        row = dict(winner_row(seed, warm_start, settings), seed=seed, warm_start=args.warm_start)
+        row = dict(winner_row(seed, warm_start, settings), seed=seed, warm_start=args.warm_start, search_reward=args.reward)
         row.update(met=meets_target(row), seconds=time.perf_counter() - started)
         rows.append(row)
         print(f"seed {seed}: {describe(row)} ({row['seconds']:.0f} s)", flush=True)
@@ -82,6 +83,12 @@ def _final(row):
     return f"{row['vs_adam']:+.4f}" + (f" ± {row['vs_adam_se']:.4f}" if row.get("vs_adam_se") is not None else "")
 
 
+def _start(row):
+    """The warm start, and the search stage's reward where it is not the final score."""
+    reward = row.get("search_reward", "final")
+    return row["warm_start"] + ("" if reward == "final" else f", {reward} reward")
+
+
 def describe(row):
     return (f"winner {row['rule']}: {_speed(row)} against {row.get('best_reference') or 'adam'}, final score "
             f"{_final(row)}, suite {row.get('suite_vs_adam') or '-'}, target {'met' if row['met'] else 'not met'}")
@@ -92,7 +99,7 @@ def table(rows):
     lines = ["| seed | warm start | winner | search reward | speedup over the best Adam reference (95%) | against | "
              "final score vs it | suite: beat Adam on | target met |",
              "| ---: | --- | --- | ---: | --- | --- | --- | --- | --- |"]
-    lines += [f"| {row['seed']} | {row['warm_start']} | `{row['rule']}` | {row['reward']:.4f} | {_speed(row)} | "
+    lines += [f"| {row['seed']} | {_start(row)} | `{row['rule']}` | {row['reward']:.4f} | {_speed(row)} | "
               f"{row.get('best_reference') or 'adam'} | {_final(row)} | {row.get('suite_vs_adam') or '-'} | "
               f"{'yes' if row['met'] else 'no'} |" for row in rows]
     met = sum(row["met"] for row in rows)
@@ -106,6 +113,8 @@ def main(argv=None):
     parser.add_argument("--warm-start", default="named", metavar="named|none|RULE,RULE,...",
                         help="the searches' warm start (default named; none: from scratch)")
     parser.add_argument("--budget", type=int, default=None, help="candidates a search (default: search()'s)")
+    parser.add_argument("--reward", choices=("final", "speedup"), default="final",
+                        help="the search stage's reward (search(reward=...)); the funnel judges the same way either way")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here, after every seed")
     parser.add_argument("--from-json", type=Path, nargs="+", default=None,
                         help="render the rows earlier runs wrote with --json (pooled in order)")

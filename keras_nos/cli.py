@@ -106,6 +106,9 @@ def _add_search_command(commands):
             help="train every candidate, without the cheap NumPy hurdles first")
     setting("--reward-seeds", type=_positive_int, metavar="N",
             help="train each candidate's best rate with N seeds; the reward is their mean (less noise) [1]")
+    setting("--reward", choices=("final", "speedup"),
+            help="final: the best rate's final validation score; speedup: the steps tuned Adam takes to reach it "
+                 "over the rule's own, read at the epoch ends [final]")
     setting("--evaluator", choices=("auto", "batched", "keras"),
             help="batched: a batch's rules trained side by side in one compiled JAX program; keras: rule after "
                  "rule; auto: batched for a network task on arrays from a budget of 50 [auto]")

@@ -157,7 +157,7 @@ def test_the_speedup_reads_each_reference_trained_twice_as_long_as_its_own_curve
     as the funnel training's did."""
     import keras_nos.search.funnel as funnel
     import keras_nos.search.loop as loop
-    from keras_nos.compare.speedup import speedup
+    from keras_nos.tasks.speedup import speedup
 
     monkeypatch.setitem(STRATEGIES, "fixed", _FixedStrategy)
     monkeypatch.setattr(loop, "make_strategy", lambda name, space, seed=0, **options: _FixedStrategy(space, seed))

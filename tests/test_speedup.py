@@ -1,11 +1,11 @@
-"""Speed to a target (keras_nos/compare/speedup.py): closed forms, edge cases, and Adam against itself."""
+"""Speed to a target (keras_nos/tasks/speedup.py): closed forms, edge cases, and Adam against itself."""
 
 import math
 
 import numpy as np
 import pytest
 
-from keras_nos.compare.speedup import SeedSpeedup, interval, speedup, steps_to_target
+from keras_nos.tasks.speedup import SeedSpeedup, interval, speedup, steps_to_target
 
 
 def _gradient_descent(a, h, x0, steps):

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from keras_nos.compare.speedup import SeedSpeedup, speedup as curve_speedup
+from keras_nos.tasks.speedup import SeedSpeedup, speedup as curve_speedup
 
 # The functions below take a ``runner.Comparison`` as ``comparison`` (typed Any: runner imports this module) and a
 # ``suite.CompareTask`` or its name as ``task``.

@@ -35,8 +35,12 @@ def evaluates_batches(options: dict[str, Any]) -> bool:
 
 def build_evaluate(options: dict[str, Any]) -> Callable[[Sequence[str]], list[EvaluationResult]]:
     """``evaluate(rules) -> results`` of the evaluator ``options`` describe (``Evaluator``'s keyword arguments,
-    with ``evaluator`` and, for the batched one, the search space's ``num_groups``)."""
+    with ``evaluator``, ``reward`` and, for the batched one, the search space's ``num_groups``)."""
     options = dict(options)
+    if options.pop("reward", "final") == "speedup":
+        from keras_nos.tasks.speedup_reward import SpeedupReward
+
+        return SpeedupReward(build_evaluate(options), options)
     kind = options.pop("evaluator", "keras")
     num_groups = options.pop("num_groups", None)
     if kind == "batched":

@@ -22,6 +22,7 @@ from keras_nos.search.strategies.warm_start import parse_warm_start, warm_start_
 from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
 from keras_nos.tasks.hurdles import DEFAULT_HURDLES
 from keras_nos.tasks.registry import get_task
+from keras_nos.tasks.speedup_reward import REWARDS
 
 if TYPE_CHECKING:
     from keras_nos.tasks.registry import Task
@@ -64,11 +65,18 @@ class TaskConfig:
     # "batched": many rules in one compiled JAX program; "keras": rule after rule on the running Keras backend;
     # "auto": batched where it can (SearchConfig.with_evaluator)
     evaluator: str = "auto"
+    # "final": the best rate's final validation score; "speedup": the steps tuned Adam takes to reach it over the
+    # rule's own (tasks/speedup_reward.py)
+    reward: str = "final"
 
     def __post_init__(self) -> None:
-        self.task()
+        task = self.task()
         _check_whole(self.reward_seeds, "reward_seeds", 1)
         _check_choice(self.evaluator, EVALUATORS, "evaluator")
+        _check_choice(self.reward, REWARDS, "reward")
+        if self.reward == "speedup" and (task.objective is not None or self.reward_seeds > 1):
+            raise KerasNosError(f"reward 'speedup' needs a network task and one reward seed, got task {task.name!r} "
+                                f"and reward_seeds={self.reward_seeds}; use reward 'final' there")
         object.__setattr__(self, "learning_rates", tuple(self.learning_rates))  # a JSON list reads back as one
         object.__setattr__(self, "hurdles", tuple(self.hurdles))
 
@@ -84,7 +92,8 @@ class TaskConfig:
     def evaluator_options(self, seed: int) -> dict[str, Any]:
         """The keyword arguments of each worker's evaluator (``executors/worker.py``)."""
         return dict(task=self.name, learning_rates=self.learning_rates, seed=seed, data_path=self.data_path,
-                    epochs=self.epochs, hurdles=self.hurdles, reward_seeds=self.reward_seeds, evaluator=self.evaluator)
+                    epochs=self.epochs, hurdles=self.hurdles, reward_seeds=self.reward_seeds, evaluator=self.evaluator,
+                    reward=self.reward)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

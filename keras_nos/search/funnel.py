@@ -10,7 +10,7 @@ trains them with the same grid and seeds as the found rules.
 
 Each funnel training records its validation curve at ``CURVE_POINTS`` evenly spaced steps (and step 0 and each
 epoch's end). Each rule's speed to a target over each reference is measured seed by seed
-(``keras_nos/compare/speedup.py``: the steps the reference takes to reach the rule's final validation score, over
+(``keras_nos/tasks/speedup.py``: the steps the reference takes to reach the rule's final validation score, over
 the rule's). For that, each reference also trains ``REFERENCE_LENGTH`` times as long at the learning rate its
 funnel training chose (its own curve, continued): a rule that ends past the reference's final score then gets a
 measured speedup instead of a lower bound of about 1, as VeLO gives its Adam baselines a longer budget. The leaderboard compares with the best reference, the one with the highest mean funnel reward:
@@ -25,11 +25,12 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional
 
-from keras_nos.compare.speedup import speedup
+from keras_nos.tasks.speedup import speedup
 from keras_nos.dsl.fingerprint import fingerprint as rule_fingerprint
 from keras_nos.search import leaderboard as board
 from keras_nos.search.records import make_trial
 from keras_nos.search.session import progress_bar
+from keras_nos.tasks.speedup_reward import REFERENCE_LENGTH
 from keras_nos.tracking import speedup_metrics, tags
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 Entry = tuple[str, str, bool]  # a rule the funnel trains: (fingerprint, rule text, whether it is an Adam reference)
 CURVE_POINTS = 24  # validations a funnel training: enough to interpolate the steps to a target (the issue asks 20)
-REFERENCE_LENGTH = 2  # the references' curves for the speedup run this many times the rules' training
 
 
 def run_funnel_stage(session: SearchSession) -> None:
@@ -110,9 +110,10 @@ def _train_seed(session: SearchSession, waiting: list[tuple[int, Entry]], seed: 
 def _funnel_options(session: SearchSession, seed: int, epochs: int) -> dict:
     # The funnel averages its own seeds: each of its trainings is one seed's. It trains rule after rule (the
     # "keras" evaluator), which draws dense curves; the few trainings of a seed would not pay for a compilation.
+    # Its reward is the final score, whatever the search's: the speedup is measured from its curves.
     options = {name: value for name, value in session.options.items() if name != "num_groups"}
     return dict(options, seed=seed, epochs=epochs, hurdles=(), reward_seeds=1, curve_points=CURVE_POINTS,
-                evaluator="keras")
+                evaluator="keras", reward="final")
 
 
 def _extend_references(session: SearchSession, seed: int, epochs: int, timeout: Optional[float], bar: tqdm) -> None:

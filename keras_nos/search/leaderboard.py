@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Optional, TypedDict, Union
 
 import numpy as np
 
-from keras_nos.compare.speedup import SeedSpeedup, interval
+from keras_nos.tasks.speedup import SeedSpeedup, interval
 from keras_nos.dsl.tokens import DECAY_OPERAND_TOKENS
 from keras_nos.tracking import find_search_run, read_search, speedup_metrics
 
 if TYPE_CHECKING:
-    from keras_nos.compare.speedup import SpeedupInterval
+    from keras_nos.tasks.speedup import SpeedupInterval
     from keras_nos.search.space import SearchSpace
     from keras_nos.tracking import Trial
 
@@ -199,7 +199,7 @@ def build_leaderboard(trials: Sequence[Trial], funnel: Mapping[str, Sequence[flo
     trainings. ``vs_adam`` and ``speedup`` compare with the best reference (``best_reference``, by mean funnel
     reward), named in each row's ``best_reference``. ``suite`` maps fingerprint -> "wins/tasks" against Adam on
     the compare suite (``search(funnel_suite=...)``). ``speedups`` maps reference fingerprint -> fingerprint ->
-    {seed: that seed's speed over the reference} (``keras_nos/compare/speedup.py``), summarised as ``speedup``
+    {seed: that seed's speed over the reference} (``keras_nos/tasks/speedup.py``), summarised as ``speedup``
     (geometric mean) with its 95% interval ``speedup_low``-``speedup_high``. ``lengths`` is (the search's epochs,
     the funnel's), for the summary.
     """

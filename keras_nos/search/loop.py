@@ -63,7 +63,7 @@ def search(config: SearchConfig | None = None, *, tracking_uri: str | InMemoryTr
 
     The funnel trains the top ``funnel_top_k`` rules and tuned Adam with ``funnel_seeds`` seeds (for the
     search's epochs unless ``funnel_epochs`` is set); each row's ``speedup`` over Adam, with a 95% interval
-    over paired seeds (``compare/speedup.py``), is what the star and ``leaderboard.summary`` judge by, beside
+    over paired seeds (``tasks/speedup.py``), is what the star and ``leaderboard.summary`` judge by, beside
     ``vs_adam``, its paired final-score difference. ``funnel_suite`` (``keras_nos.compare`` task names,
     ``"all"`` or ``"none"``) then runs the winner and Adam through that suite (``suite_vs_adam``: tasks won).
 

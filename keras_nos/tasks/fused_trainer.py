@@ -146,6 +146,9 @@ class CopyMonitor(keras.callbacks.Callback):
 
     def _record(self):
         """Validate every copy now and add the point to each curve."""
+        sync = getattr(self.model, "jax_state_sync", None)  # Keras on JAX keeps the weights out of the model in fit
+        if sync is not None:
+            sync()
         validation = {f"val_{name}": value for name, value in self.validate().items()}
         self.last_validation = validation
         self.curve_steps.append(self.steps)

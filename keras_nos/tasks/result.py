@@ -28,7 +28,9 @@ class EvaluationResult:
     steps and step 0); ``curve_steps`` gives the training step of each point,
     where recorded; ``lr_status`` gives each learning rate's status;
     ``seed_rewards`` the best rate's final accuracy with each seed, when the
-    reward is their mean (``Evaluator(reward_seeds=...)``).
+    reward is their mean (``Evaluator(reward_seeds=...)``); ``score`` the best
+    rate's final validation score when the reward is something else (the
+    speedup over Adam, ``speedup_reward.py``).
     """
 
     rule: str
@@ -44,6 +46,7 @@ class EvaluationResult:
     message: str = ""
     seed_rewards: list[float] = dataclasses.field(default_factory=list)
     curve_steps: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    score: Optional[float] = None
 
     def best_curve(self) -> tuple[list[int], list[float]]:
         """(steps, values) of the best learning rate's curve; steps are 1, 2, ... epochs where not recorded."""

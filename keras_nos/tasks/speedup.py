@@ -1,7 +1,7 @@
 """Speed to a target: how many times fewer steps an optimizer needs than a reference to reach the score it ends at.
 
 The one definition that the search's funnel (``keras_nos/search/funnel.py``) and ``keras-nos compare``
-(``report.py``) use. For one training of a rule and one of the reference (tuned Adam) on the same seed:
+(``compare/report.py``) use. For one training of a rule and one of the reference (tuned Adam) on the same seed:
 
 - the *target* is the rule's final value (the last point of its curve);
 - ``steps_to_target(curve, target)`` is the first step at which a curve reaches the target, linearly
@@ -16,7 +16,7 @@ flattens before its end would score below 1 against itself. A rule that ends wor
 scores below 1 (the reference got there sooner); one that ends where the reference never gets has a
 speedup of at least ``reference's steps / rule steps``: a lower bound, flagged ``lower_bound``. A reference
 trained only as long as the rule caps what can be measured near 1 for such a rule, so the search's funnel gives
-its references a longer curve (``funnel.REFERENCE_LENGTH``).
+its references a longer curve (``speedup_reward.REFERENCE_LENGTH``).
 
 Over seeds, the speedups are paired (rule and reference share a seed) and summarised on the log scale, where a
 ratio's noise is symmetric: the geometric mean, with a 95% Student-t interval over the seeds' log speedups. A
