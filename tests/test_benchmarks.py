@@ -486,7 +486,8 @@ def test_noise_ceiling_scores_rules_with_every_seed_and_resumes(tmp_path, capsys
     argv = ["--tasks", "digits-mlp", "--seeds", "2", "--random-rules", "0", "--limit", "4", "--json", str(out)]
     noise_ceiling.main(argv)
     first = capsys.readouterr().out
-    assert re.search(r"\| digits-mlp \| 4 \| -?\d\.\d{3} \(-?\d\.\d{3}\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ", first)
+    assert re.search(r"\| digits-mlp \| 4 \| -?\d\.\d{3} \(-?\d\.\d{3}\) \| (-?\d\.\d{3}|nan) \| [\d.]+ \| [\d.]+ \| "
+                     r"[\d.]+ \| [\d.]+ \| ", first)
     assert len(json.loads(out.read_text())["results"]) == 4
     page = page_with_a_block(tmp_path, "noise-ceiling", "benchmarks/noise_ceiling.py")
     noise_ceiling.main(argv + ["--doc", str(page)])  # everything stored: nothing trains again
@@ -503,6 +504,12 @@ def test_noise_ceiling_scores_rules_with_every_seed_and_resumes(tmp_path, capsys
               "--json", str(tmp_path / "curves.json")]
     noise_ceiling.main(curves)
     assert re.search(r"\| digits-mlp, speedup over adam \(every stored point\) \| 3 \| ", capsys.readouterr().out)
+    adam = json.loads((tmp_path / "curves.json").read_text())["results"]["adam"]
+    for seed in (0, 1):  # Adam's curve for the speedups runs on to twice the rules' length, the stored one first
+        cell = adam[f"digits-mlp@{seed}"]
+        assert cell["extended_steps"][-1] == 2 * cell["steps"][-1]
+        continued = dict(zip(cell["extended_steps"], cell["extended_values"]))
+        assert [continued[step] for step in cell["steps"]] == pytest.approx(cell["values"], abs=1e-6)
 
 
 def test_main_job_writes_its_page_figure_and_the_readme_block_from_one_search(tmp_path, capsys):
