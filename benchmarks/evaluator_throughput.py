@@ -8,7 +8,10 @@ own initial weights and batch order (``keras_nos.tasks.batched.start``). Rules w
 then score the same up to float32 rounding, which TensorFlow's and XLA's kernels do differently; ``noise``
 and ``drop`` draw other numbers on the two backends, so those rules are compared by rank only. The CPU time
 counts the evaluations, compilation included, not the start-up; the batched evaluator then scores the rules
-once more with its program compiled, as every batch of a search after the first would.
+once more with its program compiled, as every batch of a search after the first would. Last, a new batched
+process scores them with the program the first one left in JAX's compilation cache (a fresh folder each run,
+as a search's workers use ``~/.cache/keras_nos/jax``): what the first batch of a later search, a resumed one
+or a second worker costs.
 
     python benchmarks/evaluator_throughput.py                        # 64 rules, digits-autoencoder and digits-mlp
     python benchmarks/evaluator_throughput.py --data ~/cifar10-jpeg.tar.gz   # and cifar10-pooled-b50
@@ -91,8 +94,9 @@ def run_worker(args):
     return 0
 
 
-def evaluate_in_child(kind, task, rules_file, start, args, folder):
-    """The worker's output for evaluator ``kind`` ('current' on TensorFlow, 'batched' on JAX)."""
+def evaluate_in_child(kind, task, rules_file, start, args, folder, cache=None):
+    """The worker's output for evaluator ``kind`` ('current' on TensorFlow, 'batched' on JAX); a batched one
+    keeps its compiled program in JAX's compilation cache in ``cache``."""
     out = Path(folder) / f"{task}-{kind}.json"
     command = [sys.executable, __file__, "--worker", kind, "--task", task, "--rules-file", str(rules_file),
                "--start", str(start), "--out", str(out), "--seed", str(args.seed)]
@@ -100,6 +104,7 @@ def evaluate_in_child(kind, task, rules_file, start, args, folder):
     command += ["--data", args.data] if args.data else []
     backend = "tensorflow" if kind == "current" else "jax"
     env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+    env.update({"JAX_COMPILATION_CACHE_DIR": str(cache)} if cache else {})
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"the {kind} evaluator failed on {task}:\n{done.stderr[-4000:]}")
@@ -119,15 +124,16 @@ def agreement(rules, first, second):
             "same_status": sum(a["status"] == b["status"] for a, b in zip(first["results"], second["results"]))}
 
 
-def compare(task, rules, current, batched):
+def compare(task, rules, current, batched, cached):
     """The figures of one task: throughputs, their ratio, and how the batched evaluator's rewards agree with
-    the current evaluator's."""
+    the current evaluator's; ``cached`` is the batched evaluator's run with its program in the disk cache."""
     rewards = zip(rules, current["results"], batched["results"])
     return {
         "task": task, "rules": len(rules), "current_cpu": current["cpu"], "batched_cpu": batched["cpu"],
         "current_rate": len(rules) / current["cpu"], "batched_rate": len(rules) / batched["cpu"],
         "ratio": current["cpu"] / batched["cpu"], "batched_cpu_compiled": batched["cpu_compiled"],
-        "ratio_compiled": current["cpu"] / batched["cpu_compiled"], **agreement(rules, current, batched),
+        "ratio_compiled": current["cpu"] / batched["cpu_compiled"], "batched_cpu_cached": cached["cpu"],
+        "ratio_cached": current["cpu"] / cached["cpu"], **agreement(rules, current, batched),
         "rewards": [{"rule": rule, "current": a["reward"], "batched": b["reward"]} for rule, a, b in rewards],
     }
 
@@ -146,22 +152,26 @@ def report(figures):
           f"{figures['batched_rate']:.3f} candidates per CPU-second")
     print(f"  batched again, its program compiled: {figures['batched_cpu_compiled']:.1f} CPU-s, "
           f"{figures['rules'] / figures['batched_cpu_compiled']:.3f} candidates per CPU-second")
-    print(f"  ratio {figures['ratio']:.1f}x with the compilation, {figures['ratio_compiled']:.1f}x without")
+    print(f"  a new batched process, its program in the disk cache: {figures['batched_cpu_cached']:.1f} CPU-s")
+    print(f"  ratio {figures['ratio']:.1f}x with the compilation, {figures['ratio_cached']:.1f}x from the cache, "
+          f"{figures['ratio_compiled']:.1f}x compiled")
     print(f"  batched against current: {describe_agreement(figures)}")
 
 
 def table(all_figures):
     """Every task's figures as one markdown table (the results page's)."""
-    lines = ["| task | rules | current (TF) | batched, with compilation | batched, compiled | ratio with / without "
-             "compilation | max \\|Δ reward\\|, no random operands | within 1e-3 | Spearman, all | same status |",
-             "| --- | ---: | --- | --- | --- | --- | --- | --- | ---: | --- |"]
+    lines = ["| task | rules | current (TF) | batched, with compilation | batched, program from the disk cache | "
+             "batched, compiled | ratio with compilation / from the cache / compiled | max \\|Δ reward\\|, no "
+             "random operands | within 1e-3 | Spearman, all | same status |",
+             "| --- | ---: | --- | --- | --- | --- | --- | --- | --- | ---: | --- |"]
     for f in all_figures:
         worst = f" ({f['worst_rule']})" if f["max_delta"] > 1e-3 else ""
         lines.append(
             f"| {f['task']} | {f['rules']} | {f['current_cpu']:.1f} CPU-s ({f['current_rate']:.2f} /CPU-s) "
             f"| {f['batched_cpu']:.1f} CPU-s ({f['batched_rate']:.2f} /CPU-s) "
+            f"| {f['batched_cpu_cached']:.1f} CPU-s ({f['rules'] / f['batched_cpu_cached']:.2f} /CPU-s) "
             f"| {f['batched_cpu_compiled']:.1f} CPU-s ({f['rules'] / f['batched_cpu_compiled']:.2f} /CPU-s) "
-            f"| {f['ratio']:.1f}x / {f['ratio_compiled']:.1f}x | {f['max_delta']:.2g}{worst} "
+            f"| {f['ratio']:.1f}x / {f['ratio_cached']:.1f}x / {f['ratio_compiled']:.1f}x | {f['max_delta']:.2g}{worst} "
             f"| {f['within_1e-3']} of {f['exact_rules']} | {f['spearman']:.3f} "
             f"| {f['same_status']} of {f['rules']} |")
     return "\n".join(lines)
@@ -202,8 +212,10 @@ def main(argv=None):
         for task in tasks_to_run(args):
             start = Path(folder) / f"{task}-start.npz"
             current = evaluate_in_child("current", task, rules_file, start, args, folder)
-            batched = evaluate_in_child("batched", task, rules_file, start, args, folder)
-            all_figures.append(compare(task, rules, current, batched))
+            cache = Path(folder) / f"{task}-programs"  # empty: the first batched process compiles
+            batched = evaluate_in_child("batched", task, rules_file, start, args, folder, cache)
+            cached = evaluate_in_child("batched", task, rules_file, start, args, folder, cache)
+            all_figures.append(compare(task, rules, current, batched, cached))
             report(all_figures[-1])
     if args.json:
         Path(args.json).write_text(json.dumps(all_figures, indent=1))

@@ -39,3 +39,19 @@ def test_a_batched_search_sends_each_worker_a_share_of_the_batch_and_the_trials_
     assert [(t.index, t.rule, t.status) for t in one.trials] == [(t.index, t.rule, t.status) for t in two.trials]
     for first, second in zip(one.trials, two.trials):
         assert first.reward == pytest.approx(second.reward, abs=1e-6)
+
+
+def test_batched_workers_keep_their_compiled_program_in_the_compilation_cache(tmp_path, monkeypatch):
+    """A second search (or worker, or resume) loads the program the first compiled: JAX's persistent cache, in
+    JAX_COMPILATION_CACHE_DIR when the user sets it, else under the user's cache folder."""
+    from keras_nos.executors.worker import compilation_cache_dir, worker_environment
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert worker_environment({"evaluator": "batched"})["JAX_COMPILATION_CACHE_DIR"] == \
+        compilation_cache_dir() == str(tmp_path / "xdg" / "keras_nos" / "jax")
+    assert worker_environment({"evaluator": "keras"}) == {}
+    cache = tmp_path / "programs"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(cache))
+    search(tracking_uri=InMemoryTracker(), **SMALL)
+    assert any(path.name.startswith("jit_train_copy") for path in cache.iterdir())

@@ -179,6 +179,7 @@ def test_evaluator_throughput_compares_the_batched_and_the_current_evaluator(tmp
     assert_block_written(page, "evaluator-throughput", done.stdout, "| task | rules | current (TF) |", row, final)
     (task,) = json.loads(figures.read_text())
     assert task["rules"] == 4 and task["max_delta"] <= 1e-3  # same start and batches: the same rewards
+    assert task["batched_cpu_cached"] > 0 and "from the disk cache" in row.split("\n")[0] + page.read_text()
     assert "absl" not in done.stdout
 
 
