@@ -102,9 +102,14 @@ def table(rows):
     lines += [f"| {row['seed']} | {_start(row)} | `{row['rule']}` | {row['reward']:.4f} | {_speed(row)} | "
               f"{row.get('best_reference') or 'adam'} | {_final(row)} | {row.get('suite_vs_adam') or '-'} | "
               f"{'yes' if row['met'] else 'no'} |" for row in rows]
-    met = sum(row["met"] for row in rows)
+    rewards = list(dict.fromkeys(row.get("search_reward", "final") for row in rows))
+    counts = []
+    for reward in rewards:
+        mine = [row for row in rows if row.get("search_reward", "final") == reward]
+        label = "" if len(rewards) == 1 else f" with the {reward} reward"
+        counts.append(f"on {sum(row['met'] for row in mine)} of {len(mine)} seeds{label}")
     return "\n".join(lines + ["", f"The winner met the target ({TARGET_SPEEDUP}x, interval above 1, Adam beaten on "
-                                  f"at least two thirds of the suite's tasks) on {met} of {len(rows)} seeds."])
+                                  f"at least two thirds of the suite's tasks) {'; '.join(counts)}."])
 
 
 def main(argv=None):
@@ -117,12 +122,13 @@ def main(argv=None):
                         help="the search stage's reward (search(reward=...)); the funnel judges the same way either way")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here, after every seed")
     parser.add_argument("--from-json", type=Path, nargs="+", default=None,
-                        help="render the rows earlier runs wrote with --json (pooled in order)")
+                        help="render the rows earlier runs wrote with --json (pooled, by reward then seed)")
     parser.add_argument("--doc", nargs="?", const=PAGE, type=Path, default=None,
                         help=f"write the table into this page's block (default: {PAGE.name})")
     args = parser.parse_args(argv)
     machine = results_page.machine_line()
-    rows = ([dict(row, met=meets_target(row)) for path in args.from_json for row in json.loads(path.read_text())]
+    rows = (sorted((dict(row, met=meets_target(row)) for path in args.from_json for row in json.loads(path.read_text())),
+                   key=lambda row: (row.get("search_reward", "final") != "final", row["seed"]))
             if args.from_json else run_seeds(args))
     print(table(rows).splitlines()[-1])
     if args.doc:
