@@ -115,10 +115,9 @@ def extend_adam(args, done):
     for seed, task in itertools.product(range(args.seeds), args.tasks):
         key, row = f"{task}@{seed}", done["adam"]
         cell = row.get(key)
-        if cell is None or "extended_values" in cell or "values" not in cell or cell["status"] != "ok":
+        if cell is None or "extended_values" in cell or not cell.get("learning_rate") or cell["status"] != "ok":
             continue
-        rate = cell.get("learning_rate") or _chosen_rate(task, seed, args.curve_points)
-        evaluator = Evaluator(task, learning_rates=(rate,), seed=seed, hurdles=(),
+        evaluator = Evaluator(task, learning_rates=(cell["learning_rate"],), seed=seed, hurdles=(),
                               epochs=REFERENCE_LENGTH * get_task(task).epochs,
                               curve_points=REFERENCE_LENGTH * args.curve_points)
         steps, values = evaluator.evaluate(row["rule"]).best_curve()
@@ -126,15 +125,6 @@ def extend_adam(args, done):
                                                                               extended_values=values)})
         print(f"{key:28} adam x{REFERENCE_LENGTH}      {values[-1]:.4f}", flush=True)
     return done
-
-
-def _chosen_rate(task, seed, points):
-    """The learning rate Adam's stored training chose (results stored before the cells kept it)."""
-    from keras_nos.tasks import Evaluator
-    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
-
-    evaluator = Evaluator(task, learning_rates=DEFAULT_LEARNING_RATES, seed=seed, hurdles=(), curve_points=points)
-    return evaluator.evaluate("adam").best_learning_rate
 
 
 CURVES = {"dense": "every stored point", "epochs": "the epoch ends and step 0",

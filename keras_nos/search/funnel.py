@@ -13,7 +13,8 @@ epoch's end). Each rule's speed to a target over each reference is measured seed
 (``keras_nos/tasks/speedup.py``: the steps the reference takes to reach the rule's final validation score, over
 the rule's). For that, each reference also trains ``REFERENCE_LENGTH`` times as long at the learning rate its
 funnel training chose (its own curve, continued): a rule that ends past the reference's final score then gets a
-measured speedup instead of a lower bound of about 1, as VeLO gives its Adam baselines a longer budget. The leaderboard compares with the best reference, the one with the highest mean funnel reward:
+measured speedup instead of a lower bound of about 1, as VeLO gives its Adam baselines a longer budget. The
+leaderboard compares with the best reference, the one with the highest mean funnel reward:
 ``speedup`` with a 95% interval over the seeds, ``vs_adam`` the mean final-score difference paired by seed, with
 a standard error (``leaderboard.funnel_statistics``); the ``suite_vs_adam`` column says on how many suite tasks
 the winner beat Adam.

@@ -36,48 +36,42 @@ class SpeedupReward:
 
     def __init__(self, evaluate: Callable[[Sequence[str]], list[EvaluationResult]], options: dict[str, Any]) -> None:
         self._evaluate, self._options = evaluate, dict(options)
-        self._reference: Optional[tuple[list[float], list[float]]] = None  # (epochs, values) from epoch 0
-        self._steps_per_epoch = 1
+        self._reference: Optional[tuple[list[float], list[float], int]] = None
 
     def __call__(self, rules: Sequence[str]) -> list[EvaluationResult]:
         return [self.rescore(result) for result in self._evaluate(rules)]
 
-    def reference(self) -> tuple[list[float], list[float]]:
-        """Tuned Adam's curve, ``REFERENCE_LENGTH`` times the candidates' epochs, at step 0 and each epoch's end."""
+    def reference(self) -> tuple[list[float], list[float], int]:
+        """Tuned Adam's curve, ``REFERENCE_LENGTH`` times the candidates' epochs, at step 0 and each epoch's end:
+        (epochs, values, steps an epoch)."""
         if self._reference is None:
             from keras_nos.tasks.evaluator import Evaluator
 
             options = {name: value for name, value in self._options.items()
                        if name in ("task", "learning_rates", "seed", "data_path", "epochs")}
-            tuned = Evaluator(**options, hurdles=()).evaluate(REFERENCE_RULE)
+            grid = Evaluator(**options, hurdles=())
+            tuned = grid.evaluate(REFERENCE_RULE)
             if tuned.status != statuses.OK:
                 raise RuntimeError(f"The speedup reward's reference {REFERENCE_RULE!r} did not train: {tuned.status} "
                                    f"{tuned.message}")
             longer = Evaluator(**dict(options, learning_rates=(tuned.best_learning_rate,),
-                                      epochs=REFERENCE_LENGTH * _epochs(options)), hurdles=(), curve_points=1)
+                                      epochs=REFERENCE_LENGTH * grid.epochs), hurdles=(), curve_points=1)
             steps, values = longer.evaluate(REFERENCE_RULE).best_curve()
-            self._steps_per_epoch = per_epoch = longer.steps_per_epoch
+            per_epoch = longer.steps_per_epoch
             kept = [(step / per_epoch, value) for step, value in zip(steps, values) if step % per_epoch == 0]
-            self._reference = [epoch for epoch, _ in kept], [value for _, value in kept]
+            self._reference = [epoch for epoch, _ in kept], [value for _, value in kept], per_epoch
         return self._reference
 
     def rescore(self, result: EvaluationResult) -> EvaluationResult:
         """``result`` with its speedup as the reward and its final score as ``score``; unchanged if not "ok"."""
         if result.status != statuses.OK:
             return result
-        epochs, values = self.reference()
+        epochs, values, steps_per_epoch = self.reference()
         steps, own = result.best_curve()
-        per_epoch = self._steps_per_epoch if result.curve_steps else 1  # training steps where recorded, else epochs
+        per_epoch = steps_per_epoch if result.curve_steps else 1  # training steps where recorded, else epochs
         own_epochs = [step / per_epoch for step in steps]
         if not own_epochs or own_epochs[0] > 0:  # every copy starts where the reference did
             own_epochs, own = [0.0] + own_epochs, [values[0]] + list(own)
         found = speedup(epochs, values, own_epochs, own)
         result.score, result.reward = result.reward, (found.value if found else 0.0)
         return result
-
-
-def _epochs(options: dict[str, Any]) -> int:
-    """The candidates' epochs: the option, or the task's own."""
-    from keras_nos.tasks.registry import get_task
-
-    return options.get("epochs") or get_task(options["task"]).epochs
