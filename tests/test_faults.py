@@ -226,10 +226,11 @@ def test_a_fresh_lease_of_another_host_is_refused_and_a_stale_one_taken_over(tmp
 def test_kill_9_then_resume_takes_the_dead_process_lease_over_at_once(tmp_path):
     budget = 40  # about 8 s of candidates after the third: the kill lands before the search ends, however slow the poll
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    process = subprocess.Popen(SEARCH + TINY_FLAGS + ["--strategy", "random", "--budget", str(budget),
-                                                      "--tracking-uri", uri],
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run_id = _wait_for_children(uri, 3, process)
+    with open(tmp_path / "stderr", "w") as stderr:
+        process = subprocess.Popen(SEARCH + TINY_FLAGS + ["--strategy", "random", "--budget", str(budget),
+                                                          "--tracking-uri", uri],
+                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr)
+    run_id = _wait_for_children(uri, 3, process, stderr=tmp_path / "stderr")
     process.kill()
     process.wait()
     assert tags.LEASE in MlflowClient(uri).get_run(run_id).data.tags  # the killed search left its lease
