@@ -305,6 +305,18 @@ def test_power_odd_extension():
 
 
 @pytest.mark.parametrize("namespace", ["numpy", "keras.ops"])
+def test_a_tensor_power_is_the_plain_power_for_whole_exponents_and_the_odd_extension_otherwise(namespace):
+    x = np.array([-2.0, -2.0, -2.0, -0.5, 0.0, 0.0, 0.0, 0.0, 3.0, 1e-3, 7.0, -1.0], np.float32)
+    y = np.array([3.0, 2.0, 0.5, -2.0, 2.0, -1.0, 0.0, 0.5, 1.5, -0.3, -4.0, 0.7], np.float32)
+    with np.errstate(all="ignore"):
+        whole = y == np.round(y)
+        expected = np.where(whole, np.power(x, y), np.sign(x) * np.power(np.abs(x), y))
+        out = np.asarray(_namespaces()[namespace](lambda xp, x, y: primitives.power(xp, x, y), x, y))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-6)  # 0^-1 = inf and 0^0 = 1 included
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "keras.ops"])
 def test_decays_finite_and_in_range(namespace):
     t = np.array([0.0, 1.0, 50.0, 99.0, 100.0, 101.0, 1e6, 3e38])
     call = _namespaces()[namespace]
