@@ -39,6 +39,20 @@ def _config(**settings):
     return SearchConfig.from_settings(dict(settings, funnel_suite="none"))
 
 
+def test_auto_keeps_a_cifar_convnet_rule_by_rule_without_a_gpu_and_batches_it_with_one(monkeypatch):
+    from keras_nos.tasks.batched import eligibility
+
+    images = np.zeros((4, 16, 16, 3), "float32")
+    monkeypatch.setattr(eligibility, "gpu_present", lambda: False)
+    assert _config(task="cifar10-pooled-b50", budget=500).with_evaluator(images).task.evaluator == "keras"
+    assert _config(task="cifar10-convnet", budget=500).with_evaluator(images).task.evaluator == "keras"
+    assert _config(task="digits-mlp", budget=500).with_evaluator(images[:, 0, 0]).task.evaluator == "batched"
+    asked = _config(task="cifar10-pooled-b50", budget=500, evaluator="batched").with_evaluator(images)
+    assert asked.task.evaluator == "batched"  # asked for, it is used
+    monkeypatch.setattr(eligibility, "gpu_present", lambda: True)
+    assert _config(task="cifar10-pooled-b50", budget=500).with_evaluator(images).task.evaluator == "batched"
+
+
 def test_auto_picks_the_batched_evaluator_for_a_network_task_on_arrays_from_a_budget_of_50():
     digits = np.zeros((4, 64), "float32")
     assert _config(task="digits-mlp", budget=50).with_evaluator(digits).task.evaluator == "batched"

@@ -227,13 +227,18 @@ class SearchConfig:
     def with_evaluator(self, x_train: Any) -> SearchConfig:
         """This config with its evaluator decided, given the task's training inputs (None for an objective):
         ``"auto"`` becomes ``"batched"`` for a bundled task that the batched evaluator can train, from a budget
-        of ``BATCHED_FROM_BUDGET``, else ``"keras"``: a user's own model may use what only its backend runs, so
+        of ``BATCHED_FROM_BUDGET``, unless the task trains slower batched without a GPU (``batched_on_cpu``) and
+        there is none; else ``"keras"``: a user's own model may use what only its backend runs, so
         it is batched when asked. ``"batched"`` where it cannot train is a KerasNosError."""
         why_not = self._why_not_batched(x_train)
         if self.task.evaluator != "auto":
             return self
+        from keras_nos.tasks.batched.eligibility import gpu_present
+
         bundled = isinstance(self.task.name, str) and ":" not in self.task.name
-        kind = "batched" if bundled and why_not is None and self.budget.candidates >= BATCHED_FROM_BUDGET else "keras"
+        faster = self.task.task().batched_on_cpu or gpu_present()
+        kind = ("batched" if bundled and faster and why_not is None and self.budget.candidates >= BATCHED_FROM_BUDGET
+                else "keras")
         return dataclasses.replace(self, task=dataclasses.replace(self.task, evaluator=kind))
 
     def check_evaluator(self) -> None:

@@ -70,6 +70,10 @@ class Task:
     score: Any = None  # see the class docstring; None: "val_loss" with a loss, else "accuracy"
     loss: Any = None  # a Keras loss (name or object) for a user's model; None: the score's
     metrics: tuple = ()  # Keras metrics compiled with a user's model
+    # False where the batched evaluator trains slower than the rule-by-rule one without a GPU: a convolution of
+    # many copies becomes one grouped convolution, which XLA runs far below oneDNN's rate on a CPU
+    # (docs/results/evaluator-throughput.md); evaluator="auto" then picks "keras" on a machine without a GPU
+    batched_on_cpu: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -182,6 +186,7 @@ register_task(Task(
 ))
 register_task(Task(
     name="cifar10-convnet",
+    batched_on_cpu=False,
     load_data=_cifar10,
     build_model=functools.partial(models.conv_block_net, filters=32),
     epochs=5, batch_size=100,
@@ -189,6 +194,7 @@ register_task(Task(
 ))
 register_task(Task(
     name="cifar10-small",
+    batched_on_cpu=False,
     load_data=functools.partial(_cifar10, train_limit=4000, validation_size=2000),
     build_model=functools.partial(models.conv_block_net, filters=16),
     epochs=2, batch_size=100,
@@ -198,6 +204,7 @@ _POOLED = register_task(Task(
     # A candidate for the cheap proxy with a longer horizon (960 steps, not 80) at a quarter of the compute a
     # step: the full cifar10-convnet ranks optimizers differently from 100-step trainings (README, proxies).
     name="cifar10-pooled",
+    batched_on_cpu=False,
     load_data=functools.partial(_cifar10, validation_size=2000, pool=2),
     build_model=functools.partial(models.conv_block_net, filters=16),
     epochs=2, batch_size=100,

@@ -8,6 +8,7 @@ the error as their status, and ``evaluator="keras"`` is the way out.
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -32,3 +33,9 @@ def why_not_batched(task: Task, reward_seeds: int, x_train: Any = None) -> Optio
     if importlib.util.find_spec("jax") is None:
         return "JAX is not installed (pip install jax)"
     return None
+
+
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU, asked without starting JAX (which would claim the GPU's memory in
+    the driver, away from the workers)."""
+    return bool(glob.glob("/dev/nvidia[0-9]*"))
