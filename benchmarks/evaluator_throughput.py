@@ -37,6 +37,7 @@ import results_page  # noqa: E402
 PAGE = results_page.RESULTS / "evaluator-throughput.md"
 
 DIGITS_TASKS = ("digits-autoencoder", "digits-mlp")
+SEARCH_SPACE_GROUPS = 2  # the paper space's, as a search passes it: rules of more groups go to a second program
 CIFAR_TASK = "cifar10-pooled-b50"
 RANDOM_MARKERS = ("noise", "drop(")
 
@@ -75,7 +76,7 @@ def run_worker(args):
         from keras_nos.tasks.batched.start import TrainingStart
 
         evaluator = BatchedEvaluator(args.task, seed=args.seed, data_path=args.data, epochs=args.epochs,
-                                     start=TrainingStart.load(args.start))
+                                     start=TrainingStart.load(args.start), num_groups=SEARCH_SPACE_GROUPS)
         started = time.process_time()
         results = evaluator.evaluate(rules)
         compiled = time.process_time()
@@ -94,15 +95,15 @@ def run_worker(args):
     return 0
 
 
-def evaluate_in_child(kind, task, rules_file, start, args, folder, cache=None):
-    """The worker's output for evaluator ``kind`` ('current' on TensorFlow, 'batched' on JAX); a batched one
-    keeps its compiled program in JAX's compilation cache in ``cache``."""
-    out = Path(folder) / f"{task}-{kind}.json"
+def evaluate_in_child(kind, task, rules_file, start, args, folder, cache=None, backend=None, tag=""):
+    """The worker's output for evaluator ``kind`` ('current' on ``backend``, TensorFlow unless given; 'batched'
+    on JAX); a batched one keeps its compiled program in JAX's compilation cache in ``cache``."""
+    backend = backend or ("tensorflow" if kind == "current" else "jax")
+    out = Path(folder) / f"{task}-{kind}-{backend}{tag}-{len(list(Path(folder).glob('*.json')))}.json"
     command = [sys.executable, __file__, "--worker", kind, "--task", task, "--rules-file", str(rules_file),
                "--start", str(start), "--out", str(out), "--seed", str(args.seed)]
     command += ["--epochs", str(args.epochs)] if args.epochs else []
     command += ["--data", args.data] if args.data else []
-    backend = "tensorflow" if kind == "current" else "jax"
     env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
     env.update({"JAX_COMPILATION_CACHE_DIR": str(cache)} if cache else {})
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -124,10 +125,13 @@ def agreement(rules, first, second):
             "same_status": sum(a["status"] == b["status"] for a, b in zip(first["results"], second["results"]))}
 
 
-def compare(task, rules, current, batched, cached):
+def compare(task, rules, current, batched, cached, jax_rules, current_jax, batched_jax):
     """The figures of one task: throughputs, their ratio, and how the batched evaluator's rewards agree with
-    the current evaluator's; ``cached`` is the batched evaluator's run with its program in the disk cache."""
+    the current evaluator's, on TensorFlow and, for ``jax_rules``, on JAX (``current_jax``, and ``batched_jax``
+    started as it starts: the same arithmetic and random draws); ``cached`` is the batched evaluator's run with its
+    program in the disk cache."""
     rewards = zip(rules, current["results"], batched["results"])
+    on_jax = zip(jax_rules, current_jax["results"], batched_jax["results"])
     return {
         "task": task, "rules": len(rules), "current_cpu": current["cpu"], "batched_cpu": batched["cpu"],
         "current_rate": len(rules) / current["cpu"], "batched_rate": len(rules) / batched["cpu"],
@@ -135,6 +139,9 @@ def compare(task, rules, current, batched, cached):
         "ratio_compiled": current["cpu"] / batched["cpu_compiled"], "batched_cpu_cached": cached["cpu"],
         "ratio_cached": current["cpu"] / cached["cpu"], **agreement(rules, current, batched),
         "rewards": [{"rule": rule, "current": a["reward"], "batched": b["reward"]} for rule, a, b in rewards],
+        "jax_rules": len(jax_rules), "current_jax_cpu": current_jax["cpu"],
+        "on_jax": agreement(jax_rules, current_jax, batched_jax),
+        "rewards_on_jax": [{"rule": rule, "current": a["reward"], "batched": b["reward"]} for rule, a, b in on_jax],
     }
 
 
@@ -155,26 +162,60 @@ def report(figures):
     print(f"  a new batched process, its program in the disk cache: {figures['batched_cpu_cached']:.1f} CPU-s")
     print(f"  ratio {figures['ratio']:.1f}x with the compilation, {figures['ratio_cached']:.1f}x from the cache, "
           f"{figures['ratio_compiled']:.1f}x compiled")
-    print(f"  batched against current: {describe_agreement(figures)}")
+    print(f"  batched against current on TensorFlow: {describe_agreement(figures)}")
+    print(f"  current evaluator on JAX, {figures['jax_rules']} of the rules: {figures['current_jax_cpu']:.1f} CPU-s; "
+          f"batched against it: "
+          f"{describe_agreement(figures['on_jax'])}")
 
 
 def table(all_figures):
-    """Every task's figures as one markdown table (the results page's)."""
+    """Every task's figures as two markdown tables (the results page's): throughput, then agreement."""
     lines = ["| task | rules | current (TF) | batched, with compilation | batched, program from the disk cache | "
-             "batched, compiled | ratio with compilation / from the cache / compiled | max \\|Δ reward\\|, no "
-             "random operands | within 1e-3 | Spearman, all | same status |",
-             "| --- | ---: | --- | --- | --- | --- | --- | --- | --- | ---: | --- |"]
+             "batched, compiled | ratio with compilation / from the cache / compiled | ratio at a search's scale |",
+             "| --- | ---: | --- | --- | --- | --- | --- | --- |"]
     for f in all_figures:
-        worst = f" ({f['worst_rule']})" if f["max_delta"] > 1e-3 else ""
         lines.append(
             f"| {f['task']} | {f['rules']} | {f['current_cpu']:.1f} CPU-s ({f['current_rate']:.2f} /CPU-s) "
             f"| {f['batched_cpu']:.1f} CPU-s ({f['batched_rate']:.2f} /CPU-s) "
             f"| {f['batched_cpu_cached']:.1f} CPU-s ({f['rules'] / f['batched_cpu_cached']:.2f} /CPU-s) "
             f"| {f['batched_cpu_compiled']:.1f} CPU-s ({f['rules'] / f['batched_cpu_compiled']:.2f} /CPU-s) "
-            f"| {f['ratio']:.1f}x / {f['ratio_cached']:.1f}x / {f['ratio_compiled']:.1f}x | {f['max_delta']:.2g}{worst} "
-            f"| {f['within_1e-3']} of {f['exact_rules']} | {f['spearman']:.3f} "
-            f"| {f['same_status']} of {f['rules']} |")
+            f"| {f['ratio']:.1f}x / {f['ratio_cached']:.1f}x / {f['ratio_compiled']:.1f}x "
+            f"| {search_scale_ratio(f):.1f}x |")
+    lines += ["", "| task | batched against the current evaluator on | rules | max \\|Δ reward\\|, no random operands "
+                  "| within 1e-3 | Spearman, all | same status |", "| --- | --- | ---: | --- | --- | ---: | --- |"]
+    for f in all_figures:
+        for backend, count, a in (("TensorFlow", f["rules"], f), ("JAX", f["jax_rules"], f["on_jax"])):
+            worst = f" ({a['worst_rule']})" if a["max_delta"] > 1e-3 else ""
+            lines.append(f"| {f['task']} | {backend} | {count} | {a['max_delta']:.2g}{worst} | {a['within_1e-3']} of "
+                         f"{a['exact_rules']} | {a['spearman']:.3f} | {a['same_status']} of {count} |")
     return "\n".join(lines)
+
+
+def search_budget():
+    """The bare search's candidates."""
+    from keras_nos.search.config import BudgetConfig
+
+    return BudgetConfig().candidates
+
+
+def search_scale_ratio(f, budget=None):
+    """The ratio over a search of ``budget`` candidates that compiles once: each candidate costs what it costs
+    compiled, plus its share of the one cold compilation (the cold run less the compiled one)."""
+    budget = budget or search_budget()
+    compiled = f["batched_cpu_compiled"] / f["rules"]
+    compilation = max(f["batched_cpu"] - f["batched_cpu_compiled"], 0.0) / budget
+    return f["current_cpu"] / f["rules"] / (compiled + compilation)
+
+
+def final_line(f):
+    """The issue's line: the ratio at a search's scale and the agreement over every rule with the current
+    evaluator as a search runs it (TensorFlow); then the other ratios and the agreement on JAX."""
+    jax = f["on_jax"]
+    return (f"{f['task']}: {search_scale_ratio(f):.1f} x candidates per CPU-second, max |delta| {f['max_delta']:.1e}, "
+            f"spearman {f['spearman']:.3f} (a search of {search_budget()} candidates that compiles once, against the "
+            f"current evaluator on TensorFlow; {f['ratio']:.1f} x for {f['rules']} rules with a cold compilation, "
+            f"{f['ratio_cached']:.1f} x from the disk cache, {f['ratio_compiled']:.1f} x compiled; on JAX, "
+            f"{f['jax_rules']} rules: max |delta| {jax['max_delta']:.1e}, spearman {jax['spearman']:.3f})")
 
 
 def tasks_to_run(args):
@@ -191,11 +232,15 @@ def main(argv=None):
                                         f"when CIFAR-10 is found (--data or KERAS_NOS_CIFAR10)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the rule sample and the evaluations")
     parser.add_argument("--epochs", type=int, default=None, help="override the tasks' epochs")
+    parser.add_argument("--jax-rules", type=int, default=16,
+                        help="compare with the current evaluator on JAX on this many of the rules, evenly spaced")
     parser.add_argument("--data", help="where CIFAR-10 is")
     parser.add_argument("--json", help="write every figure and reward here")
     parser.add_argument("--doc", nargs="?", const=PAGE, default=None, type=Path, metavar="PATH",
                         help=f"write the table, the final lines, the command and the machine into PATH's "
                              f"evaluator-throughput block (default PATH: {PAGE.relative_to(results_page.ROOT)})")
+    parser.add_argument("--from-json", type=Path, nargs="+", metavar="JSON",
+                        help="print (and with --doc write) the figures of earlier runs' --json, task after task")
     parser.add_argument("--worker", choices=("current", "batched"), help=argparse.SUPPRESS)
     for hidden in ("--task", "--rules-file", "--start", "--out"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -203,33 +248,49 @@ def main(argv=None):
     if args.worker:
         return run_worker(args)
     machine = results_page.machine_line(("keras", "tensorflow", "jax"))  # the load average before the run
+    if args.from_json:
+        all_figures = [figures for path in args.from_json for figures in json.loads(path.read_text())]
+        return publish(all_figures, args, argv, machine)
     with quiet_native_stderr():  # the hurdles import TensorFlow, whose C++ start-up lines would bury the output
         rules = choose_rules(args.rules, args.seed)
     all_figures = []
     with tempfile.TemporaryDirectory() as folder:
         rules_file = Path(folder) / "rules.json"
         rules_file.write_text(json.dumps(rules))
+        jax_rules = rules[::-(-len(rules) // args.jax_rules)] if args.jax_rules else []
+        jax_rules_file = Path(folder) / "jax-rules.json"
+        jax_rules_file.write_text(json.dumps(jax_rules))
         for task in tasks_to_run(args):
             start = Path(folder) / f"{task}-start.npz"
             current = evaluate_in_child("current", task, rules_file, start, args, folder)
             cache = Path(folder) / f"{task}-programs"  # empty: the first batched process compiles
             batched = evaluate_in_child("batched", task, rules_file, start, args, folder, cache)
             cached = evaluate_in_child("batched", task, rules_file, start, args, folder, cache)
-            all_figures.append(compare(task, rules, current, batched, cached))
+            # the same comparison on JAX, where both draw the same initial weights and random operands; the
+            # current evaluator compiles each rule there (about 20 s a rule), so it takes every k-th rule
+            start_jax = Path(folder) / f"{task}-start-jax.npz"
+            current_jax = evaluate_in_child("current", task, jax_rules_file, start_jax, args, folder, backend="jax")
+            batched_jax = evaluate_in_child("batched", task, jax_rules_file, start_jax, args, folder, cache,
+                                            tag="jax-start")
+            all_figures.append(compare(task, rules, current, batched, cached, jax_rules, current_jax, batched_jax))
             report(all_figures[-1])
     if args.json:
         Path(args.json).write_text(json.dumps(all_figures, indent=1))
-    final = [f"{figures['task']}: {figures['ratio']:.1f} x candidates per CPU-second, max |delta| "
-             f"{figures['max_delta']:.1e}, spearman {figures['spearman']:.3f}" for figures in all_figures]
+    return publish(all_figures, args, argv, machine)
+
+
+def publish(all_figures, args, argv, machine):
+    """Print the tables and the final lines; with ``--doc``, write them into the results page's block."""
+    final = [final_line(figures) for figures in all_figures]
     print()
     print(table(all_figures))
     print()
     if args.doc:
         command = results_page.command_line("benchmarks/evaluator_throughput.py",
                                             sys.argv[1:] if argv is None else argv)
-        rules_line = (f"{len(rules)} rules (the named rules, up to half, then random rules of the `paper` space "
-                      f"that pass the hurdles, seed {args.seed}); the final lines (the ratio there includes the "
-                      "compilation):")
+        counts = "/".join(sorted({str(f["rules"]) for f in all_figures}))
+        rules_line = (f"{counts} rules (the named rules, up to half, then random rules of the `paper` space "
+                      f"that pass the hurdles, seed {args.seed}); the final lines:")
         text = "\n".join([table(all_figures), "", rules_line, "", *(f"    {line}" for line in final)])
         results_page.write_block(args.doc, "evaluator-throughput", results_page.results_block(command, machine, text),
                                  "benchmarks/evaluator_throughput.py", title="The batched evaluator against the current one")
