@@ -272,7 +272,8 @@ def main(argv=None):
             current_jax = evaluate_in_child("current", task, jax_rules_file, start_jax, args, folder, backend="jax")
             batched_jax = evaluate_in_child("batched", task, jax_rules_file, start_jax, args, folder, cache,
                                             tag="jax-start")
-            all_figures.append(compare(task, rules, current, batched, cached, jax_rules, current_jax, batched_jax))
+            all_figures.append(dict(compare(task, rules, current, batched, cached, jax_rules, current_jax, batched_jax),
+                                    machine=machine))
             report(all_figures[-1])
     if args.json:
         Path(args.json).write_text(json.dumps(all_figures, indent=1))
@@ -280,7 +281,9 @@ def main(argv=None):
 
 
 def publish(all_figures, args, argv, machine):
-    """Print the tables and the final lines; with ``--doc``, write them into the results page's block."""
+    """Print the tables and the final lines; with ``--doc``, write them into the results page's block, with the
+    machine line of the run that made the figures."""
+    machine = all_figures[0].get("machine", machine)
     final = [final_line(figures) for figures in all_figures]
     print()
     print(table(all_figures))
