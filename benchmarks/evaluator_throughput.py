@@ -95,11 +95,11 @@ def run_worker(args):
     return 0
 
 
-def evaluate_in_child(kind, task, rules_file, start, args, folder, cache=None, backend=None, tag=""):
+def evaluate_in_child(kind, task, rules_file, start, args, folder, cache=None, backend=None):
     """The worker's output for evaluator ``kind`` ('current' on ``backend``, TensorFlow unless given; 'batched'
     on JAX); a batched one keeps its compiled program in JAX's compilation cache in ``cache``."""
     backend = backend or ("tensorflow" if kind == "current" else "jax")
-    out = Path(folder) / f"{task}-{kind}-{backend}{tag}-{len(list(Path(folder).glob('*.json')))}.json"
+    out = Path(folder) / f"{task}-{kind}-{backend}.json"  # read at once, so the next child may overwrite it
     command = [sys.executable, __file__, "--worker", kind, "--task", task, "--rules-file", str(rules_file),
                "--start", str(start), "--out", str(out), "--seed", str(args.seed)]
     command += ["--epochs", str(args.epochs)] if args.epochs else []
@@ -164,8 +164,7 @@ def report(figures):
           f"{figures['ratio_compiled']:.1f}x compiled")
     print(f"  batched against current on TensorFlow: {describe_agreement(figures)}")
     print(f"  current evaluator on JAX, {figures['jax_rules']} of the rules: {figures['current_jax_cpu']:.1f} CPU-s; "
-          f"batched against it: "
-          f"{describe_agreement(figures['on_jax'])}")
+          f"batched against it: {describe_agreement(figures['on_jax'])}")
 
 
 def table(all_figures):
@@ -198,10 +197,10 @@ def search_budget():
     return BudgetConfig().candidates
 
 
-def search_scale_ratio(f, budget=None):
-    """The ratio over a search of ``budget`` candidates that compiles once: each candidate costs what it costs
-    compiled, plus its share of the one cold compilation (the cold run less the compiled one)."""
-    budget = budget or search_budget()
+def search_scale_ratio(f):
+    """The ratio over a bare search's candidates, compiled once: each candidate costs what it costs compiled,
+    plus its share of the one cold compilation (the cold run less the compiled one)."""
+    budget = search_budget()
     compiled = f["batched_cpu_compiled"] / f["rules"]
     compilation = max(f["batched_cpu"] - f["batched_cpu_compiled"], 0.0) / budget
     return f["current_cpu"] / f["rules"] / (compiled + compilation)
@@ -267,11 +266,10 @@ def main(argv=None):
             batched = evaluate_in_child("batched", task, rules_file, start, args, folder, cache)
             cached = evaluate_in_child("batched", task, rules_file, start, args, folder, cache)
             # the same comparison on JAX, where both draw the same initial weights and random operands; the
-            # current evaluator compiles each rule there (about 20 s a rule), so it takes every k-th rule
+            # current evaluator compiles each rule there (about 25 CPU-s a rule), so it takes every k-th rule
             start_jax = Path(folder) / f"{task}-start-jax.npz"
             current_jax = evaluate_in_child("current", task, jax_rules_file, start_jax, args, folder, backend="jax")
-            batched_jax = evaluate_in_child("batched", task, jax_rules_file, start_jax, args, folder, cache,
-                                            tag="jax-start")
+            batched_jax = evaluate_in_child("batched", task, jax_rules_file, start_jax, args, folder, cache)
             all_figures.append(dict(compare(task, rules, current, batched, cached, jax_rules, current_jax, batched_jax),
                                     machine=machine))
             report(all_figures[-1])
