@@ -14,7 +14,7 @@ import time
 
 import pytest
 from mlflow import MlflowClient
-from test_search import TINY, _children, _search_run_id
+from test_search import TINY, _children, _search_run_id, _wait_for_children
 
 from keras_nos.cli import main as cli_main
 from keras_nos.errors import KerasNosError
@@ -32,22 +32,6 @@ TINY_FLAGS = ["--task", "synthetic", "--space", "small", "--epochs", "1", "--lr"
 def _indices(uri, run_id):
     """The index of every candidate run of search ``run_id``, sorted, repeats kept."""
     return sorted(int(run.data.tags[tags.INDEX]) for run in _children(uri, run_id))
-
-
-def _wait_for_children(uri, count, process, timeout=120, stderr=None):
-    """The run id of the only search in ``uri`` once it has ``count`` candidate runs (``process`` still running;
-    ``stderr``: the file of its stderr, shown if it stopped)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline and process.poll() is None:
-        try:
-            run_id = _search_run_id(uri)
-            if len(_children(uri, run_id)) >= count:
-                return run_id
-        except Exception:  # the store or the run does not exist yet
-            pass
-        time.sleep(0.2)
-    said = stderr.read_text()[-3000:] if stderr else ""
-    pytest.fail(f"the search did not reach {count} candidates (exit {process.poll()}) {said}")
 
 
 # --- what counts as the store being away ---------------------------------------------------------------------

@@ -23,8 +23,8 @@ TINY = dict(task="synthetic", space="small", epochs=1, learning_rates=(0.01, 0.1
 def _client(uri):
     """A client of the store at ``uri`` opened as the search opens it (under its creation lock): a test that
     polls a store while a search creates it must not run MLflow's migrations beside the search's."""
-    client = MlflowClient(tracking_uri=uri)
-    with store_creation_lock(uri):
+    with store_creation_lock(uri):  # MLflow opens the store, and builds a new one, as the client is made
+        client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
     return client
 
@@ -40,6 +40,22 @@ def _search_run_id(uri, experiment="keras-nos"):
     experiment = client.get_experiment_by_name(experiment)
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.`keras_nos.kind` = 'search'")
     return runs[0].info.run_id
+
+
+def _wait_for_children(uri, count, process, timeout=240, stderr=None):
+    """The run id of the only search in ``uri`` once it has ``count`` candidate runs (``process`` still running;
+    ``stderr``: the file of its stderr, shown if it stopped)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        try:
+            run_id = _search_run_id(uri)
+            if len(_children(uri, run_id)) >= count:
+                return run_id
+        except Exception:  # the store or the run does not exist yet
+            pass
+        time.sleep(0.2)
+    said = stderr.read_text()[-3000:] if stderr else ""
+    pytest.fail(f"the search did not reach {count} candidates (exit {process.poll()}) {said}")
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
@@ -304,23 +320,14 @@ def test_resume_after_kill_9_needs_only_the_run_id(tmp_path, evaluator, batch_si
     BUDGET = 30
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     command = [sys.executable, "-m", "keras_nos.cli", "search", "--tracking-uri", uri]
-    process = subprocess.Popen(command + ["--task", "digits-mlp", "--strategy", "random", "--budget", str(BUDGET),
-                                          "--batch-size", str(batch_size), "--epochs", "1", "--funnel-top-k", "0",
-                                          "--evaluator", evaluator],
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    run_id = None
-    while time.time() < deadline:
-        time.sleep(0.2)
-        try:
-            run_id = _search_run_id(uri)
-            if len(_children(uri, run_id)) >= batch_size + 1:  # one batch checkpointed, the next under way
-                break
-        except Exception:
-            continue
+    with open(tmp_path / "stderr", "w") as stderr:
+        process = subprocess.Popen(command + ["--task", "digits-mlp", "--strategy", "random", "--budget", str(BUDGET),
+                                              "--batch-size", str(batch_size), "--epochs", "1", "--funnel-top-k", "0",
+                                              "--evaluator", evaluator],
+                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr)
+    run_id = _wait_for_children(uri, batch_size + 1, process, stderr=tmp_path / "stderr")  # a batch kept, the next begun
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert run_id is not None
     # the kill may land while a candidate's run is being written: a run not yet terminated never finished
     finished_before = {int(r.data.tags["keras_nos.index"]): (r.info.run_id, r.data.params["rule"])
                        for r in _children(uri, run_id) if r.info.status != "RUNNING"}
