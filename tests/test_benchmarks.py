@@ -576,3 +576,17 @@ def test_warm_start_reports_each_winners_funnel_verdict_and_the_target(tmp_path,
     assert_block_written(page, "warm-start", (tmp_path / "page.md").read_text(),
                          f"| 1 | adam | `{row['rule']}` | {row['reward']:.4f} | 1.30x (95% 1.05-1.60) |")
     assert benchmark.describe(dict(fast, speedup_bounds=2, met=False)).startswith(f"winner {row['rule']}: ≥1.30x")
+
+
+def test_conv_in_scan_times_each_program_shape_against_one_copy_and_they_train_alike(tmp_path):
+    conv_in_scan = load("conv_in_scan")
+    page = tmp_path / "page.md"
+    result = conv_in_scan.main(["--copies", "2", "--steps", "3", "--batch", "8", "--size", "8", "--filters", "4",
+                                "--json", str(tmp_path / "out.json"), "--doc", str(page)])
+    rows = {row["variant"]: row for row in result["rows"]}
+    assert list(rows) == [conv_in_scan.REFERENCE, "vmap, step loop", "vmap, scan", "vmap, scan unrolled",
+                          "vmap, scan, conv as slices"]
+    assert rows[conv_in_scan.REFERENCE]["ratio"] == 1.0
+    assert all(row["cpu_per_copy_step"] > 0 and row["max_delta"] < 1e-5 for row in rows.values())
+    assert json.loads((tmp_path / "out.json").read_text())["rows"] == result["rows"]
+    assert "| vmap, scan, conv as slices |" in page.read_text()
