@@ -97,8 +97,9 @@ def variants(x_all, batch_size, steps):
     }
 
 
-def measure(copies, batch_size, size, filters, steps, seed=0):
-    """Rows of (variant, CPU-s per copy-step, ratio to the reference, max |delta| of the final weights)."""
+def measure(copies, batch_size, size, filters, steps, repeats=3, seed=0):
+    """Rows of (variant, CPU-s per copy-step: mean and standard error over ``repeats`` timed runs, its ratio
+    to the reference, max |delta| of the final weights)."""
     rng = np.random.default_rng(seed)
     x_all = jnp.asarray(rng.standard_normal((batch_size * 4, size, size, 3)), jnp.float32)
     kernels = [jnp.asarray(rng.standard_normal((copies, 3, 3, 3, filters)) * 0.2, jnp.float32),
@@ -106,23 +107,28 @@ def measure(copies, batch_size, size, filters, steps, seed=0):
     rows, reference = [], None
     for name, run in variants(x_all, batch_size, steps).items():
         jax.block_until_ready(run(kernels))  # compiled, not timed
-        started = time.process_time()
-        final = jax.block_until_ready(run(kernels))
-        per_copy_step = (time.process_time() - started) / (copies * steps)
+        times = []
+        for _ in range(repeats):
+            started = time.process_time()
+            final = jax.block_until_ready(run(kernels))
+            times.append((time.process_time() - started) / (copies * steps))
+        per_copy_step = float(np.mean(times))
         reference = reference or (per_copy_step, final)
         delta = max(float(jnp.abs(a - b).max()) for a, b in zip(final, reference[1]))
-        rows.append({"variant": name, "cpu_per_copy_step": per_copy_step, "ratio": per_copy_step / reference[0],
-                     "max_delta": delta})
+        rows.append({"variant": name, "cpu_per_copy_step": per_copy_step,
+                     "standard_error": float(np.std(times, ddof=1) / np.sqrt(repeats)) if repeats > 1 else None,
+                     "ratio": per_copy_step / reference[0], "max_delta": delta})
     return rows
 
 
 def to_markdown(result):
     s = result["settings"]
     lines = [f"{s['copies']} copies, batch {s['batch']}, {s['size']}x{s['size']}x3 images, two 3x3 convolutions of "
-             f"{s['filters']} filters, {s['steps']} SGD steps.", "",
+             f"{s['filters']} filters, {s['steps']} SGD steps; CPU time: mean ± standard error of {s['repeats']} "
+             f"timed runs after a compiling one.", "",
              "| program | CPU-ms per copy and step | vs one copy, step loop | max abs delta of the weights |",
              "|---|---|---|---|"]
-    lines += [f"| {r['variant']} | {1e3 * r['cpu_per_copy_step']:.2f} | {r['ratio']:.2f}x | {r['max_delta']:.1e} |"
+    lines += [f"| {r['variant']} | {1e3 * r['cpu_per_copy_step']:.2f} ± {1e3 * (r['standard_error'] or 0):.2f} | {r['ratio']:.2f}x | {r['max_delta']:.1e} |"
               for r in result["rows"]]
     return "\n".join(lines)
 
@@ -133,18 +139,20 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--size", type=int, default=16, help="image side (the pooled proxies: 16)")
     parser.add_argument("--filters", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each program")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--doc", type=Path, nargs="?", const=PAGE, help=f"and into this page's conv-in-scan block "
                         f"(default {PAGE.relative_to(results_page.ROOT)})")
     args = parser.parse_args(argv)
     settings = {"copies": args.copies, "batch": args.batch, "size": args.size, "filters": args.filters,
-                "steps": args.steps}
+                "steps": args.steps, "repeats": args.repeats}
     machine = results_page.machine_line(("jax", "jaxlib"))
-    rows = measure(args.copies, args.batch, args.size, args.filters, args.steps)
+    rows = measure(args.copies, args.batch, args.size, args.filters, args.steps, args.repeats)
     result = {"settings": settings, "rows": rows, "machine": machine}
     for row in rows:
-        print(f"{row['variant']}: {1e3 * row['cpu_per_copy_step']:.2f} CPU-ms per copy-step, "
+        print(f"{row['variant']}: {1e3 * row['cpu_per_copy_step']:.2f} CPU-ms per copy-step "
+              f"(s.e. {1e3 * (row['standard_error'] or 0):.2f}), "
               f"{row['ratio']:.2f}x the reference, max |delta| {row['max_delta']:.1e}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -582,11 +582,12 @@ def test_conv_in_scan_times_each_program_shape_against_one_copy_and_they_train_a
     conv_in_scan = load("conv_in_scan")
     page = tmp_path / "page.md"
     result = conv_in_scan.main(["--copies", "2", "--steps", "3", "--batch", "8", "--size", "8", "--filters", "4",
-                                "--json", str(tmp_path / "out.json"), "--doc", str(page)])
+                                "--repeats", "2", "--json", str(tmp_path / "out.json"), "--doc", str(page)])
     rows = {row["variant"]: row for row in result["rows"]}
     assert list(rows) == [conv_in_scan.REFERENCE, "vmap, step loop", "vmap, scan", "vmap, scan unrolled",
                           "vmap, scan, conv as slices"]
     assert rows[conv_in_scan.REFERENCE]["ratio"] == 1.0
-    assert all(row["cpu_per_copy_step"] > 0 and row["max_delta"] < 1e-5 for row in rows.values())
+    assert all(row["cpu_per_copy_step"] > 0 and row["standard_error"] >= 0 and row["max_delta"] < 1e-5
+               for row in rows.values())
     assert json.loads((tmp_path / "out.json").read_text())["rows"] == result["rows"]
     assert "| vmap, scan, conv as slices |" in page.read_text()

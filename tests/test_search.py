@@ -334,6 +334,7 @@ def test_resume_after_kill_9_needs_only_the_run_id(tmp_path, evaluator, batch_si
     assert 0 < len(finished_before) < BUDGET
     resumed = subprocess.run(command + ["--resume", run_id], cwd=tmp_path, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "I0000" not in resumed.stderr and "absl::InitializeLog" not in resumed.stderr  # no worker's TF chatter
     children = _children(uri, run_id)
     assert all(r.info.status != "RUNNING" for r in children)  # the half-written run, if any, is gone
     assert {r.data.tags["keras_nos.stage"] for r in children} == {"search"}  # the stored funnel_top_k=0

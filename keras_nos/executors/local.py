@@ -35,6 +35,7 @@ def _worker_main(pickled_options: bytes, threads: int, connection: multiprocessi
         with quiet_native_stderr():
             options = pickle.loads(pickled_options)
             import keras  # noqa: F401
+            import tensorflow  # noqa: F401  (keras.utils.set_random_seed imports it on any backend, later, aloud)
         init_worker(options, threads)
     except BaseException as error:  # a bad task or missing data: the driver raises it
         connection.send(("init_error", portable(error)))
