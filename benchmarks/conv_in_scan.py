@@ -86,10 +86,13 @@ def variants(x_all, batch_size, steps):
     def scanned(step, unroll=1):
         return jax.jit(jax.vmap(lambda k: lax.scan(lambda c, s: (step(c, s), None), k, starts, unroll=unroll)[0]))
 
-    one_copy = jax.jit(native)
+    def one_by_one(kernels):
+        run = step_loop(jax.jit(native))
+        finals = [run([k[copy] for k in kernels]) for copy in range(kernels[0].shape[0])]
+        return [jnp.stack(layer) for layer in zip(*finals)]  # back to (copies, ...) per layer
+
     return {
-        REFERENCE: lambda kernels: [jnp.stack(k) for k in zip(*(step_loop(one_copy)([k[c] for k in kernels])
-                                                                 for c in range(kernels[0].shape[0])))],
+        REFERENCE: one_by_one,
         "vmap, step loop": step_loop(jax.jit(jax.vmap(native, in_axes=(0, None)))),
         "vmap, scan": scanned(native),
         "vmap, scan unrolled": scanned(native, unroll=steps),

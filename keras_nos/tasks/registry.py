@@ -70,9 +70,9 @@ class Task:
     score: Any = None  # see the class docstring; None: "val_loss" with a loss, else "accuracy"
     loss: Any = None  # a Keras loss (name or object) for a user's model; None: the score's
     metrics: tuple = ()  # Keras metrics compiled with a user's model
-    # False where the batched evaluator trains slower than the rule-by-rule one without a GPU: a convolution of
-    # many copies becomes one grouped convolution, which XLA runs far below oneDNN's rate on a CPU
-    # (docs/results/evaluator-throughput.md); evaluator="auto" then picks "keras" on a machine without a GPU
+    # False where the batched evaluator trains slower than the rule-by-rule one without a GPU: on a CPU, XLA runs
+    # a convolution inside the training's scan about 7x slower, and under vmap it becomes a grouped convolution,
+    # about 7x slower again (benchmarks/conv_in_scan.py); evaluator="auto" then picks "keras" without a GPU
     batched_on_cpu: bool = True
 
     def __post_init__(self) -> None:
