@@ -10,10 +10,27 @@ step on a batch gathered from the data by index as the program does, in five sha
 - ``vmap, scan``: all copies, every step in one ``lax.scan`` (the batched evaluator's shape);
 - ``vmap, scan unrolled``: the same scan with its steps unrolled, so no loop is left in the program;
 - ``vmap, scan, conv as slices``: the scan, with each convolution written as nine shifted slices and one
-  matmul, so that ``vmap`` batches a matmul rather than making a grouped convolution.
+  matmul, so that ``vmap`` batches a matmul rather than making a grouped convolution;
 
-It prints CPU-seconds per copy and step of each, its ratio to ``one copy, step loop`` (above 1: slower) and
-the largest difference of its final weights from that reference (all five train the same copies alike).
+and three on TensorFlow's CPU kernels (oneDNN), which the rule-by-rule evaluator runs on:
+
+- ``TensorFlow, one copy, step loop``: one copy, one ``tf.function`` step per call;
+- ``TensorFlow, grouped convolution``: all copies in one step, the first convolution with the copies' kernels
+  side by side (they share its input) and the second one grouped by copy;
+- ``TensorFlow, shared kernel, copies as batch``: one kernel for all copies, their batches stacked into one.
+  It does not train the copies (no weight delta), but it is the same arithmetic in the shape these kernels
+  run fastest of those measured: about the least a batched program could spend on it here.
+
+Then ``TensorFlow, whole network, copies side by side``: the proxies' whole network for all copies in one
+step, their channels side by side (``tensorflow_whole_network``), with Adam. Last, what the current evaluator
+itself costs a copy and step on the whole network (both convolutions with batch norm, pooling and the
+softmax layer, a rule's update, tracing and validation): ``keras_nos``' ``Evaluator`` training Adam at its
+five learning rates side by side on CIFAR-10-shaped synthetic images. Half of it is what a batched program
+would have to reach for twice the current evaluator's throughput (the issue's target on the CIFAR proxy).
+
+It prints CPU-seconds per copy and step of each, its ratio to ``one copy, step loop`` (above 1: slower), the
+largest difference of its final weights from that reference (for the rows that train the same copies) and
+that target against the fastest convolutions and the whole network side by side.
 
     python benchmarks/conv_in_scan.py                      # 40 copies, batch 50, 16x16x3 images, 16 filters
     python benchmarks/conv_in_scan.py --json benchmarks/results/conv_in_scan.json --doc   # and the results page
@@ -27,6 +44,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["KERAS_BACKEND"] = "tensorflow"  # the current evaluator's backend, for its row
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -100,7 +118,145 @@ def variants(x_all, batch_size, steps):
     }
 
 
-def measure(copies, batch_size, size, filters, steps, repeats=3, seed=0):
+def tensorflow_variants(x_all, batch_size, steps, copies, learning_rate=0.01):
+    """The three TensorFlow shapes, as {name: run(kernels of all copies) -> final kernels}."""
+    import tensorflow as tf
+
+    x_all = tf.constant(np.asarray(x_all))
+    starts = [int(start) for start in (np.arange(steps) * batch_size) % (x_all.shape[0] - batch_size)]
+
+    def sgd(forward):
+        @tf.function(autograph=False)  # plain Python loops over lists: nothing for AutoGraph to convert
+        def step(kernels, x):
+            with tf.GradientTape() as tape:
+                loss = forward(kernels, x)
+            for kernel, gradient in zip(kernels, tape.gradient(loss, kernels)):
+                kernel.assign_sub(learning_rate * gradient)
+        return step
+
+    def one_copy(kernels, x):
+        hidden = tf.nn.relu(tf.nn.conv2d(x, kernels[0], 1, "SAME"))
+        return tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(hidden, kernels[1], 1, "SAME")) ** 2)
+
+    def grouped(kernels, x):  # channels copy-major: channel c * filters + f is copy c's filter f
+        return one_copy(kernels, x) * copies  # the sum of the copies' own losses
+
+    one_copy_step, grouped_step = sgd(one_copy), sgd(grouped)
+
+    def train(step, kernels, batch_of):
+        variables = [tf.Variable(k) for k in kernels]
+        for start in starts:
+            step(variables, batch_of(start))
+        return [v.numpy() for v in variables]
+
+    def one_by_one(kernels):
+        finals = [train(one_copy_step, [np.asarray(k[copy]) for k in kernels], lambda s: x_all[s:s + batch_size])
+                  for copy in range(kernels[0].shape[0])]
+        return [np.stack(layer) for layer in zip(*finals)]
+
+    def side_by_side(kernels):
+        side = [np.concatenate(list(np.asarray(k)), axis=-1) for k in kernels]  # (3, 3, in, copies * filters)
+        final = train(grouped_step, side, lambda s: x_all[s:s + batch_size])
+        return [np.stack(np.split(k, copies, axis=-1)) for k in final]
+
+    stacked = {s: tf.tile(x_all[s:s + batch_size], [copies, 1, 1, 1]) for s in set(starts)}
+
+    def shared(kernels):
+        train(one_copy_step, [np.asarray(k[0]) for k in kernels], stacked.__getitem__)
+        return None
+
+    return {"TensorFlow, one copy, step loop": one_by_one, "TensorFlow, grouped convolution": side_by_side,
+            "TensorFlow, shared kernel, copies as batch": shared}
+
+
+def tensorflow_whole_network(x_all, batch_size, steps, copies, filters, classes=10, learning_rate=1e-3):
+    """``run`` of the proxies' whole network for all copies at once, their channels side by side: one
+    convolution over the shared input, a grouped one, batch norm per channel (so per copy), pooling, and each
+    copy's softmax layer as one batched matmul; Adam on every weight. It trains other weights than the rows
+    above (no delta): what a batched TensorFlow program of the whole network might cost."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    x_all = tf.constant(np.asarray(x_all))
+    labels = tf.constant(rng.integers(0, classes, x_all.shape[0]))
+    starts = [int(start) for start in (np.arange(steps) * batch_size) % (x_all.shape[0] - batch_size)]
+    pooled = (x_all.shape[1] // 2) * (x_all.shape[2] // 2) * filters
+    width = copies * filters
+    shapes = [(3, 3, 3, width), (width,), (width,), (3, 3, filters, width), (width,), (width,),
+              (copies, pooled, classes), (copies, 1, classes)]
+    initial = [rng.normal(size=shape).astype(np.float32) * 0.1 for shape in shapes]
+
+    def batch_norm(h, gamma, beta):
+        mean, variance = tf.nn.moments(h, axes=[0, 1, 2])
+        return tf.nn.batch_normalization(h, mean, variance, beta, gamma, 1e-3)
+
+    def loss(weights, x, y):
+        k1, g1, b1, k2, g2, b2, dense, bias = weights
+        h = tf.nn.relu(batch_norm(tf.nn.conv2d(x, k1, 1, "SAME"), g1, b1))
+        h = tf.nn.relu(batch_norm(tf.nn.conv2d(h, k2, 1, "SAME"), g2, b2))
+        h = tf.nn.max_pool2d(h, 2, 2, "VALID")  # (batch, rows, cols, copies * filters)
+        rows, cols = h.shape[1], h.shape[2]
+        h = tf.reshape(tf.transpose(tf.reshape(h, (-1, rows, cols, copies, filters)), (3, 0, 1, 2, 4)),
+                       (copies, -1, pooled))  # each copy's features, flattened as Keras' Flatten does
+        logits = tf.matmul(h, dense) + bias
+        targets = tf.broadcast_to(y, (copies, tf.shape(y)[0]))
+        return tf.reduce_sum(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits), -1))
+
+    @tf.function(autograph=False)
+    def step(weights, moments, x, y, t):
+        with tf.GradientTape() as tape:
+            value = loss(weights, x, y)
+        for w, (m, v), g in zip(weights, moments, tape.gradient(value, weights)):
+            m.assign(0.9 * m + 0.1 * g)
+            v.assign(0.999 * v + 0.001 * g * g)
+            w.assign_sub(learning_rate * (m / (1 - 0.9 ** t)) / (tf.sqrt(v / (1 - 0.999 ** t)) + 1e-7))
+
+    def run(kernels):
+        weights = [tf.Variable(w) for w in initial]
+        moments = [(tf.Variable(tf.zeros_like(w)), tf.Variable(tf.zeros_like(w))) for w in initial]
+        for t, start in enumerate(starts, 1):
+            step(weights, moments, x_all[start:start + batch_size], labels[start:start + batch_size], float(t))
+        return None
+    return run
+
+
+CURRENT = "Keras on TensorFlow, whole network, the current evaluator"
+WHOLE = "TensorFlow, whole network, copies side by side"
+
+
+def current_evaluator_row(batch_size, size, filters, steps, repeats, seed=0):
+    """The row of the current ``Evaluator``: Adam at the default grid, ``steps`` steps of each learning rate on
+    synthetic ``size``x``size``x3 images of 10 classes, nothing pruned or stopped early."""
+    import functools
+
+    from keras_nos.tasks import datasets, models
+    from keras_nos.tasks.evaluator import Evaluator
+    from keras_nos.tasks.lr_search import DEFAULT_LEARNING_RATES
+    from keras_nos.tasks.registry import Task
+
+    def cifar10_shaped(data_path, seed, train=steps * batch_size, validation=2000):  # the proxy's 2,000
+        rng = np.random.default_rng(seed)
+        labels = rng.integers(0, 10, train + validation)
+        images = (rng.normal(size=(10, size, size, 3))[labels] + 2 * rng.normal(size=(len(labels), size, size, 3)))
+        images = images.astype(np.float32)
+        return datasets.Splits(images[:train], labels[:train], images[train:], labels[train:])
+
+    task = Task(name="cifar10-shaped", batch_size=batch_size, epochs=1, load_data=cifar10_shaped,
+                build_model=functools.partial(models.conv_block_net, filters=filters))
+    evaluator = Evaluator(task, seed=seed, hurdles=None, early_stop=False)
+    copy_steps = len(DEFAULT_LEARNING_RATES) * -(-len(evaluator.trainer.x_train) // batch_size)
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        result = evaluator.evaluate("adam")
+        times.append((time.process_time() - started) / copy_steps)
+        assert result.status == "ok", result
+    return {"variant": CURRENT, "cpu_per_copy_step": float(np.mean(times)),
+            "standard_error": float(np.std(times, ddof=1) / np.sqrt(repeats)) if repeats > 1 else None,
+            "max_delta": None}
+
+
+def measure(copies, batch_size, size, filters, steps, repeats=3, keras_steps=960, seed=0):
     """Rows of (variant, CPU-s per copy-step: mean and standard error over ``repeats`` timed runs, its ratio
     to the reference, max |delta| of the final weights)."""
     rng = np.random.default_rng(seed)
@@ -108,7 +264,9 @@ def measure(copies, batch_size, size, filters, steps, repeats=3, seed=0):
     kernels = [jnp.asarray(rng.standard_normal((copies, 3, 3, 3, filters)) * 0.2, jnp.float32),
                jnp.asarray(rng.standard_normal((copies, 3, 3, filters, filters)) * 0.1, jnp.float32)]
     rows, reference = [], None
-    for name, run in variants(x_all, batch_size, steps).items():
+    programs = {**variants(x_all, batch_size, steps), **tensorflow_variants(x_all, batch_size, steps, copies),
+                WHOLE: tensorflow_whole_network(x_all, batch_size, steps, copies, filters)}
+    for name, run in programs.items():
         jax.block_until_ready(run(kernels))  # compiled, not timed
         times = []
         for _ in range(repeats):
@@ -116,12 +274,19 @@ def measure(copies, batch_size, size, filters, steps, repeats=3, seed=0):
             final = jax.block_until_ready(run(kernels))
             times.append((time.process_time() - started) / (copies * steps))
         per_copy_step = float(np.mean(times))
-        reference = reference or (per_copy_step, final)
-        delta = max(float(jnp.abs(a - b).max()) for a, b in zip(final, reference[1]))
+        reference = reference or (per_copy_step, [np.asarray(k) for k in final])
+        delta = None if final is None else max(float(np.abs(np.asarray(a) - b).max())
+                                               for a, b in zip(final, reference[1]))
         rows.append({"variant": name, "cpu_per_copy_step": per_copy_step,
                      "standard_error": float(np.std(times, ddof=1) / np.sqrt(repeats)) if repeats > 1 else None,
                      "ratio": per_copy_step / reference[0], "max_delta": delta})
+    current = current_evaluator_row(batch_size, size, filters, keras_steps, repeats, seed)
+    rows.append({**current, "ratio": current["cpu_per_copy_step"] / reference[0]})
     return rows
+
+
+def _delta(row):
+    return "-" if row["max_delta"] is None else f"{row['max_delta']:.1e}"
 
 
 def to_markdown(result):
@@ -131,9 +296,23 @@ def to_markdown(result):
              f"timed runs after a compiling one.", "",
              "| program | CPU-ms per copy and step | vs one copy, step loop | max abs delta of the weights |",
              "|---|---|---|---|"]
-    lines += [f"| {r['variant']} | {1e3 * r['cpu_per_copy_step']:.2f} ± {1e3 * (r['standard_error'] or 0):.2f} | {r['ratio']:.2f}x | {r['max_delta']:.1e} |"
+    lines += [f"| {r['variant']} | {1e3 * r['cpu_per_copy_step']:.2f} ± {1e3 * (r['standard_error'] or 0):.2f} | {r['ratio']:.2f}x | {_delta(r)} |"
               for r in result["rows"]]
+    lines += ["", f"The last row: Adam at 5 learning rates, {s['keras_steps']} steps each, tracing and validation "
+                  f"included. {ceiling(result['rows'])}"]
     return "\n".join(lines)
+
+
+def ceiling(rows):
+    """What twice the current evaluator's throughput asks of a batched program, against the fastest
+    convolutions measured."""
+    current, whole = (next(r for r in rows if r["variant"] == name) for name in (CURRENT, WHOLE))
+    fastest = min((r for r in rows if r["variant"] not in (CURRENT, WHOLE)), key=lambda r: r["cpu_per_copy_step"])
+    return (f"Twice the current evaluator's throughput needs the whole network in at most "
+            f"{0.5e3 * current['cpu_per_copy_step']:.2f} CPU-ms a copy and step; the two convolutions alone take "
+            f"{1e3 * fastest['cpu_per_copy_step']:.2f} in the fastest program above ({fastest['variant']}), and "
+            f"the whole network with its copies side by side {1e3 * whole['cpu_per_copy_step']:.2f} "
+            f"({current['cpu_per_copy_step'] / whole['cpu_per_copy_step']:.2f}x the current evaluator's throughput).")
 
 
 def main(argv=None):
@@ -144,19 +323,23 @@ def main(argv=None):
     parser.add_argument("--filters", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each program")
+    parser.add_argument("--keras-steps", type=int, default=960,
+                        help="steps of each learning rate in the current evaluator's row (cifar10-pooled-b50: 960 "
+                             "an epoch)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--doc", type=Path, nargs="?", const=PAGE, help=f"and into this page's conv-in-scan block "
                         f"(default {PAGE.relative_to(results_page.ROOT)})")
     args = parser.parse_args(argv)
     settings = {"copies": args.copies, "batch": args.batch, "size": args.size, "filters": args.filters,
-                "steps": args.steps, "repeats": args.repeats}
+                "steps": args.steps, "repeats": args.repeats, "keras_steps": args.keras_steps}
     machine = results_page.machine_line(("jax", "jaxlib"))
-    rows = measure(args.copies, args.batch, args.size, args.filters, args.steps, args.repeats)
+    rows = measure(args.copies, args.batch, args.size, args.filters, args.steps, args.repeats, args.keras_steps)
     result = {"settings": settings, "rows": rows, "machine": machine}
     for row in rows:
         print(f"{row['variant']}: {1e3 * row['cpu_per_copy_step']:.2f} CPU-ms per copy-step "
               f"(s.e. {1e3 * (row['standard_error'] or 0):.2f}), "
-              f"{row['ratio']:.2f}x the reference, max |delta| {row['max_delta']:.1e}")
+              f"{row['ratio']:.2f}x the reference, max |delta| {_delta(row)}")
+    print(ceiling(rows))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     if args.doc:

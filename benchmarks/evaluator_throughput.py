@@ -13,6 +13,12 @@ process scores them with the program the first one left in JAX's compilation cac
 as a search's workers use ``~/.cache/keras_nos/jax``): what the first batch of a later search, a resumed one
 or a second worker costs.
 
+How close is close enough? Two evaluators that sum in different orders differ by about one float32 ulp a
+step, and some trainings amplify that. So the batched evaluator also trains every rule from its start with
+each initial weight one ulp up, then one ulp down: a rule whose reward moves by more than 1e-3 so is not
+determined to 1e-3 by float32 arithmetic. The agreement is then given over all rules without random
+operands, and over those that float32 arithmetic does determine.
+
     python benchmarks/evaluator_throughput.py                        # 64 rules, digits-autoencoder and digits-mlp
     python benchmarks/evaluator_throughput.py --data ~/cifar10-jpeg.tar.gz   # and cifar10-pooled-b50
     python benchmarks/evaluator_throughput.py --doc     # and into docs/results/evaluator-throughput.md's block
@@ -60,6 +66,17 @@ def choose_rules(count, seed):
     return rules
 
 
+def nudged(start, direction):
+    """``start`` with every initial trainable weight moved by one float32 ulp (``direction`` 'up' or 'down'):
+    the size of the change a different reduction order makes to a sum."""
+    import dataclasses
+
+    import numpy as np
+
+    toward = np.float32(np.inf if direction == "up" else -np.inf)
+    return dataclasses.replace(start, trainable=[np.nextafter(w.astype(np.float32), toward) for w in start.trainable])
+
+
 def run_worker(args):
     """In a child process: evaluate the rules with one evaluator; write rewards, statuses and CPU seconds."""
     rules = json.loads(Path(args.rules_file).read_text())
@@ -75,12 +92,16 @@ def run_worker(args):
         from keras_nos.tasks.batched.evaluator import BatchedEvaluator
         from keras_nos.tasks.batched.start import TrainingStart
 
+        start = TrainingStart.load(args.start)
+        if args.nudge:
+            start = nudged(start, args.nudge)
         evaluator = BatchedEvaluator(args.task, seed=args.seed, data_path=args.data, epochs=args.epochs,
-                                     start=TrainingStart.load(args.start), num_groups=SEARCH_SPACE_GROUPS)
+                                     start=start, num_groups=SEARCH_SPACE_GROUPS)
         started = time.process_time()
         results = evaluator.evaluate(rules)
         compiled = time.process_time()
-        evaluator.evaluate(rules)  # again, its program compiled: what each later batch of a search costs
+        if not args.nudge:
+            evaluator.evaluate(rules)  # again, its program compiled: what each later batch of a search costs
         again = time.process_time() - compiled
     cpu = (compiled if args.worker == "batched" else time.process_time()) - started
     if args.worker == "current":  # where the current evaluator's trainings start, for the batched one
@@ -95,13 +116,15 @@ def run_worker(args):
     return 0
 
 
-def evaluate_in_child(kind, task, rules_file, start, args, folder, cache=None, backend=None):
+def evaluate_in_child(kind, task, rules_file, start, args, folder, cache=None, backend=None, nudge=None):
     """The worker's output for evaluator ``kind`` ('current' on ``backend``, TensorFlow unless given; 'batched'
-    on JAX); a batched one keeps its compiled program in JAX's compilation cache in ``cache``."""
+    on JAX); a batched one keeps its compiled program in JAX's compilation cache in ``cache``, and with ``nudge``
+    starts from weights one ulp away (``nudged``)."""
     backend = backend or ("tensorflow" if kind == "current" else "jax")
     out = Path(folder) / f"{task}-{kind}-{backend}.json"  # read at once, so the next child may overwrite it
     command = [sys.executable, __file__, "--worker", kind, "--task", task, "--rules-file", str(rules_file),
                "--start", str(start), "--out", str(out), "--seed", str(args.seed)]
+    command += ["--nudge", nudge] if nudge else []
     command += ["--epochs", str(args.epochs)] if args.epochs else []
     command += ["--data", args.data] if args.data else []
     env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
@@ -112,43 +135,83 @@ def evaluate_in_child(kind, task, rules_file, start, args, folder, cache=None, b
     return json.loads(out.read_text())
 
 
-def agreement(rules, first, second):
-    """How two runs' rewards agree: the |delta| of each rule without random operands, the Spearman over all."""
+def one_ulp_away(task, rules_file, start, args, folder, cache):
+    """The batched evaluator's runs from ``start`` with every initial weight one ulp up, then one ulp down."""
+    return [evaluate_in_child("batched", task, rules_file, start, args, folder, cache, nudge=nudge)
+            for nudge in ("up", "down")]
+
+
+def exact_deltas(rules, first, second):
+    """{rule: |delta reward| between two runs} of the rules without random operands."""
+    return {rule: abs(a["reward"] - b["reward"]) for rule, a, b in zip(rules, first["results"], second["results"])
+            if not any(marker in rule for marker in RANDOM_MARKERS)}
+
+
+def agreement(rules, first, second, stable):
+    """How two runs' rewards agree: the |delta| of each rule without random operands, the largest among the
+    ``stable`` ones (those a start one ulp away moves by at most 1e-3), and the Spearman over all."""
     from scipy.stats import spearmanr
 
     old, new = ([r["reward"] for r in run["results"]] for run in (first, second))
-    exact = [i for i, rule in enumerate(rules) if not any(marker in rule for marker in RANDOM_MARKERS)]
-    deltas = {rules[i]: abs(old[i] - new[i]) for i in exact}
-    return {"max_delta": max(deltas.values(), default=0.0), "worst_rule": max(deltas, key=deltas.get, default=None),
-            "within_1e-3": sum(delta <= 1e-3 for delta in deltas.values()), "exact_rules": len(exact),
+    deltas = exact_deltas(rules, first, second)
+    on_stable = [delta for rule, delta in deltas.items() if rule in stable]
+    return {"stable_rules": len(on_stable), "max_delta_stable": max(on_stable, default=0.0),
+            "max_delta": max(deltas.values(), default=0.0), "worst_rule": max(deltas, key=deltas.get, default=None),
+            "within_1e-3": sum(delta <= 1e-3 for delta in deltas.values()), "exact_rules": len(deltas),
             "spearman": float(spearmanr(old, new)[0]),
             "same_status": sum(a["status"] == b["status"] for a, b in zip(first["results"], second["results"]))}
 
 
-def compare(task, rules, current, batched, cached, jax_rules, current_jax, batched_jax):
+def float32_sensitivity(rules, batched, nudged_runs):
+    """{rule: the largest |delta reward| when its initial weights move by one ulp} of the rules without random
+    operands: a rule that moves by more than 1e-3 so is not determined to 1e-3 by float32 arithmetic, and two
+    evaluators that sum in different orders cannot be expected to agree on it that closely."""
+    moved = [exact_deltas(rules, batched, run) for run in nudged_runs]
+    return {rule: max(m[rule] for m in moved) for rule in moved[0]}
+
+
+def compare(task, rules, current, batched, cached, nudged, on_jax=None):
     """The figures of one task: throughputs, their ratio, and how the batched evaluator's rewards agree with
-    the current evaluator's, on TensorFlow and, for ``jax_rules``, on JAX (``current_jax``, and ``batched_jax``
-    started as it starts: the same arithmetic and random draws); ``cached`` is the batched evaluator's run with its
-    program in the disk cache."""
-    rewards = zip(rules, current["results"], batched["results"])
-    on_jax = zip(jax_rules, current_jax["results"], batched_jax["results"])
-    return {
+    the current evaluator's on TensorFlow; ``cached`` is the batched evaluator's run with its program in the
+    disk cache, ``nudged`` its runs from a start one ulp away. ``on_jax`` = (rules, current, batched, nudged):
+    the same comparison on JAX, where both evaluators draw the same initial weights and random operands."""
+    moved = float32_sensitivity(rules, batched, nudged)
+    stable = {rule for rule, delta in moved.items() if delta <= 1e-3}
+    figures = {
         "task": task, "rules": len(rules), "current_cpu": current["cpu"], "batched_cpu": batched["cpu"],
         "current_rate": len(rules) / current["cpu"], "batched_rate": len(rules) / batched["cpu"],
         "ratio": current["cpu"] / batched["cpu"], "batched_cpu_compiled": batched["cpu_compiled"],
         "ratio_compiled": current["cpu"] / batched["cpu_compiled"], "batched_cpu_cached": cached["cpu"],
-        "ratio_cached": current["cpu"] / cached["cpu"], **agreement(rules, current, batched),
-        "rewards": [{"rule": rule, "current": a["reward"], "batched": b["reward"]} for rule, a, b in rewards],
-        "jax_rules": len(jax_rules), "current_jax_cpu": current_jax["cpu"],
-        "on_jax": agreement(jax_rules, current_jax, batched_jax),
-        "rewards_on_jax": [{"rule": rule, "current": a["reward"], "batched": b["reward"]} for rule, a, b in on_jax],
+        "ratio_cached": current["cpu"] / cached["cpu"], **agreement(rules, current, batched, stable),
+        "one_ulp_moves": moved, "sensitive_rules": sorted(set(moved) - stable),
+        "rewards": [{"rule": rule, "current": a["reward"], "batched": b["reward"]}
+                    for rule, a, b in zip(rules, current["results"], batched["results"])],
+        "jax_rules": 0,
     }
+    if on_jax:
+        jax_rules, current_jax, batched_jax, nudged_jax = on_jax
+        moved_jax = float32_sensitivity(jax_rules, batched_jax, nudged_jax)
+        stable_jax = {rule for rule, delta in moved_jax.items() if delta <= 1e-3}
+        figures.update({
+            "jax_rules": len(jax_rules), "current_jax_cpu": current_jax["cpu"],
+            "on_jax": {**agreement(jax_rules, current_jax, batched_jax, stable_jax), "one_ulp_moves": moved_jax,
+                       "sensitive_rules": sorted(set(moved_jax) - stable_jax)},
+            "rewards_on_jax": [{"rule": rule, "current": a["reward"], "batched": b["reward"]}
+                               for rule, a, b in zip(jax_rules, current_jax["results"], batched_jax["results"])],
+        })
+    return figures
 
 
 def describe_agreement(agreement):
     return (f"largest |delta reward| without random operands {agreement['max_delta']:.2e} ({agreement['worst_rule']}), "
-            f"{agreement['within_1e-3']} of {agreement['exact_rules']} within 1e-3; Spearman over all "
-            f"{agreement['spearman']:.4f}; same status for {agreement['same_status']}")
+            f"{agreement['within_1e-3']} of {agreement['exact_rules']} within 1e-3; {stable_phrase(agreement)}; "
+            f"Spearman over all {agreement['spearman']:.4f}; same status for {agreement['same_status']}")
+
+
+def stable_phrase(agreement):
+    """The agreement on the rules that float32 arithmetic determines to 1e-3 (a one-ulp start moves them less)."""
+    return (f"max |delta| {agreement['max_delta_stable']:.1e} on the {agreement['stable_rules']} of "
+            f"{agreement['exact_rules']} that a start one ulp away moves by at most 1e-3")
 
 
 def report(figures):
@@ -163,8 +226,11 @@ def report(figures):
     print(f"  ratio {figures['ratio']:.1f}x with the compilation, {figures['ratio_cached']:.1f}x from the cache, "
           f"{figures['ratio_compiled']:.1f}x compiled")
     print(f"  batched against current on TensorFlow: {describe_agreement(figures)}")
-    print(f"  current evaluator on JAX, {figures['jax_rules']} of the rules: {figures['current_jax_cpu']:.1f} CPU-s; "
-          f"batched against it: {describe_agreement(figures['on_jax'])}")
+    print(f"  rules without random operands that a start one ulp away moves by more than 1e-3: "
+          f"{', '.join(figures['sensitive_rules']) or 'none'}")
+    if figures["jax_rules"]:
+        print(f"  current evaluator on JAX, {figures['jax_rules']} of the rules: {figures['current_jax_cpu']:.1f} "
+              f"CPU-s; batched against it: {describe_agreement(figures['on_jax'])}")
 
 
 def table(all_figures):
@@ -181,11 +247,14 @@ def table(all_figures):
             f"| {f['ratio']:.1f}x / {f['ratio_cached']:.1f}x / {f['ratio_compiled']:.1f}x "
             f"| {search_scale_ratio(f):.1f}x |")
     lines += ["", "| task | batched against the current evaluator on | rules | max \\|Δ reward\\|, no random operands "
-                  "| within 1e-3 | Spearman, all | same status |", "| --- | --- | ---: | --- | --- | ---: | --- |"]
+                  "| within 1e-3 | max \\|Δ\\| where a start one ulp away moves the reward ≤ 1e-3 "
+                  "| Spearman, all | same status |", "| --- | --- | ---: | --- | --- | --- | ---: | --- |"]
     for f in all_figures:
-        for backend, count, a in (("TensorFlow", f["rules"], f), ("JAX", f["jax_rules"], f["on_jax"])):
+        compared = [("TensorFlow", f["rules"], f)] + ([("JAX", f["jax_rules"], f["on_jax"])] if f["jax_rules"] else [])
+        for backend, count, a in compared:
             worst = f" ({a['worst_rule']})" if a["max_delta"] > 1e-3 else ""
             lines.append(f"| {f['task']} | {backend} | {count} | {a['max_delta']:.2g}{worst} | {a['within_1e-3']} of "
+                         f"{a['exact_rules']} | {a['max_delta_stable']:.2g} on {a['stable_rules']} of "
                          f"{a['exact_rules']} | {a['spearman']:.3f} | {a['same_status']} of {count} |")
     return "\n".join(lines)
 
@@ -209,12 +278,14 @@ def search_scale_ratio(f):
 def final_line(f):
     """The issue's line: the ratio at a search's scale and the agreement over every rule with the current
     evaluator as a search runs it (TensorFlow); then the other ratios and the agreement on JAX."""
-    jax = f["on_jax"]
+    jax = f.get("on_jax")
+    on_jax = (f"; on JAX, {f['jax_rules']} rules: max |delta| {jax['max_delta']:.1e}, {stable_phrase(jax)}, "
+              f"spearman {jax['spearman']:.3f}") if jax else ""
     return (f"{f['task']}: {search_scale_ratio(f):.1f} x candidates per CPU-second, max |delta| {f['max_delta']:.1e}, "
             f"spearman {f['spearman']:.3f} (a search of {search_budget()} candidates that compiles once, against the "
             f"current evaluator on TensorFlow; {f['ratio']:.1f} x for {f['rules']} rules with a cold compilation, "
-            f"{f['ratio_cached']:.1f} x from the disk cache, {f['ratio_compiled']:.1f} x compiled; on JAX, "
-            f"{f['jax_rules']} rules: max |delta| {jax['max_delta']:.1e}, spearman {jax['spearman']:.3f})")
+            f"{f['ratio_cached']:.1f} x from the disk cache, {f['ratio_compiled']:.1f} x compiled; "
+            f"{stable_phrase(f)}{on_jax})")
 
 
 def tasks_to_run(args):
@@ -241,6 +312,7 @@ def main(argv=None):
     parser.add_argument("--from-json", type=Path, nargs="+", metavar="JSON",
                         help="print (and with --doc write) the figures of earlier runs' --json, task after task")
     parser.add_argument("--worker", choices=("current", "batched"), help=argparse.SUPPRESS)
+    parser.add_argument("--nudge", choices=("up", "down"), help=argparse.SUPPRESS)
     for hidden in ("--task", "--rules-file", "--start", "--out"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -265,13 +337,17 @@ def main(argv=None):
             cache = Path(folder) / f"{task}-programs"  # empty: the first batched process compiles
             batched = evaluate_in_child("batched", task, rules_file, start, args, folder, cache)
             cached = evaluate_in_child("batched", task, rules_file, start, args, folder, cache)
-            # the same comparison on JAX, where both draw the same initial weights and random operands; the
-            # current evaluator compiles each rule there (about 25 CPU-s a rule), so it takes every k-th rule
-            start_jax = Path(folder) / f"{task}-start-jax.npz"
-            current_jax = evaluate_in_child("current", task, jax_rules_file, start_jax, args, folder, backend="jax")
-            batched_jax = evaluate_in_child("batched", task, jax_rules_file, start_jax, args, folder, cache)
-            all_figures.append(dict(compare(task, rules, current, batched, cached, jax_rules, current_jax, batched_jax),
-                                    machine=machine))
+            nudged = one_ulp_away(task, rules_file, start, args, folder, cache)
+            on_jax = None
+            if jax_rules:
+                # the same comparison on JAX, where both draw the same initial weights and random operands; the
+                # current evaluator compiles each rule there (about 25 CPU-s a rule), so it takes every k-th rule
+                start_jax = Path(folder) / f"{task}-start-jax.npz"
+                current_jax = evaluate_in_child("current", task, jax_rules_file, start_jax, args, folder, backend="jax")
+                batched_jax = evaluate_in_child("batched", task, jax_rules_file, start_jax, args, folder, cache)
+                on_jax = (jax_rules, current_jax, batched_jax,
+                          one_ulp_away(task, jax_rules_file, start_jax, args, folder, cache))
+            all_figures.append(dict(compare(task, rules, current, batched, cached, nudged, on_jax), machine=machine))
             report(all_figures[-1])
     if args.json:
         Path(args.json).write_text(json.dumps(all_figures, indent=1))
