@@ -343,7 +343,8 @@ def main(argv=None):
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     if args.doc:
-        command = results_page.command_line("benchmarks/conv_in_scan.py", sys.argv[1:] if argv is None else argv)
+        command = results_page.command_line("benchmarks/conv_in_scan.py", sys.argv[1:] if argv is None else argv,
+                                            environment=())  # it sets KERAS_BACKEND itself
         results_page.write_block(args.doc, "conv-in-scan", results_page.results_block(command, machine,
                                                                                         to_markdown(result)),
                                  "benchmarks/conv_in_scan.py")
