@@ -215,7 +215,8 @@ def tensorflow_whole_network(x_all, batch_size, steps, copies, filters, classes=
         weights = [tf.Variable(w) for w in initial]
         moments = [(tf.Variable(tf.zeros_like(w)), tf.Variable(tf.zeros_like(w))) for w in initial]
         for t, start in enumerate(starts, 1):
-            step(weights, moments, x_all[start:start + batch_size], labels[start:start + batch_size], float(t))
+            step(weights, moments, x_all[start:start + batch_size], labels[start:start + batch_size],
+                 tf.constant(float(t)))  # a tensor: a new Python number would trace the step again
         return None
     return run
 
