@@ -6,7 +6,8 @@ its own child process so that each one's CPU time is its own: the current ``Eval
 (Keras on TensorFlow), then the ``BatchedEvaluator`` (Keras on JAX), started from the TensorFlow evaluator's
 own initial weights and batch order (``keras_nos.tasks.batched.start``). Rules without random operands must
 then score the same up to float32 rounding, which TensorFlow's and XLA's kernels do differently; ``noise``
-and ``drop`` draw other numbers on the two backends, so those rules are compared by rank only. The CPU time
+and ``drop`` draw the same numbers on both backends (``keras_nos.optimizers.random_draws``), but the issue
+asks |delta| of the rules without them, so those rules count in the Spearman only. The CPU time
 counts the evaluations, compilation included, not the start-up; the batched evaluator then scores the rules
 once more with its program compiled, as every batch of a search after the first would. Last, a new batched
 process scores them with the program the first one left in JAX's compilation cache (a fresh folder each run,

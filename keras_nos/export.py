@@ -26,7 +26,7 @@ from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.pretty import to_latex, to_unicode
 from keras_nos.dsl.rule import Const, Node, Operand, Rule, Unary, apply_unary
 from keras_nos.errors import KerasNosError
-from keras_nos.optimizers import keras_internals, random_draws
+from keras_nos.optimizers import random_draws
 from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.named import CONSTRUCTOR_DEFAULTS, PACKAGE, check_class_name, snake_case
 from keras_nos.source_ops import SOURCE_OPS, Source, literal
@@ -94,11 +94,11 @@ def _average_lines(slot):
 def _draw_line(name):
     """The random operand's draw, keyed by (seed, step, variable) as in ``RuleOptimizer._random_draw``."""
     stream = literal(semantics.random_stream(name, Source("index")))
-    keywords = f"dtype=variable.dtype, seed=step_seed(self.seed, self.iterations, {stream})"
+    keys = f"tuple(variable.shape), self.seed, self.iterations, {stream}"
     draw = semantics.random_draw(
         name,
-        lambda stddev: f"keras.random.normal(ops.shape(variable), stddev={literal(stddev)}, {keywords})",
-        lambda: f"keras.random.uniform(ops.shape(variable), {keywords})",
+        lambda stddev: f"normal_draw({keys}, stddev={literal(stddev)}, dtype=variable.dtype)",
+        lambda: f"uniform_draw({keys}, dtype=variable.dtype)",
     )
     return f"{name} = {draw}"
 
@@ -151,10 +151,9 @@ def _helpers_source(randomness):
     sources = [inspect.getsource(dense_gradient)]
     if randomness:
         sources += [
-            inspect.getsource(keras_internals.seed_dtype_by_backend),
-            "random_seed_dtype = seed_dtype_by_backend  # keras_nos asks Keras' private helper; this module can't\n",
-            inspect.getsource(random_draws._FixedSeed),
-            inspect.getsource(random_draws.step_seed),
+            inspect.getsource(random_draws._mix32),
+            inspect.getsource(random_draws.uniform_draw),
+            inspect.getsource(random_draws.normal_draw),
         ]
     return "\n\n".join(source.rstrip() + "\n" for source in sources)
 

@@ -141,7 +141,7 @@ def test_export_writes_a_keras_only_module(fake_search, capsys, tmp_path):
     assert "exp(sign(g)*sign(m))*g" in source and run_id in source and "synthetic" in source
     assert "learning_rate=0.1," in source and "reward 0.9500" in source
     assert 'self._m = self.add_optimizer_variables(var_list, "m")' in source
-    assert "self._v" not in source and "_step_seed" not in source  # only the slots and helpers the rule uses
+    assert "self._v" not in source and "uniform_draw" not in source  # only the slots and helpers the rule uses
 
 
 def test_export_default_name_and_file(fake_search, capsys, tmp_path, monkeypatch):

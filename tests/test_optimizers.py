@@ -223,6 +223,43 @@ def test_sign_optimizers_have_one_slot():
         assert len(_slot_variables(optimizer)) == per_variable * len(variables)
 
 
+def _mix32_in_numpy(x):
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x7FEB352D)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(0x846CA68B)
+    return x ^ (x >> np.uint32(16))
+
+
+def _uniform_in_numpy(size, seed, step, stream, count_from=0):
+    """keras_nos' uniform draws, computed in NumPy: what every backend must give."""
+    key = np.array([(seed * 1000003 + stream) % (2**31 - 1)], np.uint32)
+    key = _mix32_in_numpy(_mix32_in_numpy(key) ^ np.uint32(step))
+    counter = np.arange(count_from, count_from + size, dtype=np.uint32)
+    bits = _mix32_in_numpy(_mix32_in_numpy(counter ^ key) + key)
+    return (bits >> np.uint32(8)).astype(np.float32) / np.float32(16777216.0)
+
+
+def test_noise_and_drop_draw_the_same_numbers_on_every_backend():
+    """The draws are a hash in keras.ops, not the backend's generator: this test runs on TensorFlow and on JAX
+    (test_jax_backend), and both must give NumPy's numbers."""
+    from keras_nos.dsl.semantics import random_stream
+    from keras_nos.optimizers.random_draws import normal_draw, uniform_draw
+
+    uniform = ops.convert_to_numpy(uniform_draw((40, 50), 3, 7, stream=5))
+    np.testing.assert_array_equal(uniform.ravel(), _uniform_in_numpy(2000, 3, 7, 5))
+    assert 0 <= uniform.min() and uniform.max() < 1 and abs(uniform.mean() - 0.5) < 0.02
+    assert not np.array_equal(uniform, ops.convert_to_numpy(uniform_draw((40, 50), 3, 8, stream=5)))  # the step
+    assert not np.array_equal(uniform, ops.convert_to_numpy(uniform_draw((40, 50), 3, 7, stream=6)))  # the stream
+    # noise: with g = 0 the weights move by -lr * noise, Box-Muller of two uniform draws
+    variable = keras.Variable(np.zeros((200, 50), "float32"))
+    RuleOptimizer("noise", learning_rate=1.0, seed=3).apply_gradients([(ops.zeros((200, 50)), variable)])
+    first, second = (_uniform_in_numpy(10000, 3, 0, random_stream("noise", 0), count_from) for count_from in (0, 10000))
+    expected = 0.1 * np.sqrt(-2 * np.log(1 - first)) * np.cos(2 * np.pi * second)
+    np.testing.assert_allclose(-ops.convert_to_numpy(variable).ravel(), expected, atol=2e-6)
+    assert ops.convert_to_numpy(normal_draw((), 3, 0)).shape == ()
+
+
 def test_rule_optimizer_noise_and_drop_are_seeded():
     def weights(text, seed):
         return _run(RuleOptimizer(text, learning_rate=0.1, seed=seed), _gradients(steps=5))

@@ -1,7 +1,6 @@
-"""The two private Keras names keras_nos uses, in one place, with fallbacks when a Keras release moves them.
+"""The private Keras name keras_nos uses, in one place, with a fallback when a Keras release moves it.
 
-``random_seed_dtype`` is the dtype a backend's stateless random ops want for a seed
-pair; ``base_optimizer_keyword_args`` is the text Keras' own optimizers put in their
+``base_optimizer_keyword_args`` is the text Keras' own optimizers put in their
 docstrings for the keyword arguments every optimizer takes.
 """
 
@@ -16,16 +15,6 @@ import keras
 LearningRate = Union[float, keras.optimizers.schedules.LearningRateSchedule, Callable[[], float]]
 
 
-def seed_dtype_by_backend() -> str:
-    """The seed dtype from the backend's name, public API only: exported modules use it, and it is the fallback here."""
-    return {"tensorflow": "int64", "torch": "int32", "openvino": "int32"}.get(keras.backend.backend(), "uint32")
-
-
-try:
-    from keras.src.backend import random_seed_dtype
-except ImportError:  # pragma: no cover - only on a Keras release that moved it
-    random_seed_dtype = seed_dtype_by_backend
-
 try:
     from keras.src.optimizers.optimizer import base_optimizer_keyword_args
 except ImportError:  # pragma: no cover - only on a Keras release that moved it
@@ -33,4 +22,4 @@ except ImportError:  # pragma: no cover - only on a Keras release that moved it
             `clipnorm`, `clipvalue`, `global_clipnorm`, `use_ema`, `ema_momentum`,
             `ema_overwrite_frequency`, `loss_scale_factor`, `gradient_accumulation_steps`)."""
 
-__all__ = ["LearningRate", "base_optimizer_keyword_args", "random_seed_dtype", "seed_dtype_by_backend"]
+__all__ = ["LearningRate", "base_optimizer_keyword_args"]

@@ -1,34 +1,47 @@
-"""Stateless random draws keyed by (seed, step), for noise inside an optimizer step.
+"""Random draws for noise inside an optimizer step: the same numbers on every Keras backend, with no state.
 
-Keras' ``SeedGenerator`` keeps its state in a variable that a JAX train step does
-not thread through the optimizer, so its draws would repeat. A seed made from the
-step counter needs no state: draws differ every step, are reproducible, and
-resume exactly after ``load_model`` because the step count is saved.
+Each element's draw is a counter-based hash of (seed, stream, step, element index) in ``keras.ops``
+integer arithmetic, not a backend's own generator (TensorFlow's Philox and JAX's threefry give other
+numbers for one seed). So ``RuleOptimizer`` on TensorFlow, the same rule on JAX and the batched
+evaluator's interpreter draw alike, and a rule with ``noise`` or ``drop`` scores the same under either
+evaluator. Keyed by the step counter, draws differ every step, are reproducible, and resume exactly
+after ``load_model`` because the step count is saved; no variable is threaded through a train step.
 """
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from keras_nos.optimizers.keras_internals import random_seed_dtype
+# These functions have no annotations: keras-nos export copies them into modules that import only keras.
 
 
-# _FixedSeed and step_seed have no annotations: keras-nos export copies them into modules that import only keras.
+def _mix32(x):
+    """A 32-bit integer hash (Wellons' lowbias32): every bit of the result depends on every bit of ``x``."""
+    x = ops.bitwise_xor(x, ops.right_shift(x, 16))
+    x = ops.multiply(x, ops.convert_to_tensor(0x7FEB352D, "uint32"))
+    x = ops.bitwise_xor(x, ops.right_shift(x, 15))
+    x = ops.multiply(x, ops.convert_to_tensor(0x846CA68B, "uint32"))
+    return ops.bitwise_xor(x, ops.right_shift(x, 16))
 
 
-class _FixedSeed(keras.random.SeedGenerator):
-    """A seed source whose next seed is a given tensor; it holds no variable."""
-
-    def __init__(self, seed_tensor):  # noqa: D107 - no state, so the base __init__ is skipped on purpose
-        self._seed_tensor = seed_tensor
-
-    def next(self, ordered=True):
-        return self._seed_tensor
-
-
-def step_seed(seed, step, stream=0):
-    """A seed for ``keras.random`` functions, unique to (seed, stream, step)."""
+def uniform_draw(shape, seed, step, stream=0, dtype="float32", count_from=0):
+    """Draws uniform in [0, 1), one per element of ``shape`` (a tuple of ints), keyed by (seed, stream, step)."""
+    size = 1
+    for dimension in shape:
+        size *= int(dimension)
     key = (int(seed) * 1000003 + int(stream)) % (2**31 - 1)
-    pair = ops.stack([ops.convert_to_tensor(key, "int32"), ops.cast(step, "int32")])
-    return _FixedSeed(ops.cast(pair, random_seed_dtype()))
+    key = _mix32(ops.bitwise_xor(_mix32(ops.convert_to_tensor(key, "uint32")), ops.cast(step, "uint32")))
+    counter = ops.cast(ops.arange(count_from, count_from + size), "uint32")
+    bits = _mix32(ops.add(_mix32(ops.bitwise_xor(counter, key)), key))
+    fraction = ops.multiply(ops.cast(ops.right_shift(bits, 8), "float32"), 1.0 / 16777216.0)  # 24 bits: exact
+    return ops.cast(ops.reshape(fraction, shape), dtype)
+
+
+def normal_draw(shape, seed, step, stream=0, stddev=1.0, dtype="float32"):
+    """Draws from N(0, ``stddev``^2), one per element of ``shape``, keyed as ``uniform_draw`` (Box-Muller)."""
+    size = 1
+    for dimension in shape:
+        size *= int(dimension)
+    radius = ops.sqrt(-2.0 * ops.log(1.0 - uniform_draw(shape, seed, step, stream)))
+    angle = 2.0 * 3.141592653589793 * uniform_draw(shape, seed, step, stream, count_from=size)
+    return ops.cast(stddev * radius * ops.cos(angle), dtype)

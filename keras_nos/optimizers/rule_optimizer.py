@@ -14,7 +14,7 @@ from keras_nos.dsl.rule import Rule
 from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.keras_internals import LearningRate, base_optimizer_keyword_args
-from keras_nos.optimizers.random_draws import step_seed
+from keras_nos.optimizers.random_draws import normal_draw, uniform_draw
 
 _DEFAULTS = semantics.DEFAULT_HYPERPARAMETERS
 
@@ -135,12 +135,11 @@ class RuleOptimizer(keras.optimizers.Optimizer):
 
     def _random_draw(self, name: str, variable: keras.Variable, index: int) -> Any:
         """Draws keyed by (seed, step, variable ``index``); the fused grid trainer passes the index within a copy."""
-        seed = step_seed(self.seed, self.iterations, stream=semantics.random_stream(name, index))
-        shape, dtype = ops.shape(variable), variable.dtype
+        stream, shape, dtype = semantics.random_stream(name, index), tuple(variable.shape), variable.dtype
         return semantics.random_draw(
             name,
-            lambda stddev: keras.random.normal(shape, stddev=stddev, dtype=dtype, seed=seed),
-            lambda: keras.random.uniform(shape, dtype=dtype, seed=seed),
+            lambda stddev: normal_draw(shape, self.seed, self.iterations, stream, stddev=stddev, dtype=dtype),
+            lambda: uniform_draw(shape, self.seed, self.iterations, stream, dtype=dtype),
         )
 
     def get_config(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import keras
 from keras import ops
 
 from keras_nos.errors import KerasNosError
-from keras_nos.optimizers.random_draws import step_seed
+from keras_nos.optimizers.random_draws import normal_draw
 
 
 @keras.saving.register_keras_serializable(package="keras_nos")
@@ -75,7 +75,7 @@ class NoisyLinearCosineDecay(LinearCosineDecay):
         # the stddev uses t (held at decay_steps) as in TF1; the draw is keyed by the step itself,
         # so it stays fresh every step after decay_steps, as TF1's random_normal was
         stddev = ops.sqrt(self.initial_variance / ops.power(1.0 + t, self.variance_decay))
-        noise = keras.random.normal((), seed=step_seed(self.seed, step, stream=7)) * stddev
+        noise = normal_draw((), self.seed, step, stream=7) * stddev
         return super()._linear(t, step) + noise
 
     def get_config(self) -> dict[str, Any]:

@@ -6,8 +6,8 @@ keeps the one the copy's code names. Identity, negation, clip and drop are one c
 and add and sub another, so the program stays small. A value that is NaN or inf in a branch the code does not pick never
 reaches the update (a select, not a weighted sum). The operands, running averages, random draws and
 functions are those of ``keras_nos.dsl.semantics`` and ``primitives``, as ``RuleOptimizer`` computes them,
-so a copy updates exactly as ``RuleOptimizer`` would with the rule written out (on Keras' JAX backend, whose
-random draws these are; TensorFlow's ``noise`` and ``drop`` draw other numbers).
+so a copy updates exactly as ``RuleOptimizer`` would with the rule written out, ``noise`` and ``drop``
+included: their draws are the same numbers on every backend (``optimizers.random_draws``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import keras
 from jax import lax
 
 from keras_nos.dsl import primitives, semantics
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.rule import evaluate_node
-from keras_nos.optimizers.random_draws import step_seed
+from keras_nos.optimizers.random_draws import normal_draw, uniform_draw
 from keras_nos.tasks.batched.rule_code import BANK_OPERANDS, BINARY_FUNCTIONS, SCALED, UNARY_FUNCTIONS, RuleCode
 
 _BANK_NODES = tuple(parse_rule(token).root for token in BANK_OPERANDS)
@@ -66,11 +65,11 @@ def _drawer(seed, step, index, like):
     """``draw(name)`` of ``RuleOptimizer._random_draw`` for the variable at ``index`` (within one copy)."""
 
     def draw(name):
-        key = step_seed(seed, step, stream=semantics.random_stream(name, index))
+        stream = semantics.random_stream(name, index)
         return semantics.random_draw(
             name,
-            lambda stddev: keras.random.normal(like.shape, stddev=stddev, dtype=like.dtype, seed=key),
-            lambda: keras.random.uniform(like.shape, dtype=like.dtype, seed=key),
+            lambda stddev: normal_draw(like.shape, seed, step, stream, stddev=stddev, dtype=like.dtype),
+            lambda: uniform_draw(like.shape, seed, step, stream, dtype=like.dtype),
         )
     return draw
 
