@@ -24,24 +24,22 @@ def _mix32(x):
     return ops.bitwise_xor(x, ops.right_shift(x, 16))
 
 
-def uniform_draw(shape, seed, step, stream=0, dtype="float32", count_from=0):
+def uniform_draw(shape, seed, step, stream=0, dtype="float32"):
     """Draws uniform in [0, 1), one per element of ``shape`` (a tuple of ints), keyed by (seed, stream, step)."""
     size = 1
     for dimension in shape:
         size *= int(dimension)
     key = (int(seed) * 1000003 + int(stream)) % (2**31 - 1)
     key = _mix32(ops.bitwise_xor(_mix32(ops.convert_to_tensor(key, "uint32")), ops.cast(step, "uint32")))
-    counter = ops.cast(ops.arange(count_from, count_from + size), "uint32")
+    counter = ops.cast(ops.arange(size), "uint32")
     bits = _mix32(ops.add(_mix32(ops.bitwise_xor(counter, key)), key))
     fraction = ops.multiply(ops.cast(ops.right_shift(bits, 8), "float32"), 1.0 / 16777216.0)  # 24 bits: exact
     return ops.cast(ops.reshape(fraction, shape), dtype)
 
 
 def normal_draw(shape, seed, step, stream=0, stddev=1.0, dtype="float32"):
-    """Draws from N(0, ``stddev``^2), one per element of ``shape``, keyed as ``uniform_draw`` (Box-Muller)."""
-    size = 1
-    for dimension in shape:
-        size *= int(dimension)
-    radius = ops.sqrt(-2.0 * ops.log(1.0 - uniform_draw(shape, seed, step, stream)))
-    angle = 2.0 * 3.141592653589793 * uniform_draw(shape, seed, step, stream, count_from=size)
-    return ops.cast(stddev * radius * ops.cos(angle), dtype)
+    """Draws from N(0, ``stddev``^2), one per element of ``shape``, keyed as ``uniform_draw``: Box-Muller on the
+    two halves of one uniform draw of twice the size."""
+    first, second = ops.unstack(uniform_draw((2, *shape), seed, step, stream), axis=0)
+    radius = ops.sqrt(-2.0 * ops.log(1.0 - first))
+    return ops.cast(stddev * radius * ops.cos(2.0 * 3.141592653589793 * second), dtype)
