@@ -14,6 +14,7 @@ from keras_nos.cli import main as cli_main
 from keras_nos.errors import KerasNosError
 from keras_nos.search import read_leaderboard, search
 from keras_nos.search.strategies import STRATEGIES, Strategy
+from keras_nos.tracking.in_memory import InMemoryTracker
 from keras_nos.tracking.store_lock import store_creation_lock
 
 TINY = dict(task="synthetic", space="small", epochs=1, learning_rates=(0.01, 0.1), funnel_top_k=1, funnel_seeds=1,
@@ -410,3 +411,14 @@ def test_a_search_checkpoint_from_an_older_version_gets_one_clear_error(tmp_path
     tracker.save_checkpoint(state)
     with pytest.raises(KerasNosError, match="older keras_nos .*reference_speedups.*start a new search"):
         search(resume=run_id, tracking_uri=uri, progress=False)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_the_progress_bar_shows_the_best_reward_while_the_batch_is_still_training(capsys, mode):
+    """A batch's trials reach the records only when it ends; the bar must show them as they finish."""
+    tracker = InMemoryTracker()
+    search(tracking_uri=tracker, strategy="random", budget=4, batch_size=4, mode=mode, seed=3,
+           **dict(TINY, funnel_top_k=0, progress=True))
+    shown = [float(best) for best in re.findall(r"best=([0-9.]+)", capsys.readouterr().err)]
+    best = max(trial.reward for trial in tracker.trials)
+    assert best > 0 and shown and shown[-1] == pytest.approx(best, abs=1e-4)

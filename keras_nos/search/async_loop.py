@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from keras_nos.search.session import progress_bar
-
 if TYPE_CHECKING:
     from keras_nos.search.session import SearchSession
     from keras_nos.tracking import Trial
@@ -19,7 +17,7 @@ if TYPE_CHECKING:
 
 def run_in_flight(session: SearchSession, max_checkpoints: Optional[int] = None) -> bool:
     """Evaluate until the budget is spent; True when it was, False when stopped by ``max_checkpoints``."""
-    bar = progress_bar(session.budget, len(session.records), session.progress)
+    bar = session.candidate_bar()
     capacity = session.executor.workers
     waiting, session.pending = sorted(session.pending), []  # in flight when the last run stopped: first again
     in_flight = {}  # ticket -> (index, tokens)

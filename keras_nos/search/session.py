@@ -183,21 +183,19 @@ class SearchSession:
                 f"stopped: the last {limit} candidates all ended in error ({_first_line(last[-1].result.message)}); "
                 f"fix the task, or raise max_consecutive_errors (0 never stops)")
 
-    def accept(self, trial: Trial, bar: tqdm) -> None:
+    def accept(self, trial: Trial, bar: CandidateBar) -> None:
         """Add one finished trial in index order, let the strategy learn from it, move the bar."""
         bisect.insort(self.records, trial, key=lambda t: t.index)
         self.observe([trial])
-        self.advance(bar, 1)
+        bar.add([trial])
 
     def observe(self, trials: Iterable[Trial]) -> None:
         """Tell the strategy the rewards of ``trials``."""
         self.strategy.observe([(list(trial.tokens), trial.reward) for trial in trials])
 
-    def advance(self, bar: tqdm, count: int) -> None:
-        """Move the progress bar ``count`` candidates on, showing the best reward and the cache hits."""
-        rewards = [trial.reward for trial in self.records]
-        bar.set_postfix(best=f"{max(rewards, default=0):.4f}", cache_hits=self.cache_hits, refresh=False)
-        bar.update(count)
+    def candidate_bar(self) -> CandidateBar:
+        """The search stage's progress bar, starting from the candidates already finished."""
+        return CandidateBar(self.budget, self.records, self.progress)
 
     def finish(self) -> None:
         """End the parent run with the summary metrics and the summary line about tuned Adam."""
@@ -228,6 +226,26 @@ def progress_bar(total: int, done: int, enabled: bool, desc: str = "candidates",
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
+
+
+class CandidateBar:
+    """The search stage's progress bar: candidates done, the best reward and the cache hits so far. It is told
+    each trial as it finishes, because the batch loop adds a batch's trials to the records only at its end."""
+
+    def __init__(self, total: int, finished: Sequence[Trial], enabled: bool) -> None:
+        self.bar = progress_bar(total, len(finished), enabled)
+        self.best = max((trial.reward for trial in finished), default=0.0)
+        self.cache_hits = sum(trial.cache_hit for trial in finished)
+
+    def add(self, trials: Sequence[Trial]) -> None:
+        """Move the bar on by ``trials``, just finished."""
+        self.best = max([self.best, *(trial.reward for trial in trials)])
+        self.cache_hits += sum(trial.cache_hit for trial in trials)
+        self.bar.set_postfix(best=f"{self.best:.4f}", cache_hits=self.cache_hits, refresh=False)
+        self.bar.update(len(trials))
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _first_line(message: Optional[str]) -> str:

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from keras_nos.search.session import progress_bar
-
 if TYPE_CHECKING:
-    from keras_nos.search.session import SearchSession
+    from keras_nos.search.session import CandidateBar, SearchSession
     from keras_nos.tracking import Trial
 
 
 def run_batches(session: SearchSession, max_batches: Optional[int] = None) -> bool:
     """Evaluate batches until the budget is spent; True when it was, False when stopped by ``max_batches``."""
-    bar = progress_bar(session.budget, len(session.records), session.progress)
+    bar = session.candidate_bar()
     batches = 0
     try:
         while len(session.records) < session.budget:
@@ -32,22 +30,23 @@ def run_batches(session: SearchSession, max_batches: Optional[int] = None) -> bo
     return True
 
 
-def _evaluate_batch(session: SearchSession, proposals: list[Any], bar: Any) -> list[Trial]:
+def _evaluate_batch(session: SearchSession, proposals: list[Any], bar: CandidateBar) -> list[Trial]:
     """The trials of ``proposals`` in index order: answered without training where possible, else trained."""
     start = len(session.records)
-    to_train, finished = [], []
+    to_train, answered = [], []
     for offset, tokens in enumerate(proposals):
         index = start + offset
         trial, rule = session.answer_untrained(index, tokens)
         if trial is not None:
-            finished.append(trial)
+            answered.append(trial)
         else:
             to_train.append((index, tokens, rule))
+    bar.add(answered)
+    finished = list(answered)
     for position, result in session.executor.map_unordered([rule for _, _, rule in to_train]):
         index, tokens, _ = to_train[position]
         finished.append(session.record_trained(index, tokens, result))
-        session.advance(bar, 1)
-    session.advance(bar, len(proposals) - len(to_train))
+        bar.add(finished[-1:])
     finished.sort(key=lambda trial: trial.index)
     session.records.extend(finished)
     return finished
