@@ -176,31 +176,36 @@ def compare(task, rules, current, batched, cached, nudged, on_jax=None):
     the current evaluator's on TensorFlow; ``cached`` is the batched evaluator's run with its program in the
     disk cache, ``nudged`` its runs from a start one ulp away. ``on_jax`` = (rules, current, batched, nudged):
     the same comparison on JAX, where both evaluators draw the same initial weights and random operands."""
-    moved = float32_sensitivity(rules, batched, nudged)
-    stable = {rule for rule, delta in moved.items() if delta <= 1e-3}
     figures = {
         "task": task, "rules": len(rules), "current_cpu": current["cpu"], "batched_cpu": batched["cpu"],
         "current_rate": len(rules) / current["cpu"], "batched_rate": len(rules) / batched["cpu"],
         "ratio": current["cpu"] / batched["cpu"], "batched_cpu_compiled": batched["cpu_compiled"],
         "ratio_compiled": current["cpu"] / batched["cpu_compiled"], "batched_cpu_cached": cached["cpu"],
-        "ratio_cached": current["cpu"] / cached["cpu"], **agreement(rules, current, batched, stable),
-        "one_ulp_moves": moved, "sensitive_rules": sorted(set(moved) - stable),
-        "rewards": [{"rule": rule, "current": a["reward"], "batched": b["reward"]}
-                    for rule, a, b in zip(rules, current["results"], batched["results"])],
-        "jax_rules": 0,
+        "ratio_cached": current["cpu"] / cached["cpu"], **judged(rules, current, batched, nudged),
+        "rewards": paired_rewards(rules, current, batched), "jax_rules": 0,
     }
     if on_jax:
         jax_rules, current_jax, batched_jax, nudged_jax = on_jax
-        moved_jax = float32_sensitivity(jax_rules, batched_jax, nudged_jax)
-        stable_jax = {rule for rule, delta in moved_jax.items() if delta <= 1e-3}
         figures.update({
             "jax_rules": len(jax_rules), "current_jax_cpu": current_jax["cpu"],
-            "on_jax": {**agreement(jax_rules, current_jax, batched_jax, stable_jax), "one_ulp_moves": moved_jax,
-                       "sensitive_rules": sorted(set(moved_jax) - stable_jax)},
-            "rewards_on_jax": [{"rule": rule, "current": a["reward"], "batched": b["reward"]}
-                               for rule, a, b in zip(jax_rules, current_jax["results"], batched_jax["results"])],
+            "on_jax": judged(jax_rules, current_jax, batched_jax, nudged_jax),
+            "rewards_on_jax": paired_rewards(jax_rules, current_jax, batched_jax),
         })
     return figures
+
+
+def judged(rules, current, batched, nudged):
+    """``agreement`` of the two evaluators, judged on the rules that float32 arithmetic determines to 1e-3 (a
+    start one ulp away moves the batched evaluator's reward by at most that), with each rule's one-ulp move."""
+    moved = float32_sensitivity(rules, batched, nudged)
+    stable = {rule for rule, delta in moved.items() if delta <= 1e-3}
+    return {**agreement(rules, current, batched, stable), "one_ulp_moves": moved,
+            "sensitive_rules": sorted(set(moved) - stable)}
+
+
+def paired_rewards(rules, current, batched):
+    return [{"rule": rule, "current": a["reward"], "batched": b["reward"]}
+            for rule, a, b in zip(rules, current["results"], batched["results"])]
 
 
 def describe_agreement(agreement):

@@ -74,26 +74,33 @@ def _drawer(seed, step, index, like):
     return draw
 
 
+def step_draws(seed: int, step: Any, weights: Sequence[jax.Array]) -> list[dict[str, jax.Array]]:
+    """Every random operand of zero-based ``step`` for each variable shaped as ``weights`` (only their shapes
+    are read). ``program`` draws them a step ahead into the scan's carry: computed there once for all copies,
+    where XLA would otherwise recompute them inside every copy's fused update."""
+    return [{name: _drawer(seed, step, index, like)(name) for name in semantics.RANDOM_OPERANDS}
+            for index, like in enumerate(weights)]
+
+
 def rule_step(code: RuleCode, learning_rate: jax.Array, weights: Sequence[jax.Array], gradients: Sequence[jax.Array],
-              slots: Mapping[str, Sequence[jax.Array]], step: Any,
-              settings: Mapping[str, Any]) -> tuple[list[jax.Array], dict[str, list[jax.Array]]]:
+              slots: Mapping[str, Sequence[jax.Array]], step: Any, settings: Mapping[str, Any],
+              draws: Sequence[Mapping[str, jax.Array]]) -> tuple[list[jax.Array], dict[str, list[jax.Array]]]:
     """(new weights, new slots) after one step ``w <- w - learning_rate * rule`` at zero-based ``step``.
 
     ``slots`` maps 'm', 'v', 'y' to a list of averages, one per weight; ``settings`` holds the decay rates and
-    epsilon (``semantics.DEFAULT_HYPERPARAMETERS``), ``decay_steps`` and the ``seed`` of the random draws.
+    epsilon (``semantics.DEFAULT_HYPERPARAMETERS``) and ``decay_steps``; ``draws`` are ``step_draws`` of ``step``.
     """
     new_weights: list[jax.Array] = []
     new_slots: dict[str, list[jax.Array]] = {slot: [] for slot in AVERAGE_SLOTS}
     t = jnp.asarray(step, jnp.float32)
     for index, (w, g) in enumerate(zip(weights, gradients)):
         g = g.astype(w.dtype)
-        values = {"g": g, "w": w}
+        values = {"g": g, "w": w, **draws[index]}
         for slot in AVERAGE_SLOTS:
             beta = settings[semantics.AVERAGES[slot].beta]
             new = semantics.updated_average(jnp, slot, slots[slot][index], g, beta)
             new_slots[slot].append(new)
             values[slot] = semantics.bias_corrected(new, jnp.asarray(beta, w.dtype), t)
-        operand = semantics.step_operands(jnp, values, t, settings["epsilon"], settings["decay_steps"],
-                                          _drawer(settings["seed"], step, index, w))
+        operand = semantics.step_operands(jnp, values, t, settings["epsilon"], settings["decay_steps"])
         new_weights.append(w - learning_rate.astype(w.dtype) * rule_update(code, operand, w))
     return new_weights, new_slots

@@ -20,7 +20,7 @@ import keras
 from jax import lax
 
 from keras_nos.dsl.semantics import DEFAULT_HYPERPARAMETERS
-from keras_nos.tasks.batched.interpreter import AVERAGE_SLOTS, rule_step
+from keras_nos.tasks.batched.interpreter import AVERAGE_SLOTS, rule_step, step_draws
 from keras_nos.tasks.batched.rule_code import RuleCode
 
 VALIDATION_CHUNK = 500  # rows a validation forward pass takes at once, as scores.validation_outputs
@@ -38,7 +38,7 @@ def make_program(model: keras.Model, loss: Callable[[Any, Any], Any], value: Cal
     takes them. Returns ``{"loss", "correct"}`` of shape (copies, epochs, steps) and ``"validation"`` (copies,
     epochs).
     """
-    settings = {**DEFAULT_HYPERPARAMETERS, "decay_steps": decay_steps, "seed": seed}
+    settings = {**DEFAULT_HYPERPARAMETERS, "decay_steps": decay_steps}
 
     def forward_loss(trainable, non_trainable, x, y):
         y_pred, non_trainable, losses = model.stateless_call(trainable, non_trainable, x, training=True,
@@ -57,10 +57,11 @@ def make_program(model: keras.Model, loss: Callable[[Any, Any], Any], value: Cal
         steps = full_steps + (partial > 0)
 
         def step(carry, indices, t):
-            trainable, non_trainable, slots = carry
+            trainable, non_trainable, slots, draws = carry
             (batch_loss, (y_pred, non_trainable)), grads = gradient(trainable, non_trainable, x[indices], y[indices])
-            trainable, slots = rule_step(code, learning_rate, trainable, grads, slots, t, settings)
-            return (trainable, non_trainable, slots), (batch_loss, correct_answers(y_pred, y[indices]))
+            trainable, slots = rule_step(code, learning_rate, trainable, grads, slots, t, settings, draws)
+            carry = (trainable, non_trainable, slots, step_draws(seed, t + 1, trainable))
+            return carry, (batch_loss, correct_answers(y_pred, y[indices]))
 
         def validate(trainable, non_trainable):
             chunks = [model.stateless_call(trainable, non_trainable, x_val[i:i + VALIDATION_CHUNK], training=False)[0]
@@ -80,8 +81,8 @@ def make_program(model: keras.Model, loss: Callable[[Any, Any], Any], value: Cal
             return carry, (losses, correct, validate(carry[0], carry[1]))
 
         slots = {slot: [jnp.zeros_like(w) for w in trainable] for slot in AVERAGE_SLOTS}
-        _, (losses, correct, validation) = lax.scan(epoch, (trainable, non_trainable, slots),
-                                                    (order, jnp.arange(epochs)))
+        start = (trainable, non_trainable, slots, step_draws(seed, 0, trainable))
+        _, (losses, correct, validation) = lax.scan(epoch, start, (order, jnp.arange(epochs)))
         return {"loss": losses, "correct": correct, "validation": validation}
 
     return jax.jit(jax.vmap(train_copy, in_axes=(0, 0, None, None, None, None, None, None)))
