@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from keras import ops
 
+from keras_nos.dsl import semantics
+
 # These functions have no annotations: keras-nos export copies them into modules that import only keras.
 
 
@@ -43,3 +45,14 @@ def normal_draw(shape, seed, step, stream=0, stddev=1.0, dtype="float32"):
     first, second = ops.unstack(uniform_draw((2, *shape), seed, step, stream), axis=0)
     radius = ops.sqrt(-2.0 * ops.log(1.0 - first))
     return ops.cast(stddev * radius * ops.cos(2.0 * 3.141592653589793 * second), dtype)
+
+
+def operand_draw(name, shape, seed, step, index, dtype="float32"):
+    """The random operand ``name`` (``semantics.RANDOM_OPERANDS``) of the variable at ``index``, shaped ``shape``,
+    at ``step``: what ``RuleOptimizer`` and the batched evaluator's interpreter both draw."""
+    stream = semantics.random_stream(name, index)
+    return semantics.random_draw(
+        name,
+        lambda stddev: normal_draw(shape, seed, step, stream, stddev=stddev, dtype=dtype),
+        lambda: uniform_draw(shape, seed, step, stream, dtype=dtype),
+    )

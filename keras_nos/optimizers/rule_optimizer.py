@@ -14,7 +14,7 @@ from keras_nos.dsl.rule import Rule
 from keras_nos.errors import KerasNosError
 from keras_nos.optimizers.dense_gradients import dense_gradient
 from keras_nos.optimizers.keras_internals import LearningRate, base_optimizer_keyword_args
-from keras_nos.optimizers.random_draws import normal_draw, uniform_draw
+from keras_nos.optimizers.random_draws import operand_draw
 
 _DEFAULTS = semantics.DEFAULT_HYPERPARAMETERS
 
@@ -135,12 +135,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
 
     def _random_draw(self, name: str, variable: keras.Variable, index: int) -> Any:
         """Draws keyed by (seed, step, variable ``index``); the fused grid trainer passes the index within a copy."""
-        stream, shape, dtype = semantics.random_stream(name, index), tuple(variable.shape), variable.dtype
-        return semantics.random_draw(
-            name,
-            lambda stddev: normal_draw(shape, self.seed, self.iterations, stream, stddev=stddev, dtype=dtype),
-            lambda: uniform_draw(shape, self.seed, self.iterations, stream, dtype=dtype),
-        )
+        return operand_draw(name, tuple(variable.shape), self.seed, self.iterations, index, variable.dtype)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -45,8 +45,9 @@ def _evaluate_batch(session: SearchSession, proposals: list[Any], bar: Candidate
     finished = list(answered)
     for position, result in session.executor.map_unordered([rule for _, _, rule in to_train]):
         index, tokens, _ = to_train[position]
-        finished.append(session.record_trained(index, tokens, result))
-        bar.add(finished[-1:])
+        trial = session.record_trained(index, tokens, result)
+        finished.append(trial)
+        bar.add([trial])
     finished.sort(key=lambda trial: trial.index)
     session.records.extend(finished)
     return finished

@@ -22,7 +22,7 @@ from jax import lax
 from keras_nos.dsl import primitives, semantics
 from keras_nos.dsl.parser import parse_rule
 from keras_nos.dsl.rule import evaluate_node
-from keras_nos.optimizers.random_draws import normal_draw, uniform_draw
+from keras_nos.optimizers.random_draws import operand_draw
 from keras_nos.tasks.batched.rule_code import BANK_OPERANDS, BINARY_FUNCTIONS, SCALED, UNARY_FUNCTIONS, RuleCode
 
 _BANK_NODES = tuple(parse_rule(token).root for token in BANK_OPERANDS)
@@ -61,24 +61,11 @@ def rule_update(code: RuleCode, operand: Callable[[str], jax.Array], like: jax.A
     return lax.select_n(code.last, *results) if len(results) > 1 else results[0]
 
 
-def _drawer(seed, step, index, like):
-    """``draw(name)`` of ``RuleOptimizer._random_draw`` for the variable at ``index`` (within one copy)."""
-
-    def draw(name):
-        stream = semantics.random_stream(name, index)
-        return semantics.random_draw(
-            name,
-            lambda stddev: normal_draw(like.shape, seed, step, stream, stddev=stddev, dtype=like.dtype),
-            lambda: uniform_draw(like.shape, seed, step, stream, dtype=like.dtype),
-        )
-    return draw
-
-
 def step_draws(seed: int, step: Any, weights: Sequence[jax.Array]) -> list[dict[str, jax.Array]]:
     """Every random operand of zero-based ``step`` for each variable shaped as ``weights`` (only their shapes
     are read). ``program`` draws them a step ahead into the scan's carry: computed there once for all copies,
     where XLA would otherwise recompute them inside every copy's fused update."""
-    return [{name: _drawer(seed, step, index, like)(name) for name in semantics.RANDOM_OPERANDS}
+    return [{name: operand_draw(name, like.shape, seed, step, index, like.dtype) for name in semantics.RANDOM_OPERANDS}
             for index, like in enumerate(weights)]
 
 
