@@ -10,11 +10,14 @@ after ``load_model`` because the step count is saved; no variable is threaded th
 
 from __future__ import annotations
 
+from typing import Any
+
 from keras import ops
 
 from keras_nos.dsl import semantics
 
-# These functions have no annotations: keras-nos export copies them into modules that import only keras.
+# _mix32, uniform_draw and normal_draw have no annotations: keras-nos export copies them into modules that
+# import only keras.
 
 
 def _mix32(x):
@@ -47,7 +50,7 @@ def normal_draw(shape, seed, step, stream=0, stddev=1.0, dtype="float32"):
     return ops.cast(stddev * radius * ops.cos(2.0 * 3.141592653589793 * second), dtype)
 
 
-def operand_draw(name, shape, seed, step, index, dtype="float32"):
+def operand_draw(name: str, shape: tuple[int, ...], seed: int, step: Any, index: int, dtype: Any = "float32") -> Any:
     """The random operand ``name`` (``semantics.RANDOM_OPERANDS``) of the variable at ``index``, shaped ``shape``,
     at ``step``: what ``RuleOptimizer`` and the batched evaluator's interpreter both draw."""
     stream = semantics.random_stream(name, index)
